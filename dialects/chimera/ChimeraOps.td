@@ -1,0 +1,424 @@
+//===- ChimeraOps.td - chimera op definitions --------------*- tablegen -*-===//
+//
+// Every op states its reference formula; `chimera-lower-to-reference`
+// implements exactly that formula. Shapes use the layout conventions of the
+// dialect description. Result types are inferred (InferTypeOpInterface) and
+// every shape/dtype/attribute error names the operand it is about.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef CHIMERA_OPS_TD
+#define CHIMERA_OPS_TD
+
+include "ChimeraBase.td"
+include "ChimeraAttrs.td"
+include "mlir/IR/OpBase.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/Interfaces/ControlFlowInterfaces.td"
+
+def Chimera_FloatTensor : RankedTensorOf<[AnyFloat]>;
+def Chimera_IntTensor : RankedTensorOf<[AnySignlessInteger]>;
+def Chimera_AnyTensor : RankedTensorOf<[AnyType]>;
+
+class Chimera_InferredOp<string mnemonic, list<Trait> traits = []>
+    : Chimera_Op<mnemonic, !listconcat(traits, [Pure, InferTypeOpAdaptor])>;
+
+//===----------------------------------------------------------------------===//
+// Parameters
+//===----------------------------------------------------------------------===//
+
+def Chimera_ParamOp : Chimera_Op<"param", [Pure]> {
+  let summary = "a named weight of the checkpoint";
+  let description = [{
+    `%w = chimera.param "model.layers.0.mlp.up_proj.weight" : tensor<160x64xf32>`
+
+    Refers to a weight by its checkpoint name and type. The IR never holds
+    weight data: the compiler writes the weight archive beside the code, and
+    a quantised weight is a `param` of its storage type (e.g. `i8`) consumed
+    by a `chimera.linear` that carries a `#chimera.quant` attribute.
+  }];
+  let arguments = (ins StrAttr:$name);
+  let results = (outs Chimera_AnyTensor:$result);
+  let assemblyFormat = "$name attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Transformer building blocks
+//===----------------------------------------------------------------------===//
+
+def Chimera_EmbedOp : Chimera_InferredOp<"embed"> {
+  let summary = "embedding lookup";
+  let description = [{
+    `out[..., h] = table[ids[...], h]` for `table : [V, H]`, integer `ids`
+    of any rank; the result is `ids.shape ++ [H]` of the table's element type.
+  }];
+  let arguments = (ins Chimera_FloatTensor:$table, Chimera_IntTensor:$ids);
+  let results = (outs Chimera_FloatTensor:$result);
+  let assemblyFormat = "$table `,` $ids attr-dict `:` functional-type(operands, results)";
+}
+
+def Chimera_LinearOp : Chimera_InferredOp<"linear", [AttrSizedOperandSegments]> {
+  let summary = "x · Wᵀ (+ b), optionally with a quantised weight";
+  let description = [{
+    `out[..., n] = Σ_k x[..., k] · w[n, k] + bias[n]`
+
+    `weight` is in checkpoint layout `[N, K]` (`[out, in]`). Without `quant`
+    it is a float tensor; with `quant = #chimera.quant<...>` it is the stored
+    form described by that attribute, `scales` (and for `fp4_m0e4`
+    `offsets`) are required, and `w` is the dequantised weight given by the
+    attribute's formula. The result has `x`'s element type.
+  }];
+  let arguments = (ins Chimera_FloatTensor:$input, Chimera_AnyTensor:$weight,
+                       Optional<Chimera_AnyTensor>:$scales,
+                       Optional<Chimera_FloatTensor>:$offsets,
+                       Optional<Chimera_FloatTensor>:$bias,
+                       OptionalAttr<Chimera_QuantAttr>:$quant);
+  let results = (outs Chimera_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight (`scales` `(` $scales^ `)`)? (`offsets` `(` $offsets^ `)`)?
+    (`bias` `(` $bias^ `)`)? attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Chimera_RmsNormOp : Chimera_InferredOp<"rms_norm"> {
+  let summary = "RMSNorm over the last dim";
+  let description = [{
+    `out = x / sqrt(mean_h(x²) + epsilon) · w`, with `w = 1 + weight` when
+    `unit_offset` is set (Gemma) and `w = weight` otherwise. The statistics
+    are computed in f32.
+  }];
+  let arguments = (ins Chimera_FloatTensor:$input, Chimera_FloatTensor:$weight,
+                       DefaultValuedAttr<F64Attr, "1e-6">:$epsilon,
+                       UnitAttr:$unit_offset);
+  let results = (outs Chimera_FloatTensor:$result);
+  let assemblyFormat = "$input `,` $weight attr-dict `:` functional-type(operands, results)";
+}
+
+def Chimera_LayerNormOp : Chimera_InferredOp<"layer_norm", [AttrSizedOperandSegments]> {
+  let summary = "LayerNorm over the last dim, optional affine";
+  let description = [{
+    `out = (x - mean_h(x)) / sqrt(var_h(x) + epsilon) · weight + bias`
+    (biased variance; `weight` defaults to 1 and `bias` to 0 when absent).
+  }];
+  let arguments = (ins Chimera_FloatTensor:$input,
+                       Optional<Chimera_FloatTensor>:$weight,
+                       Optional<Chimera_FloatTensor>:$bias,
+                       DefaultValuedAttr<F64Attr, "1e-5">:$epsilon);
+  let results = (outs Chimera_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input (`weight` `(` $weight^ `)`)? (`bias` `(` $bias^ `)`)? attr-dict `:`
+    functional-type(operands, results)
+  }];
+}
+
+def Chimera_SiluOp : Chimera_InferredOp<"silu"> {
+  let summary = "x · sigmoid(x)";
+  let description = [{ `out = x / (1 + exp(-x))`, elementwise. }];
+  let arguments = (ins Chimera_FloatTensor:$input);
+  let results = (outs Chimera_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+
+def Chimera_GeluOp : Chimera_InferredOp<"gelu"> {
+  let summary = "GELU, exact or tanh-approximated";
+  let description = [{
+    Exact: `out = 0.5 x (1 + erf(x / √2))`.
+    With `approximate`: `out = 0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³)))`
+    (HF `gelu_pytorch_tanh`).
+  }];
+  let arguments = (ins Chimera_FloatTensor:$input, UnitAttr:$approximate);
+  let results = (outs Chimera_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+
+def Chimera_GluOp : Chimera_InferredOp<"glu"> {
+  let summary = "gated activation act(gate) · up (SwiGLU, GeGLU)";
+  let description = [{ `out = act(gate) · up`, elementwise, same shapes. }];
+  let arguments = (ins Chimera_FloatTensor:$gate, Chimera_FloatTensor:$up,
+                       Chimera_ActivationAttr:$activation);
+  let results = (outs Chimera_FloatTensor:$result);
+  let assemblyFormat = "$gate `,` $up attr-dict `:` functional-type(operands, results)";
+}
+
+def Chimera_RopeOp : Chimera_InferredOp<"rope"> {
+  let summary = "rotary position embedding by position ids";
+  let description = [{
+    `x : [B, L, heads, D]`, `positions : [B, L]` (integer). With `r =
+    rotary_dim` (default `D`, even, ≤ `D`), pair `j ∈ [0, r/2)` rotates by
+    `θ_j = positions[b, l] · theta^(-2j / r)`:
+
+    * `half` (HF Llama `rotate_half`): pairs `(j, j + r/2)`;
+    * `interleaved` (GPT-J): pairs `(2j, 2j + 1)`.
+
+    For a pair `(a, c)`: `out[a] = x[a] cos θ_j − x[c] sin θ_j`,
+    `out[c] = x[c] cos θ_j + x[a] sin θ_j`; dims `≥ r` pass through.
+  }];
+  let arguments = (ins Chimera_FloatTensor:$input, Chimera_IntTensor:$positions,
+                       DefaultValuedAttr<F64Attr, "10000.0">:$theta,
+                       OptionalAttr<I64Attr>:$rotary_dim,
+                       DefaultValuedAttr<Chimera_RopeStyleAttr, "RopeStyle::Half">:$style);
+  let results = (outs Chimera_FloatTensor:$result);
+  let assemblyFormat = "$input `,` $positions attr-dict `:` functional-type(operands, results)";
+}
+
+def Chimera_AttentionOp : Chimera_InferredOp<"attention"> {
+  let summary = "scaled dot-product attention with GQA/MQA and masks";
+  let description = [{
+    `q : [B, S, Hq, D]`, `k : [B, T, Hkv, D]`, `v : [B, T, Hkv, Dv]`,
+    `Hq % Hkv == 0`, query head `h` reads kv head `h / (Hq / Hkv)`;
+    `positions : [B, S]` holds the absolute position `p` of each query (and
+    is required unless `mask = none`). Key `t` is the key at position `t`.
+
+    `s[b, h, i, t] = scale · Σ_d q[b, i, h, d] k[b, t, h', d]` (default
+    `scale = 1/√D`), masked to −∞ where `t` is not visible,
+    `out[b, i, h, e] = Σ_t softmax_t(s)[b, h, i, t] · v[b, t, h', e]`.
+
+    Visibility of key `t` to a query at position `p`:
+    * `none`: every `t < T`;
+    * `causal`: `t ≤ p`;
+    * `sliding_window`: `p − window < t ≤ p`;
+    * `block_causal`: `seg(t) ≤ seg(p)` where `seg` is the index of the
+      segment of `segments` (lengths, e.g. VAR's `pn²`) containing a position.
+  }];
+  let arguments = (ins Chimera_FloatTensor:$query, Chimera_FloatTensor:$key,
+                       Chimera_FloatTensor:$value,
+                       Optional<Chimera_IntTensor>:$positions,
+                       DefaultValuedAttr<Chimera_MaskKindAttr, "MaskKind::Causal">:$mask,
+                       OptionalAttr<F64Attr>:$scale,
+                       OptionalAttr<I64Attr>:$window,
+                       OptionalAttr<DenseI64ArrayAttr>:$segments);
+  let results = (outs Chimera_FloatTensor:$result);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value (`positions` `(` $positions^ `)`)? attr-dict `:`
+    functional-type(operands, results)
+  }];
+}
+
+def Chimera_CacheWriteOp : Chimera_InferredOp<"cache_write"> {
+  let summary = "write new rows into a preallocated cache at per-row offsets";
+  let description = [{
+    `cache : [B, Tmax, ...]`, `update : [B, S, ...]`, `offsets : [B]`:
+    `out = cache` except `out[b, offsets[b] + s, ...] = update[b, s, ...]`
+    for `s < S`; requires `offsets[b] + S ≤ Tmax` (the runtime checks it).
+    The result aliases the cache after bufferization: the reference lowering
+    is an `scf.for` of `tensor.insert_slice` on the cache value, which
+    one-shot bufferization turns into in-place `memref.subview` copies of
+    the new rows only — the cache itself is never copied.
+  }];
+  let arguments = (ins Chimera_AnyTensor:$cache, Chimera_AnyTensor:$update,
+                       Chimera_IntTensor:$offsets);
+  let results = (outs Chimera_AnyTensor:$result);
+  let assemblyFormat = "$cache `,` $update `,` $offsets attr-dict `:` functional-type(operands, results)";
+}
+
+//===----------------------------------------------------------------------===//
+// State-space models (Mamba)
+//===----------------------------------------------------------------------===//
+
+def Chimera_CausalConv1dOp : Chimera_InferredOp<"causal_conv1d", [AttrSizedOperandSegments]> {
+  let summary = "depthwise causal conv1d with carried state";
+  let description = [{
+    `x : [B, L, Dc]`, `weight : [Dc, W]`, `bias : [Dc]`, `state : [B, W−1, Dc]`
+    (the previous `W−1` inputs; zeros when absent). With
+    `xe = concat_time(state, x)` (`[B, W−1+L, Dc]`):
+
+    `y[b, t, c] = act(bias[c] + Σ_{i<W} weight[c, i] · xe[b, t+i, c])`,
+    `new_state = xe[b, L : L+W−1, c]`.
+
+    Matches `causal_conv1d_ref` (left zero padding) and HF Mamba's cached
+    conv step. `activation` is `identity` or `silu`.
+  }];
+  let arguments = (ins Chimera_FloatTensor:$input, Chimera_FloatTensor:$weight,
+                       Optional<Chimera_FloatTensor>:$bias,
+                       Optional<Chimera_FloatTensor>:$state,
+                       DefaultValuedAttr<Chimera_ActivationAttr, "Activation::Identity">:$activation);
+  let results = (outs Chimera_FloatTensor:$result, Chimera_FloatTensor:$new_state);
+  let assemblyFormat = [{
+    $input `,` $weight (`bias` `(` $bias^ `)`)? (`state` `(` $state^ `)`)? attr-dict
+    `:` functional-type(operands, results)
+  }];
+}
+
+def Chimera_SelectiveScanOp : Chimera_InferredOp<"selective_scan", [AttrSizedOperandSegments]> {
+  let summary = "Mamba's selective scan (prefill and decode)";
+  let description = [{
+    `u, delta, z : [B, L, D]`, `A : [D, N]`, `B, C : [B, L, N]`, `D,
+    delta_bias : [D]`, `initial_state : [B, D, N]` (zeros when absent):
+
+    `Δ_t = delta_softplus ? softplus(delta_t + delta_bias) : delta_t + delta_bias`
+    `x_t = exp(Δ_t A) ⊙ x_{t−1} + Δ_t B_t u_t`  (per `b, d, n`)
+    `y_t = Σ_n x_t[n] C_t[n] + D u_t`, then `y_t · silu(z_t)` when `z` is given.
+
+    Returns `y : [B, L, D]` and the final state `x_L : [B, D, N]`. One op
+    serves prefill (`L` tokens) and decode (`L = 1`, with `initial_state`).
+    `softplus(x) = log(1 + exp(x))`, and `x` above 20 (PyTorch's threshold).
+  }];
+  let arguments = (ins Chimera_FloatTensor:$u, Chimera_FloatTensor:$delta,
+                       Chimera_FloatTensor:$A, Chimera_FloatTensor:$B,
+                       Chimera_FloatTensor:$C,
+                       Optional<Chimera_FloatTensor>:$D,
+                       Optional<Chimera_FloatTensor>:$z,
+                       Optional<Chimera_FloatTensor>:$delta_bias,
+                       Optional<Chimera_FloatTensor>:$initial_state,
+                       UnitAttr:$delta_softplus);
+  let results = (outs Chimera_FloatTensor:$result, Chimera_FloatTensor:$final_state);
+  let assemblyFormat = [{
+    $u `,` $delta `,` $A `,` $B `,` $C (`D` `(` $D^ `)`)? (`z` `(` $z^ `)`)?
+    (`delta_bias` `(` $delta_bias^ `)`)? (`init` `(` $initial_state^ `)`)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Expert routing (MoE)
+//===----------------------------------------------------------------------===//
+
+def Chimera_RouteTopKOp : Chimera_InferredOp<"route_topk"> {
+  let summary = "router logits → (weights, expert ids)";
+  let description = [{
+    `logits : [T, E]` → `weights : [T, k]` (logits' element type),
+    `ids : [T, k]` (i64), experts in decreasing order of score, ties to the
+    lower index.
+
+    * `softmax_topk`: `p = softmax(logits)`, take the top `k` of `p`; with
+      `renormalize`, `weights = p_sel / Σ p_sel` (Mixtral), else `p_sel`
+      (Jamba).
+    * `topk_softmax`: take the top `k` logits, `weights = softmax(sel)`.
+  }];
+  let arguments = (ins Chimera_FloatTensor:$logits,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$k,
+                       DefaultValuedAttr<Chimera_RouteModeAttr, "RouteMode::SoftmaxTopK">:$mode,
+                       UnitAttr:$renormalize);
+  let results = (outs Chimera_FloatTensor:$weights, Chimera_IntTensor:$ids);
+  let assemblyFormat = "$logits attr-dict `:` functional-type(operands, results)";
+}
+
+def Chimera_ExpertFfnOp : Chimera_InferredOp<"expert_ffn"> {
+  let summary = "weighted sum of routed expert FFNs over stacked weights";
+  let description = [{
+    `x : [T, H]`, `weights : [T, k]`, `ids : [T, k]`, `w_up : [E, I, H]`,
+    `w_down : [E, H, I]`, optional `w_gate : [E, I, H]`:
+
+    `out[t] = Σ_j weights[t, j] · FFN_{ids[t, j]}(x[t])` with
+    gated `FFN_e(x) = w_down[e] · (act(w_gate[e] x) ⊙ w_up[e] x)` (SwiGLU,
+    GeGLU) or plain `FFN_e(x) = w_down[e] · act(w_up[e] x)`.
+  }];
+  let arguments = (ins Chimera_FloatTensor:$input, Chimera_FloatTensor:$weights,
+                       Chimera_IntTensor:$ids,
+                       Chimera_FloatTensor:$w_up, Chimera_FloatTensor:$w_down,
+                       Optional<Chimera_FloatTensor>:$w_gate,
+                       DefaultValuedAttr<Chimera_ActivationAttr, "Activation::Silu">:$activation);
+  let results = (outs Chimera_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weights `,` $ids `,` $w_up `,` $w_down (`gate` `(` $w_gate^ `)`)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Depth routing (Mixture-of-Depths)
+//===----------------------------------------------------------------------===//
+
+def Chimera_DepthRouteOp : Chimera_Op<"depth_route", [
+    InferTypeOpAdaptor, SingleBlock,
+    RecursiveMemoryEffects]> {
+  let summary = "Mixture-of-Depths: run the block on the routed tokens only";
+  let description = [{
+    `x : [B, S, H]`, `scores : [B, S]` (router weight per token),
+    `positions : [B, S]`. Per batch row, a set of tokens is selected:
+
+    * `topk`: the `k = max(1, ⌊capacity · S⌋)` highest scores (ties to the
+      lower index);
+    * `topk_strict` (the public reference implementation): with `thr` the
+      `k`-th largest score, tokens with `score > thr` when `k > 1`, `score
+      ≥ thr` when `k = 1`;
+    * `threshold` (causal, for decode): tokens with `score > threshold`.
+
+    The selected tokens, in sequence order, form `x_sel : [1, K, H]` and
+    `pos_sel : [1, K]` (their original positions), the region's block
+    arguments. The region is the wrapped block; it yields `y_sel : [1, K, H]`.
+    Output: `out[b, s] = x[b, s]` for unselected tokens and
+    `out[b, s] = w · y_sel[k(s)]` for selected ones, `w = scores[b, s]` with
+    `scale_by_score`, else `1`. The second result is the selection mask.
+  }];
+  let arguments = (ins Chimera_FloatTensor:$input, Chimera_FloatTensor:$scores,
+                       Chimera_IntTensor:$positions,
+                       DefaultValuedAttr<F64Attr, "0.125">:$capacity,
+                       DefaultValuedAttr<Chimera_DepthSelectionAttr, "DepthSelection::TopK">:$selection,
+                       DefaultValuedAttr<F64Attr, "0.0">:$threshold,
+                       UnitAttr:$scale_by_score);
+  let results = (outs Chimera_FloatTensor:$result, RankedTensorOf<[I1]>:$selected);
+  let regions = (region SizedRegion<1>:$body);
+  let assemblyFormat = [{
+    $input `,` $scores `,` $positions attr-dict `:` functional-type(operands, results) $body
+  }];
+  let hasRegionVerifier = 1;
+  let skipDefaultBuilders = 1;
+  let builders = [
+    OpBuilder<(ins "Value":$input, "Value":$scores, "Value":$positions,
+                   "double":$capacity, "DepthSelection":$selection,
+                   "double":$threshold, "bool":$scaleByScore)>
+  ];
+}
+
+//===----------------------------------------------------------------------===//
+// Next-scale prediction (VAR)
+//===----------------------------------------------------------------------===//
+
+def Chimera_ScaleInterpOp : Chimera_InferredOp<"scale_interp"> {
+  let summary = "resize [B, C, h, w] maps (nearest, area down, bicubic up)";
+  let description = [{
+    `x : [B, C, h, w]` (static `h, w`) → `[B, C, size[0], size[1]]`, as
+    PyTorch's `F.interpolate` (`align_corners = False`):
+
+    * `nearest`: `out[i] = x[min(⌊i · h/H⌋, h−1)]`;
+    * `area` (= adaptive average pooling): `out[i]` is the mean of
+      `x[⌊i h/H⌋ : ⌈(i+1) h/H⌉]`;
+    * `bicubic`: `src = (i + ½) h/H − ½`, `i₀ = ⌊src⌋`, `t = src − i₀`,
+      `out[i] = Σ_{m=−1..2} c_m(t) x[clamp(i₀+m, 0, h−1)]` with Keys' cubic
+      convolution weights, `A = −0.75`.
+
+    Each axis is separable: `out = Ry · x · Rxᵀ`.
+  }];
+  let arguments = (ins Chimera_FloatTensor:$input, DenseI64ArrayAttr:$size,
+                       Chimera_InterpModeAttr:$mode);
+  let results = (outs Chimera_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+}
+
+def Chimera_NextScaleGenerateOp : Chimera_Op<"next_scale_generate", [
+    InferTypeOpAdaptor, SingleBlock,
+    RecursiveMemoryEffects]> {
+  let summary = "VAR's coarse-to-fine generation over a static scale schedule";
+  let description = [{
+    `patch_nums = [p_0 < p_1 < … < p_(S−1)]` is the static scale schedule.
+    The region is one scale step with block arguments
+    `(%k : index, %carried...)`; it yields the next carried values (same
+    types). The first carried value is the multi-scale residual
+    `f_hat : [B, C, p_(S−1), p_(S−1)]`, accumulated by the steps as
+    `f_hat += phi_k(up(h_k))`; further carried values (token maps, the next
+    scale's input, caches) are free.
+
+    `carried_0 = inits; carried_{k+1} = body(k, carried_k)` for
+    `k = 0 … S−1`; the results are `carried_S`. The compiler unrolls the
+    schedule so that every step has static shapes.
+  }];
+  let arguments = (ins Variadic<Chimera_AnyTensor>:$inits, DenseI64ArrayAttr:$patch_nums);
+  let results = (outs Variadic<Chimera_AnyTensor>:$results);
+  let regions = (region SizedRegion<1>:$body);
+  let assemblyFormat = "$inits attr-dict `:` type($inits) $body";
+  let hasRegionVerifier = 1;
+}
+
+def Chimera_YieldOp : Chimera_Op<"yield", [
+    Pure, ReturnLike, Terminator,
+    ParentOneOf<["DepthRouteOp", "NextScaleGenerateOp"]>]> {
+  let summary = "terminator of chimera region ops";
+  let description = [{ Yields the region's values to its parent op. }];
+  let arguments = (ins Variadic<AnyType>:$values);
+  let assemblyFormat = "attr-dict ($values^ `:` type($values))?";
+}
+
+#endif // CHIMERA_OPS_TD

@@ -1,0 +1,41 @@
+//===- Passes.h - chimera passes and pipelines ------------------*- C++ -*-===//
+#ifndef CHIMERA_PASSES_PASSES_H
+#define CHIMERA_PASSES_PASSES_H
+
+#include "mlir/Pass/Pass.h"
+#include "mlir/Pass/PassManager.h"
+
+namespace mlir {
+class RewritePatternSet;
+namespace chimera {
+
+#define GEN_PASS_DECL
+#include "passes/Passes.h.inc"
+
+#define GEN_PASS_REGISTRATION
+#include "passes/Passes.h.inc"
+
+/// Patterns of the reference lowering, one op family each.
+void populateReferenceLinearPatterns(RewritePatternSet &patterns);
+void populateReferenceNormPatterns(RewritePatternSet &patterns);
+void populateReferenceRopePatterns(RewritePatternSet &patterns);
+void populateReferenceAttentionPatterns(RewritePatternSet &patterns);
+void populateReferenceCachePatterns(RewritePatternSet &patterns);
+void populateReferenceSsmPatterns(RewritePatternSet &patterns);
+void populateReferenceMoePatterns(RewritePatternSet &patterns);
+void populateReferenceDepthRoutePatterns(RewritePatternSet &patterns);
+void populateReferenceScalePatterns(RewritePatternSet &patterns);
+
+/// `chimera-reference-to-llvm`: the reference lowering, bufferization and
+/// conversion to the LLVM dialect, ready for mlir-runner or the
+/// ExecutionEngine. Every phase is an upstream pass and can be dumped with
+/// --mlir-print-ir-after-all.
+void buildReferenceToLLVMPipeline(OpPassManager &pm);
+
+/// Registers the named pipelines with the pass registry.
+void registerChimeraPipelines();
+
+} // namespace chimera
+} // namespace mlir
+
+#endif // CHIMERA_PASSES_PASSES_H

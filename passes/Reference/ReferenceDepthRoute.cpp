@@ -1,0 +1,236 @@
+//===- ReferenceDepthRoute.cpp - Mixture-of-Depths token routing ----------===//
+//
+// Per batch row: decide the selected tokens, gather them (with their
+// positions) into a [1, K, H] sequence, inline the block on it, and scatter
+// the block's output (scaled by the router score) back over the input.
+//
+//===----------------------------------------------------------------------===//
+#include "passes/Passes.h"
+#include "passes/Reference/ReferenceUtils.h"
+
+#include "dialects/chimera/ChimeraOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/IRMapping.h"
+
+using namespace mlir;
+using namespace mlir::chimera;
+using namespace mlir::chimera::reference;
+
+namespace {
+
+/// rank[i] = #{j : w_j > w_i} + #{j < i : w_j == w_i} (0 = the largest).
+static Value scoreRanks(OpBuilder &b, Location loc, Value w, OpFoldResult sSz) {
+  MLIRContext *ctx = b.getContext();
+  Type i64 = b.getI64Type();
+  return generic(b, loc, ValueRange{w, w}, filledTensor(b, loc, {sSz}, i64, 0),
+                 {dimsMap(ctx, 2, {0}), dimsMap(ctx, 2, {1}), dimsMap(ctx, 2, {0})},
+                 iterators(1, 1), [&](OpBuilder &nb, Location l, ValueRange a) {
+                   Value i = linalg::IndexOp::create(nb, l, 0);
+                   Value j = linalg::IndexOp::create(nb, l, 1);
+                   Value gt = arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OGT,
+                                                    a[1], a[0]);
+                   Value eq = arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OEQ,
+                                                    a[1], a[0]);
+                   Value before = arith::CmpIOp::create(
+                       nb, l, arith::CmpIPredicate::ult, j, i);
+                   Value ahead = arith::OrIOp::create(
+                       nb, l, gt, arith::AndIOp::create(nb, l, eq, before));
+                   Value inc = arith::ExtUIOp::create(nb, l, i64, ahead);
+                   linalg::YieldOp::create(
+                       nb, l, Value(arith::AddIOp::create(nb, l, a[2], inc)));
+                 });
+}
+
+struct LowerDepthRoute : OpRewritePattern<DepthRouteOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(DepthRouteOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    MLIRContext *ctx = op.getContext();
+    Value x = op.getInput(), scores = op.getScores(), positions = op.getPositions();
+    Type elt = op.getResult().getType().getElementType();
+    Type posElt = op.getPositions().getType().getElementType();
+    Type i64 = rewriter.getI64Type(), i1 = rewriter.getI1Type();
+    Type f64 = rewriter.getF64Type();
+    int64_t hidden = op.getInput().getType().getDimSize(2);
+    double capacity = op.getCapacity().convertToDouble();
+    double threshold = op.getThreshold().convertToDouble();
+    DepthSelection selection = op.getSelection();
+    bool scale = op.getScaleByScore();
+    Value batch = tensor::DimOp::create(rewriter, loc, x, 0);
+    Value seqLen = tensor::DimOp::create(rewriter, loc, x, 1);
+    OpFoldResult sSz = seqLen;
+    auto id1 = AffineMap::getMultiDimIdentityMap(1, ctx);
+    Value maskInit = emptyTensor(rewriter, loc, sizesOf(rewriter, loc, scores), i1);
+    Block &body = op.getBody().front();
+
+    auto loop = scf::ForOp::create(
+        rewriter, loc, indexConst(rewriter, loc, 0), batch,
+        indexConst(rewriter, loc, 1), ValueRange{x, maskInit},
+        [&](OpBuilder &b, Location l, Value bi, ValueRange iter) {
+          Value w = sliceAt(b, l, scores, 0, bi); // [S]
+          Type wElt = llvm::cast<RankedTensorType>(w.getType()).getElementType();
+
+          // k = max(1, floor(capacity · S)).
+          Value sF = arith::SIToFPOp::create(
+              b, l, f64, arith::IndexCastOp::create(b, l, i64, seqLen));
+          Value kI = arith::FPToSIOp::create(
+              b, l, i64, arith::MulFOp::create(b, l, sF, floatConst(b, l, f64, capacity)));
+          kI = arith::MaxSIOp::create(b, l, kI, intConst(b, l, i64, 1));
+
+          Value ranks = selection == DepthSelection::Threshold
+                            ? Value()
+                            : scoreRanks(b, l, w, sSz);
+          // thr = the k-th largest score (rank k - 1), for topk_strict.
+          Value thr;
+          if (selection == DepthSelection::TopKStrict) {
+            Value kth = arith::SubIOp::create(b, l, kI, intConst(b, l, i64, 1));
+            Value zeroD = filledTensor(b, l, {}, wElt, 0.0);
+            Value thrT = generic(
+                b, l, ValueRange{w, ranks}, zeroD,
+                {id1, id1, AffineMap::get(1, 0, {}, ctx)}, iterators(0, 1),
+                [&](OpBuilder &nb, Location nl, ValueRange a) {
+                  Value hit = arith::CmpIOp::create(
+                      nb, nl, arith::CmpIPredicate::eq, a[1], kth);
+                  Value v = arith::SelectOp::create(nb, nl, hit, a[0],
+                                                    floatConst(nb, nl, wElt, 0.0));
+                  linalg::YieldOp::create(
+                      nb, nl, Value(arith::AddFOp::create(nb, nl, a[2], v)));
+                });
+            thr = tensor::ExtractOp::create(b, l, thrT, ValueRange{});
+          }
+          Value kIsOne = arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, kI,
+                                               intConst(b, l, i64, 1));
+          SmallVector<Value> selIns = {w};
+          if (ranks)
+            selIns.push_back(ranks);
+          SmallVector<AffineMap> selMaps(selIns.size() + 1, id1);
+          Value sel = generic(
+              b, l, selIns, emptyTensor(b, l, {sSz}, i1), selMaps, iterators(1),
+              [&](OpBuilder &nb, Location nl, ValueRange a) {
+                Value s;
+                switch (selection) {
+                case DepthSelection::TopK:
+                  s = arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::slt,
+                                            a[1], kI);
+                  break;
+                case DepthSelection::TopKStrict: {
+                  Value gt = arith::CmpFOp::create(
+                      nb, nl, arith::CmpFPredicate::OGT, a[0], thr);
+                  Value ge = arith::CmpFOp::create(
+                      nb, nl, arith::CmpFPredicate::OGE, a[0], thr);
+                  s = arith::SelectOp::create(nb, nl, kIsOne, ge, gt);
+                  break;
+                }
+                case DepthSelection::Threshold:
+                  s = arith::CmpFOp::create(
+                      nb, nl, arith::CmpFPredicate::OGT, a[0],
+                      floatConst(nb, nl, wElt, threshold));
+                  break;
+                }
+                linalg::YieldOp::create(nb, nl, s);
+              });
+
+          // Compact the selected indices, in sequence order.
+          Value idxInit = emptyTensor(b, l, {sSz}, b.getIndexType());
+          auto compact = scf::ForOp::create(
+              b, l, indexConst(b, l, 0), seqLen, indexConst(b, l, 1),
+              ValueRange{idxInit, indexConst(b, l, 0)},
+              [&](OpBuilder &nb, Location nl, Value i, ValueRange it) {
+                Value s = tensor::ExtractOp::create(nb, nl, sel, ValueRange{i});
+                auto ifOp = scf::IfOp::create(
+                    nb, nl, s,
+                    [&](OpBuilder &tb, Location tl) {
+                      Value idx = tensor::InsertOp::create(tb, tl, i, it[0],
+                                                           ValueRange{it[1]});
+                      Value cnt = arith::AddIOp::create(tb, tl, it[1],
+                                                        indexConst(tb, tl, 1));
+                      scf::YieldOp::create(tb, tl, ValueRange{idx, cnt});
+                    },
+                    [&](OpBuilder &eb, Location el) {
+                      scf::YieldOp::create(eb, el, ValueRange{it[0], it[1]});
+                    });
+                scf::YieldOp::create(nb, nl, ifOp.getResults());
+              });
+          Value idx = compact.getResult(0);
+          Value count = compact.getResult(1);
+
+          // Gather x_sel [1, K, H] and pos_sel [1, K].
+          auto id3 = AffineMap::getMultiDimIdentityMap(3, ctx);
+          Value xSel = generic(
+              b, l, ValueRange{},
+              emptyTensor(b, l, {b.getIndexAttr(1), count, b.getIndexAttr(hidden)}, elt),
+              {id3}, iterators(3), [&](OpBuilder &nb, Location nl, ValueRange) {
+                Value s = linalg::IndexOp::create(nb, nl, 1);
+                Value h = linalg::IndexOp::create(nb, nl, 2);
+                Value j = tensor::ExtractOp::create(nb, nl, idx, ValueRange{s});
+                linalg::YieldOp::create(
+                    nb, nl,
+                    Value(tensor::ExtractOp::create(nb, nl, x, ValueRange{bi, j, h})));
+              });
+          auto id2 = AffineMap::getMultiDimIdentityMap(2, ctx);
+          Value posSel = generic(
+              b, l, ValueRange{},
+              emptyTensor(b, l, {b.getIndexAttr(1), count}, posElt), {id2},
+              iterators(2), [&](OpBuilder &nb, Location nl, ValueRange) {
+                Value s = linalg::IndexOp::create(nb, nl, 1);
+                Value j = tensor::ExtractOp::create(nb, nl, idx, ValueRange{s});
+                linalg::YieldOp::create(
+                    nb, nl,
+                    Value(tensor::ExtractOp::create(nb, nl, positions,
+                                                    ValueRange{bi, j})));
+              });
+
+          // The block, on the selected tokens only.
+          IRMapping mapping;
+          mapping.map(body.getArgument(0), xSel);
+          mapping.map(body.getArgument(1), posSel);
+          for (Operation &inner : body.without_terminator())
+            b.clone(inner, mapping);
+          Value ySel =
+              mapping.lookup(cast<YieldOp>(body.getTerminator()).getValues()[0]);
+
+          // Scatter back, scaled by the score.
+          auto scatter = scf::ForOp::create(
+              b, l, indexConst(b, l, 0), count, indexConst(b, l, 1),
+              ValueRange{iter[0]},
+              [&](OpBuilder &nb, Location nl, Value s, ValueRange it) {
+                Value j = tensor::ExtractOp::create(nb, nl, idx, ValueRange{s});
+                auto one = nb.getIndexAttr(1), zero = nb.getIndexAttr(0);
+                Value rowT = tensor::ExtractSliceOp::create(
+                    nb, nl, ySel, {zero, s, zero}, {one, one, nb.getIndexAttr(hidden)},
+                    {one, one, one});
+                if (scale) {
+                  Value score = tensor::ExtractOp::create(nb, nl, w, ValueRange{j});
+                  rowT = generic(
+                      nb, nl, rowT, emptyTensor(nb, nl, {one, one, nb.getIndexAttr(hidden)}, elt),
+                      {id3, id3}, iterators(3),
+                      [&](OpBuilder &gb, Location gl, ValueRange a) {
+                        linalg::YieldOp::create(
+                            gb, gl,
+                            Value(arith::MulFOp::create(gb, gl, a[0],
+                                                        castFloat(gb, gl, score, elt))));
+                      });
+                }
+                Value out = tensor::InsertSliceOp::create(
+                    nb, nl, rowT, it[0], {OpFoldResult(bi), OpFoldResult(j), zero},
+                    {one, one, nb.getIndexAttr(hidden)}, {one, one, one});
+                scf::YieldOp::create(nb, nl, out);
+              });
+          Value mask = insertAt(b, l, sel, iter[1], 0, bi);
+          scf::YieldOp::create(b, l, ValueRange{scatter.getResult(0), mask});
+        });
+    rewriter.replaceOp(op, loop.getResults());
+    return success();
+  }
+};
+
+} // namespace
+
+void mlir::chimera::populateReferenceDepthRoutePatterns(
+    RewritePatternSet &patterns) {
+  patterns.add<LowerDepthRoute>(patterns.getContext());
+}

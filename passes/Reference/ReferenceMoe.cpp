@@ -1,0 +1,215 @@
+//===- ReferenceMoe.cpp - router top-k and routed expert FFNs -------------===//
+#include "passes/Passes.h"
+#include "passes/Reference/ReferenceUtils.h"
+
+#include "dialects/chimera/ChimeraOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::chimera;
+using namespace mlir::chimera::reference;
+
+static constexpr double kNegInf = -std::numeric_limits<double>::infinity();
+
+/// Σ (or max) over dim 1 of a [T, X] tensor → [T].
+static Value reduceRows(OpBuilder &b, Location loc, Value x, bool isMax) {
+  MLIRContext *ctx = b.getContext();
+  Type elt = llvm::cast<RankedTensorType>(x.getType()).getElementType();
+  Value init = filledTensor(b, loc, {tensor::getMixedSize(b, loc, x, 0)}, elt,
+                            isMax ? kNegInf : 0.0);
+  return generic(b, loc, x, init,
+                 {AffineMap::getMultiDimIdentityMap(2, ctx), dimsMap(ctx, 2, {0})},
+                 iterators(1, 1), [&](OpBuilder &nb, Location l, ValueRange a) {
+                   Value r = isMax ? Value(arith::MaximumFOp::create(nb, l, a[0], a[1]))
+                                   : Value(arith::AddFOp::create(nb, l, a[0], a[1]));
+                   linalg::YieldOp::create(nb, l, r);
+                 });
+}
+
+/// out[t, x] = f(x[t, x], row[t]).
+static Value withRow(OpBuilder &b, Location loc, Value x, Value row,
+                     function_ref<Value(OpBuilder &, Location, Value, Value)> f) {
+  MLIRContext *ctx = b.getContext();
+  auto id = AffineMap::getMultiDimIdentityMap(2, ctx);
+  Type elt = llvm::cast<RankedTensorType>(x.getType()).getElementType();
+  return generic(b, loc, ValueRange{x, row},
+                 emptyTensor(b, loc, sizesOf(b, loc, x), elt),
+                 {id, dimsMap(ctx, 2, {0}), id}, iterators(2),
+                 [&](OpBuilder &nb, Location l, ValueRange a) {
+                   linalg::YieldOp::create(nb, l, f(nb, l, a[0], a[1]));
+                 });
+}
+
+/// softmax over dim 1 of a [T, X] tensor.
+static Value softmaxRows(OpBuilder &b, Location loc, Value x) {
+  Value mx = reduceRows(b, loc, x, /*isMax=*/true);
+  Value e = withRow(b, loc, x, mx, [](OpBuilder &nb, Location l, Value v, Value m) {
+    return Value(math::ExpOp::create(nb, l, arith::SubFOp::create(nb, l, v, m)));
+  });
+  Value sum = reduceRows(b, loc, e, /*isMax=*/false);
+  return withRow(b, loc, e, sum, [](OpBuilder &nb, Location l, Value v, Value s) {
+    return Value(arith::DivFOp::create(nb, l, v, s));
+  });
+}
+
+namespace {
+
+/// k rounds of "take the row maximum (lowest index on ties), then knock it
+/// out", followed by the mode's normalisation.
+struct LowerRouteTopK : OpRewritePattern<RouteTopKOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(RouteTopKOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    MLIRContext *ctx = op.getContext();
+    Type elt = op.getWeights().getType().getElementType();
+    Type i64 = rewriter.getI64Type();
+    int64_t k = op.getK();
+    Value work = op.getLogits();
+    if (op.getMode() == RouteMode::SoftmaxTopK)
+      work = softmaxRows(rewriter, loc, work);
+    OpFoldResult tSz = tensor::getMixedSize(rewriter, loc, work, 0);
+    Value weights = emptyTensor(rewriter, loc, {tSz, rewriter.getIndexAttr(k)}, elt);
+    Value ids = emptyTensor(rewriter, loc, {tSz, rewriter.getIndexAttr(k)}, i64);
+    auto id = AffineMap::getMultiDimIdentityMap(2, ctx);
+    auto row = dimsMap(ctx, 2, {0});
+
+    auto loop = scf::ForOp::create(
+        rewriter, loc, indexConst(rewriter, loc, 0), indexConst(rewriter, loc, k),
+        indexConst(rewriter, loc, 1), ValueRange{work, weights, ids},
+        [&](OpBuilder &b, Location l, Value j, ValueRange iter) {
+          Value maxInit = filledTensor(b, l, {tSz}, elt, kNegInf);
+          Value argInit = filledTensor(b, l, {tSz}, i64, 0);
+          auto arg = linalg::GenericOp::create(
+              b, l, TypeRange{maxInit.getType(), argInit.getType()}, iter[0],
+              ValueRange{maxInit, argInit}, {id, row, row}, iterators(1, 1),
+              [&](OpBuilder &nb, Location nl, ValueRange a) {
+                Value e = arith::IndexCastOp::create(
+                    nb, nl, i64, linalg::IndexOp::create(nb, nl, 1));
+                Value better = arith::CmpFOp::create(
+                    nb, nl, arith::CmpFPredicate::OGT, a[0], a[1]);
+                Value tie = arith::AndIOp::create(
+                    nb, nl,
+                    arith::CmpFOp::create(nb, nl, arith::CmpFPredicate::OEQ, a[0], a[1]),
+                    arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::slt, e, a[2]));
+                Value take = arith::OrIOp::create(nb, nl, better, tie);
+                linalg::YieldOp::create(
+                    nb, nl,
+                    ValueRange{arith::SelectOp::create(nb, nl, take, a[0], a[1]),
+                               arith::SelectOp::create(nb, nl, take, e, a[2])});
+              });
+          Value w = insertAt(b, l, arg.getResult(0), iter[1], 1, j);
+          Value e = insertAt(b, l, arg.getResult(1), iter[2], 1, j);
+          Value knocked = generic(
+              b, l, ValueRange{iter[0], arg.getResult(1)},
+              emptyTensor(b, l, sizesOf(b, l, iter[0]), elt), {id, row, id},
+              iterators(2), [&](OpBuilder &nb, Location nl, ValueRange a) {
+                Value col = arith::IndexCastOp::create(
+                    nb, nl, i64, linalg::IndexOp::create(nb, nl, 1));
+                Value hit = arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::eq,
+                                                  col, a[1]);
+                linalg::YieldOp::create(
+                    nb, nl,
+                    Value(arith::SelectOp::create(
+                        nb, nl, hit, floatConst(nb, nl, elt, kNegInf), a[0])));
+              });
+          scf::YieldOp::create(b, l, ValueRange{knocked, w, e});
+        });
+    Value selWeights = loop.getResult(1);
+    if (op.getMode() == RouteMode::TopKSoftmax) {
+      selWeights = softmaxRows(rewriter, loc, selWeights);
+    } else if (op.getRenormalize()) {
+      Value sum = reduceRows(rewriter, loc, selWeights, /*isMax=*/false);
+      selWeights = withRow(rewriter, loc, selWeights, sum,
+                           [](OpBuilder &nb, Location l, Value v, Value s) {
+                             return Value(arith::DivFOp::create(nb, l, v, s));
+                           });
+    }
+    rewriter.replaceOp(op, {selWeights, loop.getResult(2)});
+    return success();
+  }
+};
+
+/// h[t, j, i] = Σ_x in[t, j?, x] · W[ids[t, j], i, x] over the routed expert.
+/// `inputPerSlot` says whether the input is per (t, j) or shared by token.
+static Value routedMatmul(OpBuilder &b, Location loc, Value in,
+                          bool inputPerSlot, Value ids, Value w,
+                          OpFoldResult tSz, OpFoldResult kSz, Type elt) {
+  MLIRContext *ctx = b.getContext();
+  OpFoldResult outSz = tensor::getMixedSize(b, loc, w, 1);
+  Value init = filledTensor(b, loc, {tSz, kSz, outSz}, elt, 0.0);
+  // (t, j, i, x)
+  AffineMap inMap = inputPerSlot ? dimsMap(ctx, 4, {0, 1, 3})
+                                 : dimsMap(ctx, 4, {0, 3});
+  return generic(
+      b, loc, ValueRange{in, ids}, init,
+      {inMap, dimsMap(ctx, 4, {0, 1}), dimsMap(ctx, 4, {0, 1, 2})},
+      iterators(3, 1), [&](OpBuilder &nb, Location l, ValueRange a) {
+        Value e = toIndex(nb, l, a[1]);
+        Value i = linalg::IndexOp::create(nb, l, 2);
+        Value x = linalg::IndexOp::create(nb, l, 3);
+        Value wv = tensor::ExtractOp::create(nb, l, w, ValueRange{e, i, x});
+        Value p = arith::MulFOp::create(nb, l, a[0], castFloat(nb, l, wv, elt));
+        linalg::YieldOp::create(nb, l, Value(arith::AddFOp::create(nb, l, a[2], p)));
+      });
+}
+
+/// out[t] = Σ_j weights[t, j] · FFN_{ids[t, j]}(x[t]), one dense pass per slot.
+struct LowerExpertFfn : OpRewritePattern<ExpertFfnOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(ExpertFfnOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    MLIRContext *ctx = op.getContext();
+    Value x = op.getInput(), ids = op.getIds();
+    Type elt = op.getType().getElementType();
+    OpFoldResult tSz = tensor::getMixedSize(rewriter, loc, x, 0);
+    OpFoldResult kSz = tensor::getMixedSize(rewriter, loc, ids, 1);
+    OpFoldResult hSz = tensor::getMixedSize(rewriter, loc, x, 1);
+    Activation act = op.getActivation();
+
+    Value up = routedMatmul(rewriter, loc, x, false, ids, op.getWUp(), tSz, kSz, elt);
+    Value gate = op.getWGate()
+                     ? routedMatmul(rewriter, loc, x, false, ids, op.getWGate(),
+                                    tSz, kSz, elt)
+                     : Value();
+    auto id3 = AffineMap::getMultiDimIdentityMap(3, ctx);
+    SmallVector<Value> ins = {up};
+    if (gate)
+      ins.push_back(gate);
+    SmallVector<AffineMap> maps(ins.size() + 1, id3);
+    Value hidden = generic(
+        rewriter, loc, ins, emptyTensor(rewriter, loc, sizesOf(rewriter, loc, up), elt),
+        maps, iterators(3), [&](OpBuilder &b, Location l, ValueRange a) {
+          Value v = gate ? Value(arith::MulFOp::create(
+                               b, l, activation(b, l, act, a[1]), a[0]))
+                         : activation(b, l, act, a[0]);
+          linalg::YieldOp::create(b, l, v);
+        });
+    Value down = routedMatmul(rewriter, loc, hidden, true, ids, op.getWDown(),
+                              tSz, kSz, elt);
+    // out[t, h] = Σ_j weights[t, j] · down[t, j, h]   over (t, h, j)
+    Value out = generic(
+        rewriter, loc, ValueRange{op.getWeights(), down},
+        filledTensor(rewriter, loc, {tSz, hSz}, elt, 0.0),
+        {dimsMap(ctx, 3, {0, 2}), dimsMap(ctx, 3, {0, 2, 1}), dimsMap(ctx, 3, {0, 1})},
+        iterators(2, 1), [](OpBuilder &b, Location l, ValueRange a) {
+          Value p = arith::MulFOp::create(b, l, a[0], a[1]);
+          linalg::YieldOp::create(b, l, Value(arith::AddFOp::create(b, l, a[2], p)));
+        });
+    rewriter.replaceOp(op, out);
+    return success();
+  }
+};
+
+} // namespace
+
+void mlir::chimera::populateReferenceMoePatterns(RewritePatternSet &patterns) {
+  patterns.add<LowerRouteTopK, LowerExpertFfn>(patterns.getContext());
+}
