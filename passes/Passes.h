@@ -30,7 +30,10 @@ void populateReferenceScalePatterns(RewritePatternSet &patterns);
 /// conversion to the LLVM dialect, ready for mlir-runner or the
 /// ExecutionEngine. Every phase is an upstream pass and can be dumped with
 /// --mlir-print-ir-after-all.
-void buildReferenceToLLVMPipeline(OpPassManager &pm);
+/// With `resultsAsOutParams`, function results become trailing memref
+/// arguments the caller allocates (for the JIT harness).
+void buildReferenceToLLVMPipeline(OpPassManager &pm,
+                                  bool resultsAsOutParams = false);
 
 /// Registers the named pipelines with the pass registry.
 void registerChimeraPipelines();

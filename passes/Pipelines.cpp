@@ -12,7 +12,8 @@
 
 using namespace mlir;
 
-void chimera::buildReferenceToLLVMPipeline(OpPassManager &pm) {
+void chimera::buildReferenceToLLVMPipeline(OpPassManager &pm,
+                                           bool resultsAsOutParams) {
   pm.addPass(createLowerToReference());
   pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
   pm.addPass(createCanonicalizerPass());
@@ -20,9 +21,17 @@ void chimera::buildReferenceToLLVMPipeline(OpPassManager &pm) {
 
   bufferization::OneShotBufferizePassOptions bufferize;
   bufferize.bufferizeFunctionBoundaries = true;
+  // The reference scan and top-k loops carry freshly computed tensors.
+  bufferize.allowReturnAllocsFromLoops = true;
   bufferize.functionBoundaryTypeConversion =
       bufferization::LayoutMapOption::IdentityLayoutMap;
   pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  if (resultsAsOutParams) {
+    bufferization::BufferResultsToOutParamsPassOptions outParams;
+    outParams.hoistStaticAllocs = true;
+    outParams.modifyPublicFunctions = true;
+    pm.addPass(bufferization::createBufferResultsToOutParamsPass(outParams));
+  }
   bufferization::BufferDeallocationPipelineOptions dealloc;
   bufferization::buildBufferDeallocationPipeline(pm, dealloc);
 
@@ -42,5 +51,5 @@ void chimera::registerChimeraPipelines() {
       "chimera-reference-to-llvm",
       "Lower chimera ops through their reference formulas, bufferize, and "
       "convert to the LLVM dialect (for mlir-runner and the JIT)",
-      buildReferenceToLLVMPipeline);
+      [](OpPassManager &pm) { buildReferenceToLLVMPipeline(pm); });
 }

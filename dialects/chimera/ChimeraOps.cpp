@@ -486,6 +486,8 @@ LogicalResult RouteTopKOp::inferReturnTypes(MLIRContext *ctx,
   Value logits = adaptor.getLogits();
   if (failed(check.rank(logits, "logits", 2)))
     return failure();
+  if (!adaptor.getKAttr())
+    return check.error("requires attribute 'k'");
   int64_t k = adaptor.getK();
   int64_t experts = rankedType(logits).getDimSize(1);
   if (k <= 0)
@@ -638,6 +640,8 @@ LogicalResult ScaleInterpOp::inferReturnTypes(MLIRContext *,
   ArrayRef<int64_t> xs = rankedType(x).getShape();
   if (ShapedType::isDynamic(xs[2]) || ShapedType::isDynamic(xs[3]))
     return check.error("operand 'input' spatial dims must be static");
+  if (!adaptor.getSizeAttr() || !adaptor.getModeAttr())
+    return check.error("requires attributes 'size' and 'mode'");
   ArrayRef<int64_t> size = adaptor.getSize();
   if (size.size() != 2 || size[0] <= 0 || size[1] <= 0)
     return check.error("attribute 'size' must be two positive sizes [H, W]");
@@ -655,6 +659,8 @@ LogicalResult NextScaleGenerateOp::inferReturnTypes(
     MLIRContext *, std::optional<Location> loc, Adaptor adaptor,
     SmallVectorImpl<Type> &inferred) {
   ShapeChecker check(loc, getOperationName());
+  if (!adaptor.getPatchNumsAttr())
+    return check.error("requires attribute 'patch_nums'");
   ArrayRef<int64_t> patches = adaptor.getPatchNums();
   if (patches.empty())
     return check.error("attribute 'patch_nums' must not be empty");

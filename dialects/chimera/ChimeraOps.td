@@ -408,7 +408,7 @@ def Chimera_NextScaleGenerateOp : Chimera_Op<"next_scale_generate", [
   let arguments = (ins Variadic<Chimera_AnyTensor>:$inits, DenseI64ArrayAttr:$patch_nums);
   let results = (outs Variadic<Chimera_AnyTensor>:$results);
   let regions = (region SizedRegion<1>:$body);
-  let assemblyFormat = "$inits attr-dict `:` type($inits) $body";
+  let assemblyFormat = "$inits attr-dict `:` functional-type($inits, results) $body";
   let hasRegionVerifier = 1;
 }
 

@@ -8,6 +8,7 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 
 using namespace mlir;
 using namespace mlir::chimera;
@@ -28,9 +29,14 @@ struct LowerCausalConv1d : OpRewritePattern<CausalConv1dOp> {
     int64_t width = op.getWeight().getType().getDimSize(1);
     OpFoldResult bSz = tensor::getMixedSize(rewriter, loc, x, 0);
     OpFoldResult cSz = tensor::getMixedSize(rewriter, loc, x, 2);
-    Value len = tensor::DimOp::create(rewriter, loc, x, 1);
-    Value extLen = arith::AddIOp::create(rewriter, loc, len,
-                                         indexConst(rewriter, loc, width - 1));
+    // Static sizes stay static so the result types match the op's.
+    OpFoldResult len = tensor::getMixedSize(rewriter, loc, x, 1);
+    OpFoldResult extLen;
+    if (std::optional<int64_t> l = getConstantIntValue(len))
+      extLen = rewriter.getIndexAttr(*l + width - 1);
+    else
+      extLen = Value(arith::AddIOp::create(
+          rewriter, loc, cast<Value>(len), indexConst(rewriter, loc, width - 1)));
 
     Value state = op.getState();
     if (!state)

@@ -1,0 +1,34 @@
+# -*- Python -*-
+import os
+
+import lit.formats
+from lit.llvm import llvm_config
+from lit.llvm.subst import ToolSubst
+
+config.name = "CHIMERA"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".test"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.chimera_obj_root, "test")
+config.excludes = ["CMakeLists.txt", "README.md", "lit.cfg.py", "lit.site.cfg.py", "Inputs"]
+
+config.substitutions.append(("%PATH%", config.environment["PATH"]))
+config.substitutions.append(("%shlibext", config.llvm_shlib_ext))
+config.substitutions.append(("%chimera_src_root", config.chimera_src_root))
+config.substitutions.append(
+    ("%chimera_plugin", os.path.join(config.chimera_obj_root, "lib", "ChimeraPlugin.so")))
+runner_libs = " ".join(
+    "-shared-libs=" + os.path.join(config.llvm_lib_dir, lib)
+    for lib in ["libmlir_runner_utils.so", "libmlir_c_runner_utils.so"])
+config.substitutions.append(("%runner_libs", runner_libs))
+
+llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
+llvm_config.use_default_substitutions()
+
+tool_dirs = [os.path.join(config.chimera_obj_root, "bin"), config.llvm_tools_dir]
+tools = [
+    "chimera-opt",
+    ToolSubst("mlir-opt", command=os.path.join(config.llvm_tools_dir, "mlir-opt")),
+    ToolSubst("mlir-runner", command=os.path.join(config.llvm_tools_dir, "mlir-runner")),
+]
+llvm_config.add_tool_substitutions(tools, tool_dirs)
