@@ -13,8 +13,8 @@ config.test_exec_root = os.path.join(config.chimera_obj_root, "test")
 config.excludes = ["CMakeLists.txt", "README.md", "lit.cfg.py", "lit.site.cfg.py", "Inputs"]
 
 config.substitutions.append(("%PATH%", config.environment["PATH"]))
-config.substitutions.append(("%shlibext", config.llvm_shlib_ext))
 config.substitutions.append(("%chimera_src_root", config.chimera_src_root))
+config.substitutions.append(("%chimera_obj_root", config.chimera_obj_root))
 config.substitutions.append(
     ("%chimera_plugin", os.path.join(config.chimera_obj_root, "lib", "ChimeraPlugin.so")))
 runner_libs = " ".join(
@@ -30,5 +30,7 @@ tools = [
     "chimera-opt",
     ToolSubst("mlir-opt", command=os.path.join(config.llvm_tools_dir, "mlir-opt")),
     ToolSubst("mlir-runner", command=os.path.join(config.llvm_tools_dir, "mlir-runner")),
+    ToolSubst("not", command=os.path.join(config.llvm_tools_dir, "not")),
+    ToolSubst("split-file", command=os.path.join(config.llvm_tools_dir, "split-file")),
 ]
 llvm_config.add_tool_substitutions(tools, tool_dirs)

@@ -62,7 +62,7 @@ struct LowerDepthRoute : OpRewritePattern<DepthRouteOp> {
     bool scale = op.getScaleByScore();
     Value batch = tensor::DimOp::create(rewriter, loc, x, 0);
     Value seqLen = tensor::DimOp::create(rewriter, loc, x, 1);
-    OpFoldResult sSz = seqLen;
+    OpFoldResult sSz = tensor::getMixedSize(rewriter, loc, x, 1);
     auto id1 = AffineMap::getMultiDimIdentityMap(1, ctx);
     Value maskInit = emptyTensor(rewriter, loc, sizesOf(rewriter, loc, scores), i1);
     Block &body = op.getBody().front();

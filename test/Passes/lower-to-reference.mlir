@@ -1,0 +1,114 @@
+// chimera-lower-to-reference leaves no chimera op behind but params, and
+// implements each formula with linalg/tensor/scf.
+// RUN: chimera-opt %s -split-input-file --chimera-lower-to-reference | FileCheck %s
+
+// CHECK-LABEL: func.func @linear
+// CHECK-NOT: chimera.linear
+// CHECK: linalg.fill
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "reduction"]
+// CHECK: arith.mulf
+// CHECK: arith.addf
+func.func @linear(%x: tensor<?x64xf32>, %w: tensor<32x64xf32>) -> tensor<?x32xf32> {
+  %y = chimera.linear %x, %w : (tensor<?x64xf32>, tensor<32x64xf32>) -> tensor<?x32xf32>
+  return %y : tensor<?x32xf32>
+}
+
+// -----
+
+// The M0E4 bit splice: shift, or, bitcast to f16.
+// CHECK-LABEL: func.func @linear_m0e4
+// CHECK: arith.shli
+// CHECK: arith.ori
+// CHECK: arith.bitcast {{.*}} : i16 to f16
+// CHECK-NOT: chimera.linear
+func.func @linear_m0e4(%x: tensor<2x64xf32>, %w: tensor<32x32xi8>, %s: tensor<32x2xf32>, %o: tensor<32x2xf32>) -> tensor<2x32xf32> {
+  %y = chimera.linear %x, %w scales(%s) offsets(%o) {quant = #chimera.quant<fp4_m0e4, group_size = 32>} : (tensor<2x64xf32>, tensor<32x32xi8>, tensor<32x2xf32>, tensor<32x2xf32>) -> tensor<2x32xf32>
+  return %y : tensor<2x32xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @rms_norm_gemma
+// CHECK: linalg.generic {{.*}}"reduction"
+// CHECK: math.rsqrt
+// The `1 + w` of unit_offset comes after the normalisation.
+// CHECK: arith.addf
+// CHECK-NOT: chimera.rms_norm
+func.func @rms_norm_gemma(%x: tensor<2x?x64xf32>, %w: tensor<64xf32>) -> tensor<2x?x64xf32> {
+  %y = chimera.rms_norm %x, %w {unit_offset} : (tensor<2x?x64xf32>, tensor<64xf32>) -> tensor<2x?x64xf32>
+  return %y : tensor<2x?x64xf32>
+}
+
+// -----
+
+// Query head h reads kv head h floordiv 2 (4 query heads, 2 kv heads).
+// CHECK: affine_map<(d0, d1, d2, d3, d4) -> (d0, d3, d1 floordiv 2, d4)>
+// CHECK-LABEL: func.func @attention_gqa
+// CHECK: math.exp
+// CHECK-NOT: chimera.attention
+func.func @attention_gqa(%q: tensor<1x?x4x16xf32>, %k: tensor<1x?x2x16xf32>, %p: tensor<1x?xi64>) -> tensor<1x?x4x16xf32> {
+  %y = chimera.attention %q, %k, %k positions(%p) : (tensor<1x?x4x16xf32>, tensor<1x?x2x16xf32>, tensor<1x?x2x16xf32>, tensor<1x?xi64>) -> tensor<1x?x4x16xf32>
+  return %y : tensor<1x?x4x16xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @scan
+// CHECK: scf.for
+// CHECK: tensor.extract_slice
+// CHECK: math.exp
+// CHECK: tensor.insert_slice
+// CHECK: scf.yield
+// CHECK-NOT: chimera.selective_scan
+func.func @scan(%u: tensor<1x?x8xf32>, %A: tensor<8x4xf32>, %B: tensor<1x?x4xf32>) -> (tensor<1x?x8xf32>, tensor<1x8x4xf32>) {
+  %y, %s = chimera.selective_scan %u, %u, %A, %B, %B : (tensor<1x?x8xf32>, tensor<1x?x8xf32>, tensor<8x4xf32>, tensor<1x?x4xf32>, tensor<1x?x4xf32>) -> (tensor<1x?x8xf32>, tensor<1x8x4xf32>)
+  return %y, %s : tensor<1x?x8xf32>, tensor<1x8x4xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @moe
+// CHECK: scf.for
+// CHECK: tensor.extract %{{.*}}[%{{.*}}, %{{.*}}, %{{.*}}] : tensor<4x96x64xf32>
+// CHECK-NOT: chimera.route_topk
+// CHECK-NOT: chimera.expert_ffn
+func.func @moe(%x: tensor<?x64xf32>, %l: tensor<?x4xf32>, %up: tensor<4x96x64xf32>, %down: tensor<4x64x96xf32>) -> tensor<?x64xf32> {
+  %w, %i = chimera.route_topk %l {k = 2 : i64, renormalize} : (tensor<?x4xf32>) -> (tensor<?x2xf32>, tensor<?x2xi64>)
+  %y = chimera.expert_ffn %x, %w, %i, %up, %down gate(%up) : (tensor<?x64xf32>, tensor<?x2xf32>, tensor<?x2xi64>, tensor<4x96x64xf32>, tensor<4x64x96xf32>, tensor<4x96x64xf32>) -> tensor<?x64xf32>
+  return %y : tensor<?x64xf32>
+}
+
+// -----
+
+// The block body is inlined per batch row on the gathered tokens.
+// CHECK-LABEL: func.func @depth_route
+// CHECK: scf.for
+// CHECK: scf.if
+// CHECK: linalg.generic
+// CHECK: arith.negf
+// CHECK-NOT: chimera.depth_route
+// CHECK-NOT: chimera.silu
+func.func @depth_route(%x: tensor<1x?x64xf32>, %s: tensor<1x?xf32>, %p: tensor<1x?xi64>) -> (tensor<1x?x64xf32>, tensor<1x?xi1>) {
+  %y, %m = chimera.depth_route %x, %s, %p {selection = #chimera<depth_selection topk_strict>, scale_by_score} : (tensor<1x?x64xf32>, tensor<1x?xf32>, tensor<1x?xi64>) -> (tensor<1x?x64xf32>, tensor<1x?xi1>) {
+  ^bb0(%a: tensor<1x?x64xf32>, %b: tensor<1x?xi64>):
+    %t = chimera.silu %a : tensor<1x?x64xf32>
+    chimera.yield %t : tensor<1x?x64xf32>
+  }
+  return %y, %m : tensor<1x?x64xf32>, tensor<1x?xi1>
+}
+
+// -----
+
+// Unrolled once per scale: three area resizes for patch_nums [1, 2, 4].
+// CHECK-LABEL: func.func @next_scale
+// CHECK-COUNT-6: linalg.generic
+// CHECK-NOT: linalg.generic
+// CHECK-NOT: chimera.next_scale_generate
+func.func @next_scale(%f: tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32> {
+  %r = chimera.next_scale_generate %f {patch_nums = array<i64: 1, 2, 4>} : (tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32> {
+  ^bb0(%k: index, %a: tensor<1x2x4x4xf32>):
+    %d = chimera.scale_interp %a {size = array<i64: 4, 4>, mode = #chimera<interp area>} : (tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32>
+    chimera.yield %d : tensor<1x2x4x4xf32>
+  }
+  return %r : tensor<1x2x4x4xf32>
+}
