@@ -232,48 +232,53 @@ static float f16ToF32(uint16_t h) {
   return f;
 }
 
+/// The tensor `name` when its dtype is one of `allowed`; otherwise an error
+/// naming the file, the tensor and what was expected.
+static Expected<const TensorView *>
+lookup(const SafeTensorsFile &file, llvm::StringRef name,
+       std::initializer_list<DType> allowed, llvm::StringRef expected) {
+  const TensorView *view = file.find(name);
+  if (!view)
+    return fail(file.path(), "no tensor named '" + name + "'");
+  if (!llvm::is_contained(allowed, view->dtype))
+    return fail(file.path(), "tensor '" + name + "' has dtype " +
+                                 dtypeName(view->dtype) + ", expected " +
+                                 expected);
+  return view;
+}
+
 Expected<std::vector<float>>
 SafeTensorsFile::readF32(llvm::StringRef name) const {
-  const TensorView *view = find(name);
+  Expected<const TensorView *> view =
+      lookup(*this, name, {DType::F32, DType::BF16, DType::F16},
+             "F32, BF16 or F16");
   if (!view)
-    return fail(filePath, "no tensor named '" + name + "'");
-  std::vector<float> out(view->numElements());
-  const uint8_t *p = view->bytes.data();
+    return view.takeError();
+  DType dtype = (*view)->dtype;
+  const uint8_t *p = (*view)->bytes.data();
+  std::vector<float> out((*view)->numElements());
   for (size_t i = 0; i < out.size(); ++i) {
-    switch (view->dtype) {
-    case DType::F32:
+    if (dtype == DType::F32)
       std::memcpy(&out[i], p + 4 * i, 4);
-      break;
-    case DType::BF16:
+    else if (dtype == DType::BF16)
       out[i] = bf16ToF32(llvm::support::endian::read16le(p + 2 * i));
-      break;
-    case DType::F16:
+    else
       out[i] = f16ToF32(llvm::support::endian::read16le(p + 2 * i));
-      break;
-    default:
-      return fail(filePath, "tensor '" + name + "' has dtype " +
-                                dtypeName(view->dtype) +
-                                ", expected F32, BF16 or F16");
-    }
   }
   return out;
 }
 
 Expected<std::vector<int64_t>>
 SafeTensorsFile::readI64(llvm::StringRef name) const {
-  const TensorView *view = find(name);
+  Expected<const TensorView *> view =
+      lookup(*this, name, {DType::I64, DType::I32}, "I64 or I32");
   if (!view)
-    return fail(filePath, "no tensor named '" + name + "'");
-  std::vector<int64_t> out(view->numElements());
-  const uint8_t *p = view->bytes.data();
-  for (size_t i = 0; i < out.size(); ++i) {
-    if (view->dtype == DType::I64)
-      out[i] = int64_t(llvm::support::endian::read64le(p + 8 * i));
-    else if (view->dtype == DType::I32)
-      out[i] = int32_t(llvm::support::endian::read32le(p + 4 * i));
-    else
-      return fail(filePath, "tensor '" + name + "' has dtype " +
-                                dtypeName(view->dtype) + ", expected I64 or I32");
-  }
+    return view.takeError();
+  bool wide = (*view)->dtype == DType::I64;
+  const uint8_t *p = (*view)->bytes.data();
+  std::vector<int64_t> out((*view)->numElements());
+  for (size_t i = 0; i < out.size(); ++i)
+    out[i] = wide ? int64_t(llvm::support::endian::read64le(p + 8 * i))
+                  : int64_t(int32_t(llvm::support::endian::read32le(p + 4 * i)));
   return out;
 }
