@@ -197,3 +197,85 @@ TEST_F(MambaOpsGolden, CausalConv1d) {
 }
 
 } // namespace
+
+namespace {
+
+/// `t` ([B, D, L]) with `extra` steps of junk appended along L.
+HostTensor padTime(const HostTensor &t, int64_t extra) {
+  int64_t b = t.shape[0], d = t.shape[1], l = t.shape[2];
+  HostTensor out = HostTensor::zeros({b, d, l + extra});
+  for (int64_t i = 0; i < b * d; ++i)
+    for (int64_t s = 0; s < l + extra; ++s)
+      out.data[i * (l + extra) + s] =
+          s < l ? t.data[i * l + s] : 3.0f + 0.5f * float((i + s) % 7);
+  return out;
+}
+
+/// A right-padded batch: junk steps past `lengths` must leave the final
+/// scan state and the conv state where the golden (unpadded) run left them.
+TEST_F(MambaOpsGolden, SelectiveScanStopsAtRowLengths) {
+  const std::string p = "scan0.";
+  const int64_t pad = 5;
+  HostTensor u = load(p + "u"), delta = load(p + "delta"), A = load(p + "A"),
+             Bm = load(p + "B"), Cm = load(p + "C"), D = load(p + "D"),
+             z = load(p + "z"), bias = load(p + "delta_bias");
+  int64_t b = u.shape[0], d = u.shape[1], l = u.shape[2], n = A.shape[1];
+  int64_t lp = l + pad;
+  std::vector<HostTensor> inputs = {padTime(u, pad), padTime(delta, pad), A,
+                                    padTime(Bm, pad), padTime(Cm, pad), D,
+                                    padTime(z, pad), bias};
+  std::string src =
+      "func.func @scan(%u: " + dims({b, d, lp}) + ", %dl: " + dims({b, d, lp}) +
+      ", %A: " + dims(A.shape) + ", %B: " + dims({b, n, lp}) + ", %C: " +
+      dims({b, n, lp}) + ", %D: " + dims(D.shape) + ", %z: " + dims({b, d, lp}) +
+      ", %bias: " + dims(bias.shape) + ") -> " + dims({b, d, n}) +
+      " attributes {llvm.emit_c_interface} {\n" +
+      transpose12("u", "ut", {b, d, lp}) + transpose12("dl", "dlt", {b, d, lp}) +
+      transpose12("B", "Bt", {b, n, lp}) + transpose12("C", "Ct", {b, n, lp}) +
+      transpose12("z", "zt", {b, d, lp}) + "  %len = arith.constant dense<" +
+      std::to_string(l) + "> : tensor<" + std::to_string(b) + "xi64>\n" +
+      "  %y, %s = chimera.selective_scan %ut, %dlt, %A, %Bt, %Ct D(%D) z(%zt) "
+      "delta_bias(%bias) lengths(%len) {delta_softplus} : (" +
+      dims({b, lp, d}) + ", " + dims({b, lp, d}) + ", " + dims(A.shape) + ", " +
+      dims({b, lp, n}) + ", " + dims({b, lp, n}) + ", " + dims(D.shape) + ", " +
+      dims({b, lp, d}) + ", " + dims(bias.shape) + ", tensor<" +
+      std::to_string(b) + "xi64>) -> (" + dims({b, lp, d}) + ", " +
+      dims({b, d, n}) + ")\n  return %s : " + dims({b, d, n}) + "\n}\n";
+  std::vector<HostTensor> outputs = {HostTensor::zeros({b, d, n})};
+  llvm::Error err = runReference(src, "scan", inputs, outputs);
+  ASSERT_FALSE(bool(err)) << llvm::toString(std::move(err)) << "\n" << src;
+  expectClose(outputs[0], load(p + "last_state"), p + "last_state (padded)");
+}
+
+TEST_F(MambaOpsGolden, CausalConv1dStateStopsAtRowLengths) {
+  const int64_t pad = 4;
+  HostTensor x = load("conv0.x"), w = load("conv0.weight"), bias = load("conv0.bias");
+  int64_t b = x.shape[0], d = x.shape[1], l = x.shape[2], k = w.shape[1];
+  int64_t lp = l + pad;
+  std::string src =
+      "func.func @conv(%x: " + dims({b, d, lp}) + ", %w: " + dims(w.shape) +
+      ", %bias: " + dims(bias.shape) + ") -> " + dims({b, k - 1, d}) +
+      " attributes {llvm.emit_c_interface} {\n" +
+      transpose12("x", "xt", {b, d, lp}) + "  %len = arith.constant dense<" +
+      std::to_string(l) + "> : tensor<" + std::to_string(b) + "xi64>\n" +
+      "  %y, %s = chimera.causal_conv1d %xt, %w bias(%bias) lengths(%len) "
+      "{activation = #chimera<activation silu>} : (" +
+      dims({b, lp, d}) + ", " + dims(w.shape) + ", " + dims(bias.shape) +
+      ", tensor<" + std::to_string(b) + "xi64>) -> (" + dims({b, lp, d}) + ", " +
+      dims({b, k - 1, d}) + ")\n  return %s : " + dims({b, k - 1, d}) + "\n}\n";
+  std::vector<HostTensor> inputs = {padTime(x, pad), w, bias};
+  std::vector<HostTensor> outputs = {HostTensor::zeros({b, k - 1, d})};
+  llvm::Error err = runReference(src, "conv", inputs, outputs);
+  ASSERT_FALSE(bool(err)) << llvm::toString(std::move(err)) << "\n" << src;
+  // The conv state is, by definition, the last k-1 inputs of the unpadded
+  // golden input, token-major.
+  HostTensor want = HostTensor::zeros({b, k - 1, d});
+  for (int64_t bi = 0; bi < b; ++bi)
+    for (int64_t i = 0; i < k - 1; ++i)
+      for (int64_t c = 0; c < d; ++c)
+        want.data[(bi * (k - 1) + i) * d + c] =
+            x.data[(bi * d + c) * l + (l - (k - 1) + i)];
+  expectClose(outputs[0], want, "conv0 state (padded)");
+}
+
+} // namespace

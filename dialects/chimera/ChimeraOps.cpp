@@ -34,6 +34,41 @@ LogicalResult ParamOp::verify() {
 }
 
 //===----------------------------------------------------------------------===//
+// ParamStackOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult ParamStackOp::verify() {
+  ArrayAttr names = getNames();
+  if (names.empty())
+    return emitOpError("attribute 'names' must list at least one checkpoint "
+                       "tensor");
+  for (auto [i, name] : llvm::enumerate(names.getAsValueRange<StringAttr>()))
+    if (name.empty())
+      return emitOpError("attribute 'names' entry ") << i << " is empty";
+  RankedTensorType type = getType();
+  if (!type.hasStaticShape() || type.getRank() < 1)
+    return emitOpError("result type must have a static shape of rank >= 1, "
+                       "got ")
+           << type;
+  if (type.getDimSize(0) != static_cast<int64_t>(names.size()))
+    return emitOpError("result dim 0 is ")
+           << type.getDimSize(0) << " but 'names' lists " << names.size()
+           << " tensors";
+  return success();
+}
+
+/// `lengths : [B]` of a right-padded batch whose input is `[B, L, ...]`.
+static LogicalResult checkLengths(const ShapeChecker &check, Value input,
+                                  Value lengths) {
+  if (!lengths)
+    return success();
+  if (failed(check.rank(lengths, "lengths", 1)))
+    return failure();
+  return check.dim(lengths, "lengths", 0, rankedType(input).getDimSize(0),
+                   "'input' batch");
+}
+
+//===----------------------------------------------------------------------===//
 // EmbedOp
 //===----------------------------------------------------------------------===//
 
@@ -412,6 +447,8 @@ LogicalResult CausalConv1dOp::inferReturnTypes(MLIRContext *,
                            i == 1 ? "kernel width - 1" : "'input' shape")))
         return failure();
   }
+  if (failed(checkLengths(check, x, adaptor.getLengths())))
+    return failure();
   Activation act = adaptor.getActivation();
   if (act != Activation::Identity && act != Activation::Silu)
     return check.error("attribute 'activation' must be identity or silu, got " +
@@ -469,6 +506,8 @@ LogicalResult SelectiveScanOp::inferReturnTypes(
                            "[batch, channels, state size]")))
         return failure();
   }
+  if (failed(checkLengths(check, u, adaptor.getLengths())))
+    return failure();
   inferred.push_back(u.getType());
   inferred.push_back(withShape(u, stateShape));
   return success();

@@ -44,6 +44,22 @@ def Chimera_ParamOp : Chimera_Op<"param", [Pure]> {
   let hasVerifier = 1;
 }
 
+def Chimera_ParamStackOp : Chimera_Op<"param_stack", [Pure]> {
+  let summary = "checkpoint weights of equal shape, stacked along a new dim 0";
+  let description = [{
+    `%w = chimera.param_stack ["...experts.0.w1.weight", "...experts.1.w1.weight"] : tensor<2x96x64xf32>`
+
+    Checkpoints store per-expert weights as separate tensors; `expert_ffn`
+    wants them as one `[E, ...]` operand. The stack is a layout decision for
+    the weight archive (the members are written back to back), not a copy at
+    run time. Every member has the shape of the result without its first dim.
+  }];
+  let arguments = (ins StrArrayAttr:$names);
+  let results = (outs Chimera_AnyTensor:$result);
+  let assemblyFormat = "$names attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
 //===----------------------------------------------------------------------===//
 // Transformer building blocks
 //===----------------------------------------------------------------------===//
@@ -53,8 +69,11 @@ def Chimera_EmbedOp : Chimera_InferredOp<"embed"> {
   let description = [{
     `out[..., h] = table[ids[...], h]` for `table : [V, H]`, integer `ids`
     of any rank; the result is `ids.shape ++ [H]` of the table's element type.
+    With `scale`, every row is multiplied by it (Gemma scales its embeddings
+    by `sqrt(hidden_size)`).
   }];
-  let arguments = (ins Chimera_FloatTensor:$table, Chimera_IntTensor:$ids);
+  let arguments = (ins Chimera_FloatTensor:$table, Chimera_IntTensor:$ids,
+                       OptionalAttr<F64Attr>:$scale);
   let results = (outs Chimera_FloatTensor:$result);
   let assemblyFormat = "$table `,` $ids attr-dict `:` functional-type(operands, results)";
 }
@@ -227,16 +246,22 @@ def Chimera_CausalConv1dOp : Chimera_InferredOp<"causal_conv1d", [AttrSizedOpera
     `y[b, t, c] = act(bias[c] + Σ_{i<W} weight[c, i] · xe[b, t+i, c])`,
     `new_state = xe[b, L : L+W−1, c]`.
 
+    With `lengths : [B]` (integer), row `b` holds only `lengths[b] ≤ L` valid
+    inputs (a right-padded batch); its state is taken after them:
+    `new_state[b] = xe[b, lengths[b] : lengths[b]+W−1]`.
+
     Matches `causal_conv1d_ref` (left zero padding) and HF Mamba's cached
     conv step. `activation` is `identity` or `silu`.
   }];
   let arguments = (ins Chimera_FloatTensor:$input, Chimera_FloatTensor:$weight,
                        Optional<Chimera_FloatTensor>:$bias,
                        Optional<Chimera_FloatTensor>:$state,
+                       Optional<Chimera_IntTensor>:$lengths,
                        DefaultValuedAttr<Chimera_ActivationAttr, "Activation::Identity">:$activation);
   let results = (outs Chimera_FloatTensor:$result, Chimera_FloatTensor:$new_state);
   let assemblyFormat = [{
-    $input `,` $weight (`bias` `(` $bias^ `)`)? (`state` `(` $state^ `)`)? attr-dict
+    $input `,` $weight (`bias` `(` $bias^ `)`)? (`state` `(` $state^ `)`)?
+    (`lengths` `(` $lengths^ `)`)? attr-dict
     `:` functional-type(operands, results)
   }];
 }
@@ -251,7 +276,9 @@ def Chimera_SelectiveScanOp : Chimera_InferredOp<"selective_scan", [AttrSizedOpe
     `x_t = exp(Δ_t A) ⊙ x_{t−1} + Δ_t B_t u_t`  (per `b, d, n`)
     `y_t = Σ_n x_t[n] C_t[n] + D u_t`, then `y_t · silu(z_t)` when `z` is given.
 
-    Returns `y : [B, L, D]` and the final state `x_L : [B, D, N]`. One op
+    Returns `y : [B, L, D]` and the final state `x_L : [B, D, N]`. With
+    `lengths : [B]` (integer), row `b` has `lengths[b] ≤ L` valid steps (a
+    right-padded batch) and its final state is `x_{lengths[b]}`. One op
     serves prefill (`L` tokens) and decode (`L = 1`, with `initial_state`).
     `softplus(x) = log(1 + exp(x))`, and `x` above 20 (PyTorch's threshold).
   }];
@@ -262,12 +289,13 @@ def Chimera_SelectiveScanOp : Chimera_InferredOp<"selective_scan", [AttrSizedOpe
                        Optional<Chimera_FloatTensor>:$z,
                        Optional<Chimera_FloatTensor>:$delta_bias,
                        Optional<Chimera_FloatTensor>:$initial_state,
+                       Optional<Chimera_IntTensor>:$lengths,
                        UnitAttr:$delta_softplus);
   let results = (outs Chimera_FloatTensor:$result, Chimera_FloatTensor:$final_state);
   let assemblyFormat = [{
     $u `,` $delta `,` $A `,` $B `,` $C (`D` `(` $D^ `)`)? (`z` `(` $z^ `)`)?
     (`delta_bias` `(` $delta_bias^ `)`)? (`init` `(` $initial_state^ `)`)?
-    attr-dict `:` functional-type(operands, results)
+    (`lengths` `(` $lengths^ `)`)? attr-dict `:` functional-type(operands, results)
   }];
 }
 

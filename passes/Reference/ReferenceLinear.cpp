@@ -29,6 +29,9 @@ struct LowerEmbed : OpRewritePattern<EmbedOp> {
     for (unsigned i = 0; i + 1 < rank; ++i)
       idDims.push_back(i);
     Value table = op.getTable();
+    std::optional<double> scale;
+    if (FloatAttr attr = op.getScaleAttr())
+      scale = attr.getValueAsDouble();
     Value result = generic(
         rewriter, loc, op.getIds(), init,
         {dimsMap(ctx, rank, idDims), AffineMap::getMultiDimIdentityMap(rank, ctx)},
@@ -36,6 +39,9 @@ struct LowerEmbed : OpRewritePattern<EmbedOp> {
           Value row = toIndex(b, l, args[0]);
           Value col = linalg::IndexOp::create(b, l, rank - 1);
           Value v = tensor::ExtractOp::create(b, l, table, ValueRange{row, col});
+          if (scale)
+            v = arith::MulFOp::create(b, l, v,
+                                      floatConst(b, l, v.getType(), *scale));
           linalg::YieldOp::create(b, l, v);
         });
     rewriter.replaceOp(op, result);

@@ -81,9 +81,29 @@ struct LowerCausalConv1d : OpRewritePattern<CausalConv1dOp> {
                   [&](OpBuilder &b, Location l, ValueRange a) {
                     linalg::YieldOp::create(b, l, activation(b, l, act, a[0]));
                   });
-    Value newState = tensor::ExtractSliceOp::create(
-        rewriter, loc, xe, {zero, len, zero},
-        {bSz, rewriter.getIndexAttr(width - 1), cSz}, unit);
+    Value newState;
+    if (Value lengths = op.getLengths()) {
+      // Row b's state ends at its own length: a gather from xe.
+      SmallVector<OpFoldResult> stateSizes = {
+          bSz, rewriter.getIndexAttr(width - 1), cSz};
+      newState = generic(
+          rewriter, loc, lengths,
+          emptyTensor(rewriter, loc, stateSizes, elt),
+          {dimsMap(ctx, 3, {0}), AffineMap::getMultiDimIdentityMap(3, ctx)},
+          iterators(3), [&](OpBuilder &b, Location l, ValueRange a) {
+            Value bi = linalg::IndexOp::create(b, l, 0);
+            Value i = linalg::IndexOp::create(b, l, 1);
+            Value c = linalg::IndexOp::create(b, l, 2);
+            Value t = arith::AddIOp::create(b, l, toIndex(b, l, a[0]), i);
+            linalg::YieldOp::create(
+                b, l, Value(tensor::ExtractOp::create(b, l, xe,
+                                                      ValueRange{bi, t, c})));
+          });
+    } else {
+      newState = tensor::ExtractSliceOp::create(
+          rewriter, loc, xe, {zero, len, zero},
+          {bSz, rewriter.getIndexAttr(width - 1), cSz}, unit);
+    }
     rewriter.replaceOp(op, {y, newState});
     return success();
   }
@@ -143,6 +163,7 @@ struct LowerSelectiveScan : OpRewritePattern<SelectiveScanOp> {
     Value yInit = emptyTensor(rewriter, loc, bldSizes, elt);
     Value len = tensor::DimOp::create(rewriter, loc, u, 1);
     Value A = op.getA(), Bm = op.getB(), Cm = op.getC();
+    Value lengths = op.getLengths();
 
     auto loop = scf::ForOp::create(
         rewriter, loc, indexConst(rewriter, loc, 0), len,
@@ -152,18 +173,31 @@ struct LowerSelectiveScan : OpRewritePattern<SelectiveScanOp> {
           Value ut = sliceAt(b, l, u, 1, t);     // [B, D]
           Value bt = sliceAt(b, l, Bm, 1, t);    // [B, N]
           Value ct = sliceAt(b, l, Cm, 1, t);    // [B, N]
+          SmallVector<Value> ins = {iter[0], dt, A, bt, ut};
+          SmallVector<AffineMap> maps = {
+              id3, dimsMap(ctx, 3, {0, 1}), dimsMap(ctx, 3, {1, 2}),
+              dimsMap(ctx, 3, {0, 2}), dimsMap(ctx, 3, {0, 1})};
+          if (lengths) {
+            ins.push_back(lengths);
+            maps.push_back(dimsMap(ctx, 3, {0}));
+          }
+          maps.push_back(id3);
           Value next = generic(
-              b, l, ValueRange{iter[0], dt, A, bt, ut},
-              emptyTensor(b, l, {bSz, dSz, nSz}, elt),
-              {id3, dimsMap(ctx, 3, {0, 1}), dimsMap(ctx, 3, {1, 2}),
-               dimsMap(ctx, 3, {0, 2}), dimsMap(ctx, 3, {0, 1}), id3},
-              iterators(3), [](OpBuilder &nb, Location nl, ValueRange a) {
+              b, l, ins, emptyTensor(b, l, {bSz, dSz, nSz}, elt), maps,
+              iterators(3), [&](OpBuilder &nb, Location nl, ValueRange a) {
                 Value decay = math::ExpOp::create(
                     nb, nl, arith::MulFOp::create(nb, nl, a[1], a[2]));
                 Value input = arith::MulFOp::create(
                     nb, nl, arith::MulFOp::create(nb, nl, a[1], a[3]), a[4]);
                 Value s = arith::AddFOp::create(
                     nb, nl, arith::MulFOp::create(nb, nl, decay, a[0]), input);
+                if (lengths) {
+                  // Past its length a row's state stays as it was.
+                  Value valid = arith::CmpIOp::create(
+                      nb, nl, arith::CmpIPredicate::slt, t,
+                      toIndex(nb, nl, a[5]));
+                  s = arith::SelectOp::create(nb, nl, valid, s, a[0]);
+                }
                 linalg::YieldOp::create(nb, nl, s);
               });
           Value yt = generic(

@@ -17,6 +17,22 @@ func.func @param_dynamic() {
 
 // -----
 
+func.func @param_stack_count() {
+  // expected-error @+1 {{result dim 0 is 3 but 'names' lists 2 tensors}}
+  %w = chimera.param_stack ["a", "b"] : tensor<3x4xf32>
+  return
+}
+
+// -----
+
+func.func @param_stack_empty_name() {
+  // expected-error @+1 {{attribute 'names' entry 1 is empty}}
+  %w = chimera.param_stack ["a", ""] : tensor<2x4xf32>
+  return
+}
+
+// -----
+
 func.func @embed_rank(%t: tensor<4x8x2xf32>, %ids: tensor<3xi64>) {
   // expected-error @+2 {{failed to infer returned types}}
   // expected-error @+1 {{operand 'table' must have rank 2, got rank 3}}
@@ -401,4 +417,22 @@ func.func @next_scale_region(%f: tensor<1x8x4x4xf32>) {
 func.func @yield_outside() {
   // expected-error @+1 {{expects parent op to be one of 'chimera.depth_route, chimera.next_scale_generate'}}
   chimera.yield
+}
+
+// -----
+
+func.func @conv_lengths_batch(%x: tensor<2x5x8xf32>, %w: tensor<8x4xf32>, %n: tensor<3xi64>) {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{operand 'lengths' dim 0 is 3, expected 2 ('input' batch)}}
+  %y, %s = chimera.causal_conv1d %x, %w lengths(%n) : (tensor<2x5x8xf32>, tensor<8x4xf32>, tensor<3xi64>) -> (tensor<2x5x8xf32>, tensor<2x3x8xf32>)
+  return
+}
+
+// -----
+
+func.func @scan_lengths_rank(%u: tensor<2x5x8xf32>, %A: tensor<8x4xf32>, %B: tensor<2x5x4xf32>, %n: tensor<2x1xi64>) {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{operand 'lengths' must have rank 1, got rank 2}}
+  %y, %s = chimera.selective_scan %u, %u, %A, %B, %B lengths(%n) : (tensor<2x5x8xf32>, tensor<2x5x8xf32>, tensor<8x4xf32>, tensor<2x5x4xf32>, tensor<2x5x4xf32>, tensor<2x1xi64>) -> (tensor<2x5x8xf32>, tensor<2x8x4xf32>)
+  return
 }

@@ -8,6 +8,10 @@ func.func @params_and_linear(%x: tensor<2x?x64xf32>, %ids: tensor<2x?xi64>) -> t
   %table = chimera.param "model.embed_tokens.weight" : tensor<256x64xf32>
   // CHECK: chimera.embed %{{.*}}, %{{.*}} : (tensor<256x64xf32>, tensor<2x?xi64>) -> tensor<2x?x64xf32>
   %e = chimera.embed %table, %ids : (tensor<256x64xf32>, tensor<2x?xi64>) -> tensor<2x?x64xf32>
+  // CHECK: chimera.embed %{{.*}}, %{{.*}} {scale = 8.000000e+00 : f64}
+  %es = chimera.embed %table, %ids {scale = 8.0 : f64} : (tensor<256x64xf32>, tensor<2x?xi64>) -> tensor<2x?x64xf32>
+  // CHECK: chimera.param_stack ["e.0.w1", "e.1.w1"] : tensor<2x96x64xf32>
+  %stack = chimera.param_stack ["e.0.w1", "e.1.w1"] : tensor<2x96x64xf32>
   %w = chimera.param "w" : tensor<128x64xf32>
   %b = chimera.param "b" : tensor<128xf32>
   // CHECK: chimera.linear %{{.*}}, %{{.*}} bias(%{{.*}}) : (tensor<2x?x64xf32>, tensor<128x64xf32>, tensor<128xf32>) -> tensor<2x?x128xf32>
@@ -69,10 +73,14 @@ func.func @attention_block(%q: tensor<2x?x4x16xf32>, %k: tensor<2x?x2x16xf32>, %
 // CHECK-LABEL: func.func @mamba_mixer
 func.func @mamba_mixer(%x: tensor<?x?x128xf32>, %cw: tensor<128x4xf32>, %cb: tensor<128xf32>, %cs: tensor<?x3x128xf32>,
                        %dt: tensor<?x?x128xf32>, %A: tensor<128x8xf32>, %B: tensor<?x?x8xf32>, %C: tensor<?x?x8xf32>,
-                       %D: tensor<128xf32>, %z: tensor<?x?x128xf32>, %h: tensor<?x128x8xf32>)
+                       %D: tensor<128xf32>, %z: tensor<?x?x128xf32>, %h: tensor<?x128x8xf32>, %len: tensor<?xi64>)
     -> (tensor<?x?x128xf32>, tensor<?x3x128xf32>, tensor<?x128x8xf32>) {
   // CHECK: chimera.causal_conv1d %{{.*}}, %{{.*}} bias(%{{.*}}) state(%{{.*}}) {activation = #chimera<activation silu>}
   %y, %s = chimera.causal_conv1d %x, %cw bias(%cb) state(%cs) {activation = #chimera<activation silu>} : (tensor<?x?x128xf32>, tensor<128x4xf32>, tensor<128xf32>, tensor<?x3x128xf32>) -> (tensor<?x?x128xf32>, tensor<?x3x128xf32>)
+  // CHECK: chimera.causal_conv1d %{{.*}}, %{{.*}} lengths(%{{.*}}) : (tensor<?x?x128xf32>, tensor<128x4xf32>, tensor<?xi64>)
+  %y2, %s2 = chimera.causal_conv1d %x, %cw lengths(%len) : (tensor<?x?x128xf32>, tensor<128x4xf32>, tensor<?xi64>) -> (tensor<?x?x128xf32>, tensor<?x3x128xf32>)
+  // CHECK: chimera.selective_scan {{.*}} init(%{{.*}}) lengths(%{{.*}})
+  %o2, %hs2 = chimera.selective_scan %y, %dt, %A, %B, %C init(%h) lengths(%len) : (tensor<?x?x128xf32>, tensor<?x?x128xf32>, tensor<128x8xf32>, tensor<?x?x8xf32>, tensor<?x?x8xf32>, tensor<?x128x8xf32>, tensor<?xi64>) -> (tensor<?x?x128xf32>, tensor<?x128x8xf32>)
   // CHECK: chimera.selective_scan %{{.*}} D(%{{.*}}) z(%{{.*}}) delta_bias(%{{.*}}) init(%{{.*}}) {delta_softplus}
   %o, %hs = chimera.selective_scan %y, %dt, %A, %B, %C D(%D) z(%z) delta_bias(%D) init(%h) {delta_softplus} : (tensor<?x?x128xf32>, tensor<?x?x128xf32>, tensor<128x8xf32>, tensor<?x?x8xf32>, tensor<?x?x8xf32>, tensor<128xf32>, tensor<?x?x128xf32>, tensor<128xf32>, tensor<?x128x8xf32>) -> (tensor<?x?x128xf32>, tensor<?x128x8xf32>)
   return %o, %s, %hs : tensor<?x?x128xf32>, tensor<?x3x128xf32>, tensor<?x128x8xf32>
