@@ -16,6 +16,9 @@ config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%chimera_src_root", config.chimera_src_root))
 config.substitutions.append(("%chimera_obj_root", config.chimera_obj_root))
 config.substitutions.append(
+    ("%fixtures", os.path.join(config.chimera_src_root, "test", "fixtures")))
+config.substitutions.append(("%python", "/usr/bin/python3"))
+config.substitutions.append(
     ("%chimera_plugin", os.path.join(config.chimera_obj_root, "lib", "ChimeraPlugin.so")))
 runner_libs = " ".join(
     "-shared-libs=" + os.path.join(config.llvm_lib_dir, lib)
@@ -28,6 +31,7 @@ llvm_config.use_default_substitutions()
 tool_dirs = [os.path.join(config.chimera_obj_root, "bin"), config.llvm_tools_dir]
 tools = [
     "chimera-opt",
+    "chimera-compile",
     ToolSubst("mlir-opt", command=os.path.join(config.llvm_tools_dir, "mlir-opt")),
     ToolSubst("mlir-runner", command=os.path.join(config.llvm_tools_dir, "mlir-runner")),
     ToolSubst("not", command=os.path.join(config.llvm_tools_dir, "not")),

@@ -1,0 +1,432 @@
+//===- Config.cpp - HuggingFace config.json for the supported families ----===//
+#include "frontends/hf/Config.h"
+
+#include "llvm/ADT/StringSwitch.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
+
+#include <cmath>
+
+using namespace chimera::hf;
+using llvm::Error;
+using llvm::Expected;
+
+llvm::StringRef chimera::hf::familyName(Family family) {
+  switch (family) {
+  case Family::Llama: return "llama";
+  case Family::Mistral: return "mistral";
+  case Family::Gemma: return "gemma";
+  case Family::Mixtral: return "mixtral";
+  case Family::Mamba: return "mamba";
+  case Family::Jamba: return "jamba";
+  }
+  return "?";
+}
+
+bool ModelConfig::isAttentionLayer(int64_t layer) const {
+  switch (family) {
+  case Family::Mamba: return false;
+  case Family::Jamba: return layer % attnLayerPeriod == attnLayerOffset;
+  default: return true;
+  }
+}
+
+bool ModelConfig::isMambaLayer(int64_t layer) const {
+  return !isAttentionLayer(layer);
+}
+
+bool ModelConfig::isExpertLayer(int64_t layer) const {
+  switch (family) {
+  case Family::Mixtral: return true;
+  case Family::Jamba:
+    return numExperts > 1 && layer % expertLayerPeriod == expertLayerOffset;
+  default: return false;
+  }
+}
+
+namespace {
+
+/// Typed access to the keys of one config object. The first error wins and
+/// later reads return their defaults, so a reader can be written as a flat
+/// list of fields and checked once at the end.
+class KeyReader {
+public:
+  KeyReader(const llvm::json::Object &obj, llvm::StringRef path)
+      : obj(obj), path(path) {}
+
+  /// A positive integer; `fallback` when absent (required when none).
+  int64_t positive(llvm::StringRef key, std::optional<int64_t> fallback) {
+    return integer(key, fallback, 1);
+  }
+  int64_t integer(llvm::StringRef key, std::optional<int64_t> fallback,
+                  int64_t min) {
+    const llvm::json::Value *v = obj.get(key);
+    if (!v || v->kind() == llvm::json::Value::Null) {
+      if (!fallback)
+        fail(key, "is required");
+      return fallback.value_or(min);
+    }
+    std::optional<int64_t> i = v->getAsInteger();
+    if (!i) {
+      fail(key, "must be an integer, got " + show(*v));
+      return fallback.value_or(min);
+    }
+    if (*i < min) {
+      fail(key, "must be >= " + std::to_string(min) + ", got " +
+                    std::to_string(*i));
+      return fallback.value_or(min);
+    }
+    // Sizes beyond 2^40 are not a model any machine holds; reject them
+    // before they overflow a product.
+    if (*i > (int64_t(1) << 40)) {
+      fail(key, "is out of range: " + std::to_string(*i));
+      return fallback.value_or(min);
+    }
+    return *i;
+  }
+  /// A positive integer or null / absent.
+  std::optional<int64_t> optionalPositive(llvm::StringRef key) {
+    const llvm::json::Value *v = obj.get(key);
+    if (!v || v->kind() == llvm::json::Value::Null)
+      return std::nullopt;
+    return positive(key, 1);
+  }
+  double positiveNumber(llvm::StringRef key, double fallback) {
+    const llvm::json::Value *v = obj.get(key);
+    if (!v || v->kind() == llvm::json::Value::Null)
+      return fallback;
+    std::optional<double> d = v->getAsNumber();
+    if (!d) {
+      fail(key, "must be a number, got " + show(*v));
+      return fallback;
+    }
+    if (!(*d > 0.0) || !std::isfinite(*d)) {
+      fail(key, "must be a positive finite number, got " + show(*v));
+      return fallback;
+    }
+    return *d;
+  }
+  bool boolean(llvm::StringRef key, bool fallback) {
+    const llvm::json::Value *v = obj.get(key);
+    if (!v || v->kind() == llvm::json::Value::Null)
+      return fallback;
+    std::optional<bool> b = v->getAsBoolean();
+    if (!b) {
+      fail(key, "must be true or false, got " + show(*v));
+      return fallback;
+    }
+    return *b;
+  }
+  std::optional<std::string> string(llvm::StringRef key) {
+    const llvm::json::Value *v = obj.get(key);
+    if (!v || v->kind() == llvm::json::Value::Null)
+      return std::nullopt;
+    std::optional<llvm::StringRef> s = v->getAsString();
+    if (!s) {
+      fail(key, "must be a string, got " + show(*v));
+      return std::nullopt;
+    }
+    return s->str();
+  }
+  bool has(llvm::StringRef key) const {
+    const llvm::json::Value *v = obj.get(key);
+    return v && v->kind() != llvm::json::Value::Null;
+  }
+  const llvm::json::Value *get(llvm::StringRef key) const {
+    return obj.get(key);
+  }
+
+  void fail(llvm::StringRef key, const std::string &message) {
+    if (!error.empty())
+      return;
+    error = (path + ": key '" + key + "' " + message).str();
+  }
+  Error takeError() {
+    if (error.empty())
+      return Error::success();
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), error);
+  }
+
+  static std::string show(const llvm::json::Value &v) {
+    std::string s;
+    llvm::raw_string_ostream os(s);
+    os << v;
+    if (s.size() > 40)
+      s = s.substr(0, 37) + "...";
+    return s;
+  }
+
+private:
+  const llvm::json::Object &obj;
+  llvm::StringRef path;
+  std::string error;
+};
+
+std::optional<HiddenAct> parseAct(llvm::StringRef name) {
+  return llvm::StringSwitch<std::optional<HiddenAct>>(name)
+      .Case("silu", HiddenAct::Silu)
+      .Case("swish", HiddenAct::Silu)
+      .Case("gelu", HiddenAct::Gelu)
+      .Case("gelu_pytorch_tanh", HiddenAct::GeluTanh)
+      .Case("gelu_new", HiddenAct::GeluTanh)
+      .Case("gelu_fast", HiddenAct::GeluTanh)
+      .Case("relu", HiddenAct::Relu)
+      .Default(std::nullopt);
+}
+
+/// The fields every attention family shares. Defaults are LlamaConfig's;
+/// callers override the ones their class changes.
+struct AttentionDefaults {
+  std::optional<int64_t> numKvHeads; // none: = num_attention_heads
+  double normEps = 1e-6;
+  double ropeTheta = 10000.0;
+  bool tie = false;
+  int64_t maxPositions = 2048;
+  std::optional<int64_t> headDim; // none: hidden / heads
+  bool readSlidingWindow = false;
+  std::optional<int64_t> slidingWindowDefault;
+};
+
+void readAttention(KeyReader &keys, ModelConfig &c, const AttentionDefaults &d) {
+  c.numHeads = keys.positive("num_attention_heads", std::nullopt);
+  c.numKvHeads = keys.positive("num_key_value_heads",
+                               d.numKvHeads.value_or(c.numHeads));
+  if (keys.has("head_dim")) {
+    c.headDim = keys.positive("head_dim", std::nullopt);
+  } else if (d.headDim) {
+    c.headDim = *d.headDim;
+  } else {
+    if (c.numHeads > 0 && c.hiddenSize % c.numHeads != 0)
+      keys.fail("num_attention_heads",
+                "must divide hidden_size (" + std::to_string(c.hiddenSize) +
+                    ") when head_dim is not given, got " +
+                    std::to_string(c.numHeads));
+    c.headDim = c.numHeads > 0 ? c.hiddenSize / c.numHeads : 1;
+  }
+  if (c.numHeads % c.numKvHeads != 0)
+    keys.fail("num_key_value_heads",
+              "must divide num_attention_heads (" +
+                  std::to_string(c.numHeads) + "), got " +
+                  std::to_string(c.numKvHeads));
+  c.normEps = keys.positiveNumber("rms_norm_eps", d.normEps);
+  c.ropeTheta = keys.positiveNumber("rope_theta", d.ropeTheta);
+  c.tieWordEmbeddings = keys.boolean("tie_word_embeddings", d.tie);
+  c.maxPositionEmbeddings =
+      keys.positive("max_position_embeddings", d.maxPositions);
+  c.attentionBias = keys.boolean("attention_bias", false);
+  c.mlpBias = keys.boolean("mlp_bias", false);
+  if (d.readSlidingWindow) {
+    const llvm::json::Value *sw = keys.get("sliding_window");
+    c.slidingWindow = sw ? keys.optionalPositive("sliding_window")
+                         : d.slidingWindowDefault;
+  }
+  if (keys.has("rope_scaling")) {
+    const llvm::json::Value *scaling = keys.get("rope_scaling");
+    std::string type = "?";
+    if (const llvm::json::Object *o = scaling->getAsObject()) {
+      if (auto t = o->getString("rope_type"))
+        type = t->str();
+      else if (auto t = o->getString("type"))
+        type = t->str();
+    }
+    keys.fail("rope_scaling", "type '" + type +
+                                  "' is not supported (only unscaled RoPE)");
+  }
+}
+
+void readFeedForward(KeyReader &keys, ModelConfig &c, llvm::StringRef actKey,
+                     llvm::StringRef actDefault) {
+  c.intermediateSize = keys.positive("intermediate_size", std::nullopt);
+  std::string act = keys.string(actKey).value_or(actDefault.str());
+  if (std::optional<HiddenAct> a = parseAct(act))
+    c.hiddenAct = *a;
+  else
+    keys.fail(actKey, "names an unsupported activation '" + act +
+                          "' (supported: silu, gelu, gelu_pytorch_tanh, "
+                          "gelu_new, relu)");
+}
+
+/// Mamba mixer fields under `prefix` names (MambaConfig vs JambaConfig).
+void readMixer(KeyReader &keys, ModelConfig &c, llvm::StringRef stateKey,
+               int64_t stateDefault, llvm::StringRef convKey,
+               llvm::StringRef expandKey, llvm::StringRef dtRankKey) {
+  c.ssmStateSize = keys.positive(stateKey, stateDefault);
+  c.convKernel = keys.positive(convKey, 4);
+  int64_t expand = keys.positive(expandKey, 2);
+  c.ssmInnerSize = expand * c.hiddenSize;
+  const llvm::json::Value *dt = keys.get(dtRankKey);
+  std::optional<llvm::StringRef> dtStr = dt ? dt->getAsString() : std::nullopt;
+  if (!dt || dt->kind() == llvm::json::Value::Null || (dtStr && *dtStr == "auto"))
+    c.dtRank = (c.hiddenSize + 15) / 16;
+  else if (dtStr)
+    keys.fail(dtRankKey, "must be a positive integer or \"auto\", got \"" +
+                             dtStr->str() + "\"");
+  else
+    c.dtRank = keys.positive(dtRankKey, std::nullopt);
+}
+
+void readExperts(KeyReader &keys, ModelConfig &c, llvm::StringRef countKey,
+                 int64_t countDefault) {
+  c.numExperts = keys.positive(countKey, countDefault);
+  c.numExpertsPerTok = keys.positive("num_experts_per_tok", 2);
+  if (c.numExpertsPerTok > c.numExperts)
+    keys.fail("num_experts_per_tok",
+              "must be <= " + countKey.str() + " (" +
+                  std::to_string(c.numExperts) + "), got " +
+                  std::to_string(c.numExpertsPerTok));
+}
+
+/// period / offset pair with offset < period.
+void readLayerRule(KeyReader &keys, llvm::StringRef periodKey,
+                   int64_t periodDefault, llvm::StringRef offsetKey,
+                   int64_t offsetDefault, int64_t &period, int64_t &offset) {
+  period = keys.positive(periodKey, periodDefault);
+  offset = keys.integer(offsetKey, offsetDefault, 0);
+  if (offset >= period)
+    keys.fail(offsetKey, "must be < " + periodKey.str() + " (" +
+                             std::to_string(period) + "), got " +
+                             std::to_string(offset));
+}
+
+} // namespace
+
+Expected<ModelConfig> chimera::hf::parseConfig(llvm::StringRef json,
+                                               llvm::StringRef path) {
+  Expected<llvm::json::Value> parsed = llvm::json::parse(json);
+  if (!parsed)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   path + ": not valid JSON: " +
+                                       llvm::toString(parsed.takeError()));
+  const llvm::json::Object *obj = parsed->getAsObject();
+  if (!obj)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   path + ": not a JSON object");
+  KeyReader keys(*obj, path);
+  ModelConfig c;
+  std::optional<std::string> modelType = keys.string("model_type");
+  if (Error e = keys.takeError())
+    return std::move(e);
+  if (!modelType)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   path + ": key 'model_type' is required");
+  std::optional<Family> family =
+      llvm::StringSwitch<std::optional<Family>>(*modelType)
+          .Case("llama", Family::Llama)
+          .Case("mistral", Family::Mistral)
+          .Case("gemma", Family::Gemma)
+          .Case("mixtral", Family::Mixtral)
+          .Case("mamba", Family::Mamba)
+          .Case("jamba", Family::Jamba)
+          .Default(std::nullopt);
+  if (!family)
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        path + ": key 'model_type' names an unsupported architecture '" +
+            *modelType +
+            "' (supported: llama, mistral, gemma, mixtral, mamba, jamba)");
+  c.family = *family;
+  c.modelType = *modelType;
+  if (const llvm::json::Array *archs = obj->getArray("architectures"))
+    if (!archs->empty())
+      if (auto a = (*archs)[0].getAsString())
+        c.architecture = a->str();
+
+  c.vocabSize = keys.positive("vocab_size", std::nullopt);
+  c.hiddenSize = keys.positive("hidden_size", std::nullopt);
+  c.numLayers = keys.positive("num_hidden_layers", std::nullopt);
+
+  switch (c.family) {
+  case Family::Llama: {
+    readAttention(keys, c, {});
+    readFeedForward(keys, c, "hidden_act", "silu");
+    break;
+  }
+  case Family::Mistral: {
+    AttentionDefaults d;
+    d.numKvHeads = 8;
+    d.maxPositions = 4096 * 32;
+    d.readSlidingWindow = true;
+    d.slidingWindowDefault = 4096;
+    readAttention(keys, c, d);
+    readFeedForward(keys, c, "hidden_act", "silu");
+    break;
+  }
+  case Family::Gemma: {
+    AttentionDefaults d;
+    d.headDim = 256;
+    d.tie = true;
+    d.maxPositions = 8192;
+    readAttention(keys, c, d);
+    // GemmaMLP reads hidden_activation and falls back to the tanh GELU
+    // whatever hidden_act says.
+    readFeedForward(keys, c, "hidden_activation", "gelu_pytorch_tanh");
+    break;
+  }
+  case Family::Mixtral: {
+    AttentionDefaults d;
+    d.numKvHeads = 8;
+    d.normEps = 1e-5;
+    d.ropeTheta = 1e6;
+    d.maxPositions = 4096 * 32;
+    d.readSlidingWindow = true;
+    readAttention(keys, c, d);
+    readFeedForward(keys, c, "hidden_act", "silu");
+    readExperts(keys, c, "num_local_experts", 8);
+    break;
+  }
+  case Family::Mamba: {
+    c.normEps = keys.positiveNumber("layer_norm_epsilon", 1e-5);
+    c.tieWordEmbeddings = keys.boolean("tie_word_embeddings", true);
+    readMixer(keys, c, "state_size", 16, "conv_kernel", "expand",
+              "time_step_rank");
+    if (keys.has("intermediate_size") &&
+        keys.positive("intermediate_size", 1) != c.ssmInnerSize)
+      keys.fail("intermediate_size",
+                "must equal expand * hidden_size (" +
+                    std::to_string(c.ssmInnerSize) + ")");
+    c.convBias = keys.boolean("use_conv_bias", true);
+    c.projBias = keys.boolean("use_bias", false);
+    std::string act = keys.string("hidden_act").value_or("silu");
+    if (act != "silu")
+      keys.fail("hidden_act", "must be \"silu\" for Mamba, got \"" + act + "\"");
+    c.maxPositionEmbeddings = 0; // no positional limit
+    break;
+  }
+  case Family::Jamba: {
+    AttentionDefaults d;
+    d.numKvHeads = 8;
+    d.maxPositions = 262144;
+    d.readSlidingWindow = true;
+    readAttention(keys, c, d);
+    readFeedForward(keys, c, "hidden_act", "silu");
+    readExperts(keys, c, "num_experts", 16);
+    readLayerRule(keys, "attn_layer_period", 8, "attn_layer_offset", 4,
+                  c.attnLayerPeriod, c.attnLayerOffset);
+    readLayerRule(keys, "expert_layer_period", 2, "expert_layer_offset", 1,
+                  c.expertLayerPeriod, c.expertLayerOffset);
+    readMixer(keys, c, "mamba_d_state", 16, "mamba_d_conv", "mamba_expand",
+              "mamba_dt_rank");
+    c.convBias = keys.boolean("mamba_conv_bias", true);
+    c.projBias = keys.boolean("mamba_proj_bias", false);
+    break;
+  }
+  }
+  if (Error e = keys.takeError())
+    return std::move(e);
+  return c;
+}
+
+Expected<ModelConfig> chimera::hf::readConfig(llvm::StringRef path) {
+  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
+  if (!buffer)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   path + ": cannot open: " +
+                                       buffer.getError().message());
+  // A config is a few KB; anything near this is not one.
+  if ((*buffer)->getBufferSize() > (16u << 20))
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   path + ": " +
+                                       llvm::Twine((*buffer)->getBufferSize()) +
+                                       " bytes is too large for a config");
+  return parseConfig((*buffer)->getBuffer(), path);
+}

@@ -1,0 +1,162 @@
+//===- GraphBuilder.cpp - chimera IR builders for checkpoint importers ----===//
+#include "frontends/hf/GraphBuilder.h"
+
+#include "dialects/chimera/ChimeraOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+
+using namespace mlir;
+using namespace ::chimera::hf;
+namespace ch = ::mlir::chimera;
+
+namespace chimera::hf {
+std::string formatShape(llvm::ArrayRef<int64_t> shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i)
+    s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+} // namespace chimera::hf
+
+void GraphBuilder::setScope(llvm::StringRef scope) {
+  loc = NameLoc::get(b.getStringAttr(scope));
+}
+
+void GraphBuilder::fail(const llvm::Twine &message) {
+  if (error.empty())
+    error = message.str();
+}
+
+llvm::Error GraphBuilder::takeError() {
+  if (error.empty())
+    return llvm::Error::success();
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), error);
+}
+
+bool GraphBuilder::checkTensor(llvm::StringRef name,
+                               llvm::ArrayRef<int64_t> shape) {
+  std::optional<Checkpoint::Entry> entry = ckpt.find(name);
+  if (!entry) {
+    fail(ckpt.directory() + ": missing weight '" + name + "' (expected shape " +
+         formatShape(shape) + ")");
+    return false;
+  }
+  const TensorView &view = *entry->view;
+  if (llvm::ArrayRef<int64_t>(view.shape) != shape) {
+    fail(entry->file->path() + ": tensor '" + name + "' has shape " +
+         formatShape(view.shape) + ", expected " + formatShape(shape));
+    return false;
+  }
+  switch (view.dtype) {
+  case DType::F32:
+  case DType::BF16:
+  case DType::F16:
+  case DType::F64:
+    return true;
+  default:
+    fail(entry->file->path() + ": tensor '" + name + "' has dtype " +
+         dtypeName(view.dtype) + ", expected a float weight (F32, BF16, F16 "
+                                 "or F64)");
+    return false;
+  }
+}
+
+Value GraphBuilder::placeholder(llvm::StringRef name,
+                                llvm::ArrayRef<int64_t> shape) {
+  return ch::ParamOp::create(b, loc, RankedTensorType::get(shape, elt),
+                             b.getStringAttr(name));
+}
+
+Value GraphBuilder::param(llvm::StringRef name, llvm::ArrayRef<int64_t> shape) {
+  auto it = params.find(name);
+  if (it != params.end())
+    return it->second;
+  checkTensor(name, shape);
+  Value v = placeholder(name, shape);
+  params[name] = v;
+  return v;
+}
+
+Value GraphBuilder::paramStack(llvm::ArrayRef<std::string> names,
+                               llvm::ArrayRef<int64_t> memberShape) {
+  SmallVector<Attribute> attrs;
+  for (const std::string &name : names) {
+    checkTensor(name, memberShape);
+    attrs.push_back(b.getStringAttr(name));
+  }
+  SmallVector<int64_t> shape = {static_cast<int64_t>(names.size())};
+  shape.append(memberShape.begin(), memberShape.end());
+  return ch::ParamStackOp::create(b, loc, RankedTensorType::get(shape, elt),
+                                  b.getArrayAttr(attrs));
+}
+
+Value GraphBuilder::linear(Value x, llvm::StringRef weight, int64_t out,
+                           int64_t in, llvm::StringRef bias) {
+  Value w = param(weight, {out, in});
+  Value bv = bias.empty() ? Value() : param(bias, {out});
+  return ch::LinearOp::create(b, loc, x, w, /*scales=*/Value(),
+                              /*offsets=*/Value(), bv, ch::QuantAttr());
+}
+
+Value GraphBuilder::rmsNorm(Value x, llvm::StringRef weight, double eps,
+                            bool unitOffset) {
+  int64_t size = cast<RankedTensorType>(x.getType()).getShape().back();
+  return ch::RmsNormOp::create(b, loc, x, param(weight, {size}),
+                               llvm::APFloat(eps), unitOffset);
+}
+
+Value GraphBuilder::sliceLast(Value x, int64_t offset, int64_t size) {
+  auto type = cast<RankedTensorType>(x.getType());
+  int64_t rank = type.getRank();
+  SmallVector<OpFoldResult> offsets(rank, b.getIndexAttr(0));
+  SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(b, loc, x);
+  SmallVector<OpFoldResult> strides(rank, b.getIndexAttr(1));
+  offsets.back() = b.getIndexAttr(offset);
+  sizes.back() = b.getIndexAttr(size);
+  return tensor::ExtractSliceOp::create(b, loc, x, offsets, sizes, strides);
+}
+
+Value GraphBuilder::splitHeads(Value x, int64_t heads, int64_t dim) {
+  auto type = cast<RankedTensorType>(x.getType());
+  SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(b, loc, x);
+  sizes.back() = b.getIndexAttr(heads);
+  sizes.push_back(b.getIndexAttr(dim));
+  SmallVector<int64_t> shape(type.getShape());
+  shape.back() = heads;
+  shape.push_back(dim);
+  return tensor::ExpandShapeOp::create(
+      b, loc, RankedTensorType::get(shape, type.getElementType()), x,
+      SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}}, sizes);
+}
+
+Value GraphBuilder::mergeHeads(Value x) {
+  return tensor::CollapseShapeOp::create(
+      b, loc, x, SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}});
+}
+
+Value GraphBuilder::flattenTokens(Value x) {
+  return tensor::CollapseShapeOp::create(
+      b, loc, x, SmallVector<ReassociationIndices>{{0, 1}, {2}});
+}
+
+Value GraphBuilder::unflattenTokens(Value x, Value like) {
+  auto likeType = cast<RankedTensorType>(like.getType());
+  auto type = cast<RankedTensorType>(x.getType());
+  SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(b, loc, like);
+  sizes.back() = b.getIndexAttr(type.getShape().back());
+  SmallVector<int64_t> shape(likeType.getShape());
+  shape.back() = type.getShape().back();
+  return tensor::ExpandShapeOp::create(
+      b, loc, RankedTensorType::get(shape, type.getElementType()), x,
+      SmallVector<ReassociationIndices>{{0, 1}, {2}}, sizes);
+}
+
+Value GraphBuilder::dropUnitDim1(Value x) {
+  return tensor::CollapseShapeOp::create(
+      b, loc, x, SmallVector<ReassociationIndices>{{0}, {1, 2}});
+}
+
+Value GraphBuilder::add(Value a, Value c) {
+  return arith::AddFOp::create(b, loc, a, c);
+}

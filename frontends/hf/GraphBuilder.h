@@ -1,0 +1,84 @@
+//===- GraphBuilder.h - chimera IR builders for checkpoint importers -*- C++ -*-===//
+//
+// The pieces every architecture builder shares: weights as `chimera.param`
+// checked against the checkpoint (name, shape, dtype), and the reshapes a
+// token-major graph needs. Errors are collected, not thrown: the first one
+// is kept and a placeholder of the expected type lets building continue, so
+// an importer is written as straight-line code and checked once.
+//
+//===----------------------------------------------------------------------===//
+#ifndef CHIMERA_FRONTENDS_HF_GRAPHBUILDER_H
+#define CHIMERA_FRONTENDS_HF_GRAPHBUILDER_H
+
+#include "frontends/hf/Checkpoint.h"
+
+#include "dialects/chimera/ChimeraAttrs.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinTypes.h"
+
+#include <string>
+
+namespace chimera::hf {
+
+class GraphBuilder {
+public:
+  GraphBuilder(mlir::OpBuilder &b, const Checkpoint &ckpt, mlir::Type elt)
+      : b(b), ckpt(ckpt), elt(elt), loc(b.getUnknownLoc()) {}
+
+  mlir::OpBuilder &builder() { return b; }
+  mlir::Type elementType() const { return elt; }
+  /// The location given to ops built from now on (a layer's name).
+  void setScope(llvm::StringRef scope);
+  mlir::Location location() const { return loc; }
+
+  /// True when the checkpoint holds `name`.
+  bool has(llvm::StringRef name) const { return bool(ckpt.find(name)); }
+  /// `chimera.param name : tensor<shape x elt>`, checked against the
+  /// checkpoint. One op per name.
+  mlir::Value param(llvm::StringRef name, llvm::ArrayRef<int64_t> shape);
+  /// `chimera.param_stack [names] : tensor<N x member x elt>`.
+  mlir::Value paramStack(llvm::ArrayRef<std::string> names,
+                         llvm::ArrayRef<int64_t> memberShape);
+
+  /// `x · W^T (+ bias)` for a checkpoint `[out, in]` weight.
+  mlir::Value linear(mlir::Value x, llvm::StringRef weight, int64_t out,
+                     int64_t in, llvm::StringRef bias = "");
+  mlir::Value rmsNorm(mlir::Value x, llvm::StringRef weight, double eps,
+                      bool unitOffset = false);
+
+  /// `x[..., offset : offset + size]`.
+  mlir::Value sliceLast(mlir::Value x, int64_t offset, int64_t size);
+  /// `[B, S, h·d] -> [B, S, h, d]` and back.
+  mlir::Value splitHeads(mlir::Value x, int64_t heads, int64_t dim);
+  mlir::Value mergeHeads(mlir::Value x);
+  /// `[B, S, H] -> [B·S, H]` and back (sizes from `like`).
+  mlir::Value flattenTokens(mlir::Value x);
+  mlir::Value unflattenTokens(mlir::Value x, mlir::Value like);
+  /// `[D, 1, W] -> [D, W]` (a depthwise conv weight).
+  mlir::Value dropUnitDim1(mlir::Value x);
+  /// Elementwise sum.
+  mlir::Value add(mlir::Value a, mlir::Value c);
+
+  /// Records an error (the first one wins).
+  void fail(const llvm::Twine &message);
+  llvm::Error takeError();
+
+private:
+  mlir::Value placeholder(llvm::StringRef name, llvm::ArrayRef<int64_t> shape);
+  bool checkTensor(llvm::StringRef name, llvm::ArrayRef<int64_t> shape);
+
+  mlir::OpBuilder &b;
+  const Checkpoint &ckpt;
+  mlir::Type elt;
+  mlir::Location loc;
+  llvm::StringMap<mlir::Value> params;
+  std::string error;
+};
+
+/// "[a, b, c]"
+std::string formatShape(llvm::ArrayRef<int64_t> shape);
+
+} // namespace chimera::hf
+
+#endif // CHIMERA_FRONTENDS_HF_GRAPHBUILDER_H

@@ -1,0 +1,408 @@
+//===- Import.cpp - HuggingFace checkpoint -> chimera IR ------------------===//
+//
+// All six families share one skeleton: embed, a stack of pre-norm residual
+// layers (a token mixer — attention or a Mamba mixer — and, except in Mamba,
+// a feed-forward network — dense gated MLP or routed experts), a final norm
+// and the LM head. What differs is the parameter naming and a handful of
+// numerical details, which `Scheme` carries.
+//
+//===----------------------------------------------------------------------===//
+#include "frontends/hf/Import.h"
+#include "frontends/hf/GraphBuilder.h"
+
+#include "dialects/chimera/ChimeraDialect.h"
+#include "dialects/chimera/ChimeraOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Verifier.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace ::chimera::hf;
+namespace ch = ::mlir::chimera;
+
+namespace {
+
+/// Parameter names and per-family numerics.
+struct Scheme {
+  std::string embed, finalNorm, lmHead;
+  std::string layerPrefix;  // "model.layers."
+  std::string inputNorm;    // "input_layernorm"
+  std::string ffnNorm;      // "post_attention_layernorm" / "pre_ff_layernorm"
+  std::string attention;    // "self_attn"
+  std::string mixer;        // "mamba" / "mixer"
+  std::string mlp;          // "mlp" / "feed_forward"
+  std::string moe;          // "block_sparse_moe" / "feed_forward"
+  std::string router;       // "gate" / "router"
+  std::string expertGate, expertUp, expertDown; // "w1", "w3", "w2"
+  bool rope = true;
+  bool renormalize = false;   // Mixtral renormalises its top-k weights
+  bool mixerNorms = false;    // Jamba's dt/B/C RMSNorms
+  bool unitOffsetNorm = false; // Gemma's (1 + w)
+  std::optional<double> embedScale; // Gemma's sqrt(hidden)
+  std::optional<int64_t> window;    // Mistral's sliding window
+};
+
+llvm::Expected<Scheme> schemeFor(const Checkpoint &ckpt) {
+  const ModelConfig &c = ckpt.config();
+  static const char *const known[] = {
+      "LlamaForCausalLM", "MistralForCausalLM", "GemmaForCausalLM",
+      "MixtralForCausalLM", "MambaForCausalLM", "JambaForCausalLM"};
+  if (!c.architecture.empty() && !llvm::is_contained(known, c.architecture))
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        ckpt.directory() + "/config.json: key 'architectures' names '" +
+            c.architecture + "', which chimera does not import (supported: "
+                             "LlamaForCausalLM, MistralForCausalLM, "
+                             "GemmaForCausalLM, MixtralForCausalLM, "
+                             "MambaForCausalLM, JambaForCausalLM)");
+  Scheme s;
+  s.embed = "model.embed_tokens.weight";
+  s.finalNorm = "model.norm.weight";
+  s.lmHead = "lm_head.weight";
+  s.layerPrefix = "model.layers.";
+  s.inputNorm = "input_layernorm";
+  s.ffnNorm = "post_attention_layernorm";
+  s.attention = "self_attn";
+  s.mlp = "mlp";
+  switch (c.family) {
+  case Family::Llama:
+    break;
+  case Family::Mistral:
+    s.window = c.slidingWindow;
+    break;
+  case Family::Gemma:
+    s.unitOffsetNorm = true;
+    // HF multiplies by sqrt(hidden) as a tensor of the hidden dtype.
+    s.embedScale = double(float(std::sqrt(double(c.hiddenSize))));
+    break;
+  case Family::Mixtral:
+    s.window = c.slidingWindow;
+    s.moe = "block_sparse_moe";
+    s.router = "gate";
+    s.expertGate = "w1";
+    s.expertUp = "w3";
+    s.expertDown = "w2";
+    s.renormalize = true;
+    break;
+  case Family::Mamba:
+    s.embed = ckpt.find("backbone.embedding.weight") &&
+                      !ckpt.find("backbone.embeddings.weight")
+                  ? "backbone.embedding.weight" // state-spaces' own name
+                  : "backbone.embeddings.weight";
+    s.finalNorm = "backbone.norm_f.weight";
+    s.layerPrefix = "backbone.layers.";
+    s.inputNorm = "norm";
+    s.mixer = "mixer";
+    break;
+  case Family::Jamba:
+    // Jamba's eager attention has no positional encoding and ignores
+    // sliding_window (only its flash-attention path applies it).
+    s.rope = false;
+    s.finalNorm = "model.final_layernorm.weight";
+    s.ffnNorm = "pre_ff_layernorm";
+    s.mixer = "mamba";
+    s.mlp = "feed_forward";
+    s.moe = "feed_forward";
+    s.router = "router";
+    s.expertGate = "gate_proj";
+    s.expertUp = "up_proj";
+    s.expertDown = "down_proj";
+    s.mixerNorms = true;
+    break;
+  }
+  if (c.tieWordEmbeddings)
+    s.lmHead = s.embed;
+  return s;
+}
+
+ch::Activation activationOf(HiddenAct act) {
+  switch (act) {
+  case HiddenAct::Silu: return ch::Activation::Silu;
+  case HiddenAct::Gelu: return ch::Activation::Gelu;
+  case HiddenAct::GeluTanh: return ch::Activation::GeluTanh;
+  case HiddenAct::Relu: return ch::Activation::Relu;
+  }
+  return ch::Activation::Silu;
+}
+
+/// One cache argument of @forward.
+struct CacheSlot {
+  std::string name;
+  RankedTensorType type;
+};
+
+class ModelImporter {
+public:
+  ModelImporter(OpBuilder &b, const Checkpoint &ckpt, const Scheme &s, Type elt)
+      : g(b, ckpt, elt), c(ckpt.config()), s(s), elt(elt) {}
+
+  std::vector<CacheSlot> cacheSlots() const {
+    std::vector<CacheSlot> slots;
+    int64_t dyn = ShapedType::kDynamic;
+    for (int64_t i = 0; i < c.numLayers; ++i) {
+      std::string p = "layers." + std::to_string(i) + ".";
+      if (c.isAttentionLayer(i)) {
+        auto t = RankedTensorType::get({dyn, dyn, c.numKvHeads, c.headDim}, elt);
+        slots.push_back({p + "k_cache", t});
+        slots.push_back({p + "v_cache", t});
+      } else {
+        slots.push_back({p + "conv_state",
+                         RankedTensorType::get(
+                             {dyn, c.convKernel - 1, c.ssmInnerSize}, elt)});
+        slots.push_back({p + "ssm_state",
+                         RankedTensorType::get(
+                             {dyn, c.ssmInnerSize, c.ssmStateSize}, elt)});
+      }
+    }
+    return slots;
+  }
+
+  /// Builds the body of @forward; returns logits followed by the caches.
+  SmallVector<Value> build(Value ids, Value positions, Value lengths,
+                           ValueRange caches) {
+    OpBuilder &b = g.builder();
+    g.setScope("embed");
+    Location loc = g.location();
+    // The cache write offset of each row is the position of its first token.
+    Value batch = tensor::DimOp::create(b, loc, positions, 0);
+    offsets = tensor::ExtractSliceOp::create(
+        b, loc, RankedTensorType::get({ShapedType::kDynamic}, b.getI64Type()),
+        positions, ArrayRef<OpFoldResult>{b.getIndexAttr(0), b.getIndexAttr(0)},
+        ArrayRef<OpFoldResult>{batch, b.getIndexAttr(1)},
+        ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
+    this->positions = positions;
+    this->lengths = lengths;
+
+    Value table = g.param(s.embed, {c.vocabSize, c.hiddenSize});
+    FloatAttr scale = s.embedScale ? b.getF64FloatAttr(*s.embedScale) : FloatAttr();
+    Value h = ch::EmbedOp::create(b, loc, table, ids, scale);
+
+    SmallVector<Value> newCaches;
+    size_t slot = 0;
+    for (int64_t i = 0; i < c.numLayers; ++i) {
+      std::string layer = s.layerPrefix + std::to_string(i) + ".";
+      g.setScope(layer.substr(0, layer.size() - 1));
+      Value x = g.rmsNorm(h, layer + s.inputNorm + ".weight", c.normEps,
+                          s.unitOffsetNorm);
+      Value a = caches[slot++], bcache = caches[slot++];
+      if (c.isAttentionLayer(i)) {
+        x = attention(layer + s.attention + ".", x, a, bcache, newCaches);
+      } else {
+        x = mambaMixer(layer + s.mixer + ".", x, a, bcache, newCaches);
+      }
+      h = g.add(h, x);
+      if (c.family == Family::Mamba)
+        continue;
+      x = g.rmsNorm(h, layer + s.ffnNorm + ".weight", c.normEps,
+                    s.unitOffsetNorm);
+      x = c.isExpertLayer(i) ? experts(layer + s.moe + ".", x)
+                             : mlp(layer + s.mlp + ".", x);
+      h = g.add(h, x);
+    }
+    g.setScope("lm_head");
+    h = g.rmsNorm(h, s.finalNorm, c.normEps, s.unitOffsetNorm);
+    Value logits = ch::LinearOp::create(
+        b, g.location(), h, g.param(s.lmHead, {c.vocabSize, c.hiddenSize}),
+        Value(), Value(), Value(), ch::QuantAttr());
+    SmallVector<Value> results = {logits};
+    results.append(newCaches);
+    return results;
+  }
+
+  llvm::Error takeError() { return g.takeError(); }
+
+private:
+  Value attention(const std::string &p, Value x, Value kCache, Value vCache,
+                  SmallVectorImpl<Value> &newCaches) {
+    OpBuilder &b = g.builder();
+    Location loc = g.location();
+    int64_t hq = c.numHeads, hkv = c.numKvHeads, d = c.headDim, hs = c.hiddenSize;
+    auto bias = [&](const char *proj) {
+      return c.attentionBias ? p + proj + ".bias" : std::string();
+    };
+    Value q = g.splitHeads(g.linear(x, p + "q_proj.weight", hq * d, hs, bias("q_proj")), hq, d);
+    Value k = g.splitHeads(g.linear(x, p + "k_proj.weight", hkv * d, hs, bias("k_proj")), hkv, d);
+    Value v = g.splitHeads(g.linear(x, p + "v_proj.weight", hkv * d, hs, bias("v_proj")), hkv, d);
+    if (s.rope) {
+      q = ch::RopeOp::create(b, loc, q, positions, llvm::APFloat(c.ropeTheta),
+                             IntegerAttr(), ch::RopeStyle::Half);
+      k = ch::RopeOp::create(b, loc, k, positions, llvm::APFloat(c.ropeTheta),
+                             IntegerAttr(), ch::RopeStyle::Half);
+    }
+    Value kc = ch::CacheWriteOp::create(b, loc, kCache, k, offsets);
+    Value vc = ch::CacheWriteOp::create(b, loc, vCache, v, offsets);
+    newCaches.push_back(kc);
+    newCaches.push_back(vc);
+    ch::MaskKind mask = s.window ? ch::MaskKind::SlidingWindow : ch::MaskKind::Causal;
+    IntegerAttr window = s.window ? b.getI64IntegerAttr(*s.window) : IntegerAttr();
+    Value o = ch::AttentionOp::create(b, loc, q, kc, vc, positions, mask,
+                                      FloatAttr(), window, DenseI64ArrayAttr());
+    return g.linear(g.mergeHeads(o), p + "o_proj.weight", hs, hq * d,
+                    bias("o_proj"));
+  }
+
+  Value mlp(const std::string &p, Value x) {
+    OpBuilder &b = g.builder();
+    int64_t hs = c.hiddenSize, is = c.intermediateSize;
+    auto bias = [&](const char *proj) {
+      return c.mlpBias ? p + proj + ".bias" : std::string();
+    };
+    Value gate = g.linear(x, p + "gate_proj.weight", is, hs, bias("gate_proj"));
+    Value up = g.linear(x, p + "up_proj.weight", is, hs, bias("up_proj"));
+    Value act = ch::GluOp::create(b, g.location(), gate, up,
+                                  activationOf(c.hiddenAct));
+    return g.linear(act, p + "down_proj.weight", hs, is, bias("down_proj"));
+  }
+
+  Value experts(const std::string &p, Value x) {
+    OpBuilder &b = g.builder();
+    Location loc = g.location();
+    int64_t hs = c.hiddenSize, is = c.intermediateSize, e = c.numExperts;
+    Value tokens = g.flattenTokens(x);
+    Value logits = g.linear(tokens, p + s.router + ".weight", e, hs);
+    auto route = ch::RouteTopKOp::create(b, loc, logits, c.numExpertsPerTok,
+                                         ch::RouteMode::SoftmaxTopK,
+                                         s.renormalize);
+    auto names = [&](const std::string &proj) {
+      std::vector<std::string> n;
+      for (int64_t i = 0; i < e; ++i)
+        n.push_back(p + "experts." + std::to_string(i) + "." + proj + ".weight");
+      return n;
+    };
+    Value gate = g.paramStack(names(s.expertGate), {is, hs});
+    Value up = g.paramStack(names(s.expertUp), {is, hs});
+    Value down = g.paramStack(names(s.expertDown), {hs, is});
+    Value y = ch::ExpertFfnOp::create(b, loc, tokens, route.getWeights(),
+                                      route.getIds(), up, down, gate,
+                                      activationOf(c.hiddenAct));
+    return g.unflattenTokens(y, x);
+  }
+
+  Value mambaMixer(const std::string &p, Value x, Value convState,
+                   Value ssmState, SmallVectorImpl<Value> &newCaches) {
+    OpBuilder &b = g.builder();
+    Location loc = g.location();
+    int64_t hs = c.hiddenSize, di = c.ssmInnerSize, n = c.ssmStateSize,
+            r = c.dtRank, w = c.convKernel;
+    auto projBias = [&](const char *proj) {
+      return c.projBias ? p + proj + ".bias" : std::string();
+    };
+    Value xz = g.linear(x, p + "in_proj.weight", 2 * di, hs, projBias("in_proj"));
+    Value xs = g.sliceLast(xz, 0, di);
+    Value z = g.sliceLast(xz, di, di);
+    Value convW = g.dropUnitDim1(g.param(p + "conv1d.weight", {di, 1, w}));
+    Value convB = c.convBias ? g.param(p + "conv1d.bias", {di}) : Value();
+    auto conv = ch::CausalConv1dOp::create(b, loc, xs, convW, convB, convState,
+                                           lengths, ch::Activation::Silu);
+    Value xc = conv.getResult();
+    Value proj = g.linear(xc, p + "x_proj.weight", r + 2 * n, di);
+    Value dt = g.sliceLast(proj, 0, r);
+    Value bm = g.sliceLast(proj, r, n);
+    Value cm = g.sliceLast(proj, r + n, n);
+    if (s.mixerNorms) {
+      dt = g.rmsNorm(dt, p + "dt_layernorm.weight", c.normEps);
+      bm = g.rmsNorm(bm, p + "b_layernorm.weight", c.normEps);
+      cm = g.rmsNorm(cm, p + "c_layernorm.weight", c.normEps);
+    }
+    Value delta = g.linear(dt, p + "dt_proj.weight", di, r);
+    // A = -exp(A_log): a weight transform the compiler folds into the archive.
+    Value aLog = g.param(p + "A_log", {di, n});
+    Value a = arith::NegFOp::create(b, loc, math::ExpOp::create(b, loc, aLog));
+    auto scan = ch::SelectiveScanOp::create(
+        b, loc, xc, delta, a, bm, cm, g.param(p + "D", {di}), z,
+        g.param(p + "dt_proj.bias", {di}), ssmState, lengths,
+        /*delta_softplus=*/true);
+    newCaches.push_back(conv.getNewState());
+    newCaches.push_back(scan.getFinalState());
+    return g.linear(scan.getResult(), p + "out_proj.weight", hs, di,
+                    projBias("out_proj"));
+  }
+
+  GraphBuilder g;
+  const ModelConfig &c;
+  const Scheme &s;
+  Type elt;
+  Value positions, lengths, offsets;
+};
+
+} // namespace
+
+namespace chimera::hf {
+llvm::Expected<OwningOpRef<ModuleOp>>
+importCheckpoint(MLIRContext &ctx, const Checkpoint &ckpt, Type elementType) {
+  ctx.loadDialect<ch::ChimeraDialect, func::FuncDialect, tensor::TensorDialect,
+                  arith::ArithDialect, math::MathDialect>();
+  llvm::Expected<Scheme> scheme = schemeFor(ckpt);
+  if (!scheme)
+    return scheme.takeError();
+  const ModelConfig &c = ckpt.config();
+  Type elt = elementType ? elementType : Float32Type::get(&ctx);
+
+  OpBuilder b(&ctx);
+  Location loc = FileLineColLoc::get(
+      &ctx, ckpt.directory().str() + "/config.json", 1, 1);
+  OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
+  module->setSymName(c.modelType);
+  b.setInsertionPointToEnd(module->getBody());
+
+  ModelImporter importer(b, ckpt, *scheme, elt);
+  std::vector<CacheSlot> slots = importer.cacheSlots();
+  int64_t dyn = ShapedType::kDynamic;
+  auto i64 = b.getI64Type();
+  SmallVector<Type> inputs = {RankedTensorType::get({dyn, dyn}, i64),
+                              RankedTensorType::get({dyn, dyn}, i64),
+                              RankedTensorType::get({dyn}, i64)};
+  SmallVector<Type> results = {
+      RankedTensorType::get({dyn, dyn, c.vocabSize}, elt)};
+  for (const CacheSlot &slot : slots) {
+    inputs.push_back(slot.type);
+    results.push_back(slot.type);
+  }
+  auto func = func::FuncOp::create(b, loc, "forward",
+                                   b.getFunctionType(inputs, results));
+  auto nameAttr = [&](llvm::StringRef name) {
+    return b.getDictionaryAttr(
+        b.getNamedAttr("chimera.name", b.getStringAttr(name)));
+  };
+  SmallVector<Attribute> argAttrs = {nameAttr("input_ids"),
+                                     nameAttr("positions"), nameAttr("lengths")};
+  SmallVector<Attribute> resAttrs = {nameAttr("logits")};
+  for (const CacheSlot &slot : slots) {
+    argAttrs.push_back(nameAttr(slot.name));
+    resAttrs.push_back(nameAttr(slot.name));
+  }
+  func.setAllArgAttrs(argAttrs);
+  func.setAllResultAttrs(resAttrs);
+  // What the runtime needs to size caches and check inputs.
+  func->setAttr("chimera.model",
+                b.getDictionaryAttr({
+                    b.getNamedAttr("family", b.getStringAttr(familyName(c.family))),
+                    b.getNamedAttr("vocab_size", b.getI64IntegerAttr(c.vocabSize)),
+                    b.getNamedAttr("hidden_size", b.getI64IntegerAttr(c.hiddenSize)),
+                    b.getNamedAttr("num_layers", b.getI64IntegerAttr(c.numLayers)),
+                    b.getNamedAttr("max_position_embeddings",
+                                   b.getI64IntegerAttr(c.maxPositionEmbeddings)),
+                }));
+
+  Block *entry = func.addEntryBlock();
+  b.setInsertionPointToStart(entry);
+  SmallVector<Value> outs =
+      importer.build(entry->getArgument(0), entry->getArgument(1),
+                     entry->getArgument(2), entry->getArguments().drop_front(3));
+  func::ReturnOp::create(b, loc, outs);
+  if (llvm::Error err = importer.takeError())
+    return std::move(err);
+  if (failed(mlir::verify(*module)))
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   ckpt.directory() +
+                                       ": the imported IR does not verify "
+                                       "(an importer bug; see the diagnostics "
+                                       "above)");
+  return module;
+}
+} // namespace chimera::hf

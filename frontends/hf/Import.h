@@ -1,0 +1,36 @@
+//===- Import.h - HuggingFace checkpoint -> chimera IR ----------*- C++ -*-===//
+//
+// Builds one function, `@forward`, for a checkpoint folder. It serves prefill
+// and decode alike (symbolic batch and sequence length):
+//
+//   func.func @forward(%input_ids: tensor<?x?xi64>,  // [B, S]
+//                      %positions: tensor<?x?xi64>,  // [B, S] absolute
+//                      %lengths: tensor<?xi64>,      // [B] valid tokens per row
+//                      <caches>...)
+//       -> (tensor<?x?xVxf32> /*logits*/, <updated caches>...)
+//
+// Caches, in layer order: an attention layer has `k_cache`, `v_cache`
+// ([B, T, kv_heads, head_dim], written at positions[b, 0]); a Mamba layer has
+// `conv_state` ([B, conv_kernel - 1, inner]) and `ssm_state`
+// ([B, inner, state_size]). Every argument and result carries its name in a
+// `chimera.name` attribute. Weights are `chimera.param` by checkpoint name.
+//
+//===----------------------------------------------------------------------===//
+#ifndef CHIMERA_FRONTENDS_HF_IMPORT_H
+#define CHIMERA_FRONTENDS_HF_IMPORT_H
+
+#include "frontends/hf/Checkpoint.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+
+namespace chimera::hf {
+
+/// Imports `ckpt` with computations in `elementType` (f32 unless asked).
+llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>>
+importCheckpoint(mlir::MLIRContext &ctx, const Checkpoint &ckpt,
+                 mlir::Type elementType = {});
+
+} // namespace chimera::hf
+
+#endif // CHIMERA_FRONTENDS_HF_IMPORT_H
