@@ -77,6 +77,29 @@ TEST(SafeTensors, RejectsEachMalformation) {
        image(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
              8),
        "duplicate"},
+      {"entry not an object", image(R"({"a":[1,2]})", 0), "entry is not an object"},
+      {"missing dtype", image(R"({"a":{"shape":[1],"data_offsets":[0,4]}})", 4),
+       "missing string field 'dtype'"},
+      {"dtype not a string",
+       image(R"({"a":{"dtype":7,"shape":[1],"data_offsets":[0,4]}})", 4),
+       "missing string field 'dtype'"},
+      {"fractional dim",
+       image(R"({"a":{"dtype":"F32","shape":[1.5],"data_offsets":[0,4]}})", 4),
+       "non-negative integers"},
+      {"offsets of one entry",
+       image(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0]}})", 4),
+       "must be an array [begin, end]"},
+      {"offsets not integers",
+       image(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":["0","4"]}})", 4),
+       "must be integers"},
+      {"header length beyond 100 MB",
+       [] {
+         std::string s(8, '\0');
+         uint64_t n = 200ull << 20;
+         std::memcpy(&s[0], &n, 8);
+         return s + "{}";
+       }(),
+       "exceeds the file size"},
       {"huge shape",
        image(R"({"a":{"dtype":"F64","shape":[4294967296,4294967296,16],"data_offsets":[0,8]}})",
              8),

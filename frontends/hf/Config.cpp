@@ -1,6 +1,7 @@
 //===- Config.cpp - HuggingFace config.json for the supported families ----===//
 #include "frontends/hf/Config.h"
 
+#include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringSwitch.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -330,6 +331,18 @@ Expected<ModelConfig> chimera::hf::parseConfig(llvm::StringRef json,
     if (!archs->empty())
       if (auto a = (*archs)[0].getAsString())
         c.architecture = a->str();
+  // A known model_type does not make a known model: LlamaMoDForCausalLM
+  // says "llama" but wraps layers in routers.
+  static const char *const known[] = {
+      "LlamaForCausalLM", "MistralForCausalLM", "GemmaForCausalLM",
+      "MixtralForCausalLM", "MambaForCausalLM", "JambaForCausalLM"};
+  if (!c.architecture.empty() && !llvm::is_contained(known, c.architecture))
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        path + ": key 'architectures' names '" + c.architecture +
+            "', which chimera does not import (supported: LlamaForCausalLM, "
+            "MistralForCausalLM, GemmaForCausalLM, MixtralForCausalLM, "
+            "MambaForCausalLM, JambaForCausalLM)");
 
   c.vocabSize = keys.positive("vocab_size", std::nullopt);
   c.hiddenSize = keys.positive("hidden_size", std::nullopt);

@@ -49,17 +49,6 @@ struct Scheme {
 
 llvm::Expected<Scheme> schemeFor(const Checkpoint &ckpt) {
   const ModelConfig &c = ckpt.config();
-  static const char *const known[] = {
-      "LlamaForCausalLM", "MistralForCausalLM", "GemmaForCausalLM",
-      "MixtralForCausalLM", "MambaForCausalLM", "JambaForCausalLM"};
-  if (!c.architecture.empty() && !llvm::is_contained(known, c.architecture))
-    return llvm::createStringError(
-        llvm::inconvertibleErrorCode(),
-        ckpt.directory() + "/config.json: key 'architectures' names '" +
-            c.architecture + "', which chimera does not import (supported: "
-                             "LlamaForCausalLM, MistralForCausalLM, "
-                             "GemmaForCausalLM, MixtralForCausalLM, "
-                             "MambaForCausalLM, JambaForCausalLM)");
   Scheme s;
   s.embed = "model.embed_tokens.weight";
   s.finalNorm = "model.norm.weight";
