@@ -424,6 +424,25 @@ Expected<ModelConfig> chimera::hf::parseConfig(llvm::StringRef json,
     break;
   }
   }
+  // Each value is bounded above, but their products size the weights: keep
+  // every weight's element count far from int64 overflow.
+  auto tooBig = [](std::initializer_list<int64_t> dims) {
+    double n = 1;
+    for (int64_t d : dims)
+      n *= double(d);
+    return n > double(int64_t(1) << 50);
+  };
+  if (tooBig({c.vocabSize, c.hiddenSize}))
+    keys.fail("vocab_size", "x hidden_size is too large for an embedding");
+  else if (tooBig({c.numHeads, c.headDim, c.hiddenSize}) ||
+           tooBig({c.numKvHeads, c.headDim, c.hiddenSize}))
+    keys.fail("num_attention_heads", "x head_dim x hidden_size is too large");
+  else if (tooBig({std::max<int64_t>(c.numExperts, 1), c.intermediateSize,
+                   c.hiddenSize}))
+    keys.fail("intermediate_size", "x hidden_size (x experts) is too large");
+  else if (tooBig({2 * c.ssmInnerSize, c.hiddenSize}) ||
+           tooBig({c.ssmInnerSize, c.ssmStateSize + c.dtRank + c.convKernel}))
+    keys.fail("hidden_size", "makes the Mamba mixer's weights too large");
   if (Error e = keys.takeError())
     return std::move(e);
   return c;
