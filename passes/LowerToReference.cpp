@@ -37,7 +37,7 @@ struct LowerToReferencePass
       if (op->getDialect() &&
           op->getDialect()->getNamespace() ==
               ChimeraDialect::getDialectNamespace() &&
-          !isa<ParamOp>(op)) {
+          !isa<ParamOp, ParamStackOp>(op)) {
         op->emitOpError("has no reference lowering for these operand types");
         return WalkResult::interrupt();
       }

@@ -35,6 +35,13 @@ void populateReferenceScalePatterns(RewritePatternSet &patterns);
 void buildReferenceToLLVMPipeline(OpPassManager &pm,
                                   bool resultsAsOutParams = false);
 
+/// `chimera-model-to-llvm`: an imported model (`@forward` with
+/// `chimera.param` weights) to LLVM: weights bound to one archive buffer,
+/// results and caches written into caller buffers, reference lowering,
+/// bufferization, LLVM dialect. The function becomes
+/// `void forward(weights, inputs..., caches..., logits)` on memrefs.
+void buildModelToLLVMPipeline(OpPassManager &pm);
+
 /// Registers the named pipelines with the pass registry.
 void registerChimeraPipelines();
 

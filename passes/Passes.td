@@ -27,4 +27,74 @@ def LowerToReference : Pass<"chimera-lower-to-reference"> {
   ];
 }
 
+def BindWeights : Pass<"chimera-bind-weights", "::mlir::ModuleOp"> {
+  let summary = "Bind every chimera.param to a view of one weight buffer";
+  let description = [{
+    Gives each entry function that uses weights a leading `memref<?xi8>`
+    argument (`chimera.name = "weights"`): the weight archive, mapped by the
+    runtime. Every distinct `chimera.param` / `chimera.param_stack` gets an
+    offset in it (aligned to `alignment` bytes, in order of first use) and
+    becomes a read-only tensor over a `memref.view` at that offset.
+
+    The layout is recorded on the module as `chimera.weights`: an array of
+    `{names, offset, shape, element_type}` dictionaries (`names` lists one
+    checkpoint tensor, or the members of a stack in order), plus
+    `chimera.weights_size`. The weight archive writer follows it byte for
+    byte; the IR still holds no weight data.
+  }];
+  let options = [
+    Option<"alignment", "alignment", "int64_t", /*default=*/"64",
+           "Byte alignment of every weight in the archive">
+  ];
+  let dependentDialects = [
+    "::mlir::memref::MemRefDialect", "::mlir::bufferization::BufferizationDialect",
+    "::mlir::arith::ArithDialect"
+  ];
+}
+
+def ResultsToDestinations : Pass<"chimera-results-to-destinations", "::mlir::ModuleOp"> {
+  let summary = "Make an entry function write its results into caller buffers";
+  let description = [{
+    The runtime owns every buffer that outlives a call: logits and the
+    caches/states. For each public function, a result that is not already
+    an argument updated in place gets a new trailing argument (its
+    `chimera.name` copied from the result), and the function writes into it
+    with `bufferization.materialize_in_destination`. A result named like an
+    argument (a cache or state) is materialised into that argument instead,
+    unless it is that argument after `chimera.cache_write`s (already in
+    place). After
+    one-shot bufferization, `drop-equivalent-buffer-results` removes every
+    result, leaving `void f(buffers...)` — and a cache written with
+    `chimera.cache_write` is updated where it lies, never copied.
+  }];
+  let dependentDialects = ["::mlir::bufferization::BufferizationDialect"];
+}
+
+def ExpandShapeToReshape : Pass<"chimera-expand-shape-to-reshape"> {
+  let summary = "Rewrite expand_shapes that split a dim into several dynamic "
+                "dims as tensor.reshape";
+  let description = [{
+    MLIR 22's `expand-strided-metadata` crashes (in
+    `memref::ReinterpretCastOp::build`) on a `memref.expand_shape` that
+    splits one dynamic dim into two dynamic dims — what `[B·S, H] -> [B, S, H]`
+    becomes after bufferization. `tensor.reshape` with a shape tensor has the
+    same row-major meaning and lowers without that pass. Only such
+    expand_shapes are rewritten; the rest keep their (better) form.
+  }];
+  let dependentDialects = ["::mlir::tensor::TensorDialect", "::mlir::arith::ArithDialect"];
+}
+
+def DropInPlaceResults : Pass<"chimera-drop-in-place-results", "::mlir::ModuleOp"> {
+  let summary = "After bufferization, drop results that are arguments";
+  let description = [{
+    The entry functions' ABI is `void f(buffers...)`: after
+    `chimera-results-to-destinations` and one-shot bufferization every result
+    is one of the function's own memref arguments, written in place. This
+    pass removes those results from public functions (upstream
+    `drop-equivalent-buffer-results` leaves public functions alone) and
+    reports any result that is not an argument: that would be a buffer the
+    runtime does not own, or a cache that was copied.
+  }];
+}
+
 #endif // CHIMERA_PASSES_TD

@@ -46,7 +46,47 @@ void chimera::buildReferenceToLLVMPipeline(OpPassManager &pm,
   pm.addPass(createReconcileUnrealizedCastsPass());
 }
 
+void chimera::buildModelToLLVMPipeline(OpPassManager &pm) {
+  pm.addPass(createBindWeights());
+  pm.addPass(createResultsToDestinations());
+  pm.addPass(createLowerToReference());
+  pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+
+  pm.addPass(createExpandShapeToReshape());
+  // Results computed into fresh tensors are built in their destinations.
+  pm.addPass(bufferization::createEmptyTensorEliminationPass());
+  bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.allowReturnAllocsFromLoops = true;
+  bufferize.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  // Loops that only carry a cache buffer fold to it; then every result is
+  // an argument written in place and is dropped.
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createDropInPlaceResults());
+  bufferization::BufferDeallocationPipelineOptions dealloc;
+  bufferization::buildBufferDeallocationPipeline(pm, dealloc);
+
+  pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  pm.addPass(createConvertMathToLLVMPass());
+  pm.addPass(createConvertMathToLibmPass());
+  pm.addPass(createConvertToLLVMPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+}
+
 void chimera::registerChimeraPipelines() {
+  PassPipelineRegistration<>(
+      "chimera-model-to-llvm",
+      "Bind weights, write results into caller buffers, lower through the "
+      "reference formulas, bufferize and convert to the LLVM dialect",
+      [](OpPassManager &pm) { buildModelToLLVMPipeline(pm); });
   PassPipelineRegistration<>(
       "chimera-reference-to-llvm",
       "Lower chimera ops through their reference formulas, bufferize, and "

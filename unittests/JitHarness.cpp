@@ -42,18 +42,67 @@ std::string chimera::testing::tensorType(const std::vector<int64_t> &shape) {
 }
 
 /// A strided memref descriptor {alloc, aligned, offset, sizes[], strides[]}.
-static std::vector<int64_t> descriptorFor(HostTensor &t) {
+static std::vector<int64_t> descriptorFor(void *data,
+                                          const std::vector<int64_t> &shape) {
   std::vector<int64_t> d;
-  d.push_back(reinterpret_cast<int64_t>(t.data.data()));
-  d.push_back(reinterpret_cast<int64_t>(t.data.data()));
+  d.push_back(reinterpret_cast<int64_t>(data));
+  d.push_back(reinterpret_cast<int64_t>(data));
   d.push_back(0);
-  for (int64_t s : t.shape)
+  for (int64_t s : shape)
     d.push_back(s);
-  std::vector<int64_t> strides(t.shape.size(), 1);
-  for (int i = int(t.shape.size()) - 2; i >= 0; --i)
-    strides[i] = strides[i + 1] * t.shape[i + 1];
+  std::vector<int64_t> strides(shape.size(), 1);
+  for (int i = int(shape.size()) - 2; i >= 0; --i)
+    strides[i] = strides[i + 1] * shape[i + 1];
   d.insert(d.end(), strides.begin(), strides.end());
   return d;
+}
+
+static std::vector<int64_t> descriptorFor(HostTensor &t) {
+  return descriptorFor(t.data.data(), t.shape);
+}
+
+static void initialiseNativeTarget() {
+  static bool initialised = [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+    return true;
+  }();
+  (void)initialised;
+}
+
+void chimera::testing::registerJitDialects(mlir::DialectRegistry &registry) {
+  mlir::registerAllDialects(registry);
+  mlir::registerAllExtensions(registry);
+  registry.insert<mlir::chimera::ChimeraDialect>();
+  mlir::registerBuiltinDialectTranslation(registry);
+  mlir::registerLLVMDialectTranslation(registry);
+}
+
+llvm::Expected<std::unique_ptr<mlir::ExecutionEngine>>
+chimera::testing::jitCompile(mlir::ModuleOp module) {
+  initialiseNativeTarget();
+  std::function<llvm::Error(llvm::Module *)> optimize =
+      mlir::makeOptimizingTransformer(2, 0, nullptr);
+  mlir::ExecutionEngineOptions options;
+  options.transformer = optimize;
+  llvm::SmallVector<llvm::StringRef, 1> libs = {CHIMERA_C_RUNNER_UTILS};
+  options.sharedLibPaths = libs;
+  return mlir::ExecutionEngine::create(module, options);
+}
+
+llvm::Error chimera::testing::invokeWithMemrefs(
+    mlir::ExecutionEngine &engine, const std::string &function,
+    const std::vector<MemrefArg> &args) {
+  std::vector<std::vector<int64_t>> descriptors;
+  for (const MemrefArg &a : args)
+    descriptors.push_back(descriptorFor(a.data, a.shape));
+  std::vector<void *> descPtrs;
+  for (auto &d : descriptors)
+    descPtrs.push_back(d.data());
+  std::vector<void *> packed;
+  for (void *&p : descPtrs)
+    packed.push_back(&p);
+  return engine.invokePacked("_mlir_ciface_" + function, packed);
 }
 
 llvm::Error chimera::testing::runReference(const std::string &mlirSource,

@@ -173,9 +173,12 @@ struct LowerSelectiveScan : OpRewritePattern<SelectiveScanOp> {
           Value ut = sliceAt(b, l, u, 1, t);     // [B, D]
           Value bt = sliceAt(b, l, Bm, 1, t);    // [B, N]
           Value ct = sliceAt(b, l, Cm, 1, t);    // [B, N]
-          SmallVector<Value> ins = {iter[0], dt, A, bt, ut};
+          // The state is updated in its own buffer (outs = the carried
+          // state): the final state is the initial state's buffer, so a
+          // decode step copies no state.
+          SmallVector<Value> ins = {dt, A, bt, ut};
           SmallVector<AffineMap> maps = {
-              id3, dimsMap(ctx, 3, {0, 1}), dimsMap(ctx, 3, {1, 2}),
+              dimsMap(ctx, 3, {0, 1}), dimsMap(ctx, 3, {1, 2}),
               dimsMap(ctx, 3, {0, 2}), dimsMap(ctx, 3, {0, 1})};
           if (lengths) {
             ins.push_back(lengths);
@@ -183,20 +186,21 @@ struct LowerSelectiveScan : OpRewritePattern<SelectiveScanOp> {
           }
           maps.push_back(id3);
           Value next = generic(
-              b, l, ins, emptyTensor(b, l, {bSz, dSz, nSz}, elt), maps,
-              iterators(3), [&](OpBuilder &nb, Location nl, ValueRange a) {
+              b, l, ins, iter[0], maps, iterators(3),
+              [&](OpBuilder &nb, Location nl, ValueRange a) {
+                Value prev = a.back();
                 Value decay = math::ExpOp::create(
-                    nb, nl, arith::MulFOp::create(nb, nl, a[1], a[2]));
+                    nb, nl, arith::MulFOp::create(nb, nl, a[0], a[1]));
                 Value input = arith::MulFOp::create(
-                    nb, nl, arith::MulFOp::create(nb, nl, a[1], a[3]), a[4]);
+                    nb, nl, arith::MulFOp::create(nb, nl, a[0], a[2]), a[3]);
                 Value s = arith::AddFOp::create(
-                    nb, nl, arith::MulFOp::create(nb, nl, decay, a[0]), input);
+                    nb, nl, arith::MulFOp::create(nb, nl, decay, prev), input);
                 if (lengths) {
                   // Past its length a row's state stays as it was.
                   Value valid = arith::CmpIOp::create(
                       nb, nl, arith::CmpIPredicate::slt, t,
-                      toIndex(nb, nl, a[5]));
-                  s = arith::SelectOp::create(nb, nl, valid, s, a[0]);
+                      toIndex(nb, nl, a[4]));
+                  s = arith::SelectOp::create(nb, nl, valid, s, prev);
                 }
                 linalg::YieldOp::create(nb, nl, s);
               });
