@@ -35,6 +35,17 @@ void populateReferenceScalePatterns(RewritePatternSet &patterns);
 void buildReferenceToLLVMPipeline(OpPassManager &pm,
                                   bool resultsAsOutParams = false);
 
+/// The phases of a model compile, in order. Each is a named pipeline
+/// (`chimera-model-<phase>`) so IR dumped after one can be resumed.
+///  * import: the frontend's chimera IR (no passes);
+///  * bind: weights bound to the archive buffer, results to destinations;
+///  * linalg: chimera ops lowered to linalg/tensor/scf;
+///  * bufferize: memrefs; caches and states updated in place;
+///  * llvm: the LLVM dialect with the packed entry point.
+enum class ModelPhase { Import, Bind, Linalg, Bufferize, LLVM };
+void buildModelPhase(OpPassManager &pm, ModelPhase phase);
+std::optional<ModelPhase> parseModelPhase(llvm::StringRef name);
+
 /// `chimera-model-to-llvm`: an imported model (`@forward` with
 /// `chimera.param` weights) to LLVM: weights bound to one archive buffer,
 /// results and caches written into caller buffers, reference lowering,

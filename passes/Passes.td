@@ -97,4 +97,34 @@ def DropInPlaceResults : Pass<"chimera-drop-in-place-results", "::mlir::ModuleOp
   }];
 }
 
+def AddPackedEntry : Pass<"chimera-add-packed-entry", "::mlir::ModuleOp"> {
+  let summary = "Give an LLVM-dialect entry function a packed C entry point";
+  let description = [{
+    For `function` (which must carry `llvm.emit_c_interface`, so that
+    `_mlir_ciface_<function>` takes one pointer per memref descriptor), adds
+    `void <symbol>(void **args)` that calls it with `args[0..n)`. The
+    runtime builds the descriptors from the manifest and calls this one
+    symbol whatever the model's number of caches.
+  }];
+  let options = [
+    Option<"function", "function", "std::string", /*default=*/"\"forward\"",
+           "The function to wrap">,
+    Option<"symbol", "symbol", "std::string",
+           /*default=*/"\"chimera_model_forward\"",
+           "The name of the packed entry point">
+  ];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
+def StridedCopiesToLinalg : Pass<"chimera-strided-copies-to-linalg"> {
+  let summary = "Turn memref.copy of strided views into linalg.copy";
+  let description = [{
+    `memref.copy` between identity-layout buffers lowers to a memcpy; any
+    other copy (a cache row, a slice of a state) lowers to a call to
+    `memrefCopy` from MLIR's C runner utils — a library an artifact must not
+    need. As `linalg.copy` those copies become plain loops.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect"];
+}
+
 #endif // CHIMERA_PASSES_TD

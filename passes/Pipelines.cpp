@@ -10,6 +10,8 @@
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
 
+#include "llvm/ADT/StringSwitch.h"
+
 using namespace mlir;
 
 void chimera::buildReferenceToLLVMPipeline(OpPassManager &pm,
@@ -46,39 +48,69 @@ void chimera::buildReferenceToLLVMPipeline(OpPassManager &pm,
   pm.addPass(createReconcileUnrealizedCastsPass());
 }
 
+void chimera::buildModelPhase(OpPassManager &pm, ModelPhase phase) {
+  switch (phase) {
+  case ModelPhase::Import:
+    return;
+  case ModelPhase::Bind:
+    pm.addPass(createBindWeights());
+    pm.addPass(createResultsToDestinations());
+    return;
+  case ModelPhase::Linalg:
+    pm.addPass(createLowerToReference());
+    pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
+    pm.addPass(createCanonicalizerPass());
+    pm.addPass(createCSEPass());
+    pm.addPass(createExpandShapeToReshape());
+    return;
+  case ModelPhase::Bufferize: {
+    // Results computed into fresh tensors are built in their destinations.
+    pm.addPass(bufferization::createEmptyTensorEliminationPass());
+    bufferization::OneShotBufferizePassOptions bufferize;
+    bufferize.bufferizeFunctionBoundaries = true;
+    bufferize.allowReturnAllocsFromLoops = true;
+    bufferize.functionBoundaryTypeConversion =
+        bufferization::LayoutMapOption::IdentityLayoutMap;
+    pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+    // Loops that only carry a cache buffer fold to it; then every result is
+    // an argument written in place and is dropped.
+    pm.addPass(createCanonicalizerPass());
+    pm.addPass(createDropInPlaceResults());
+    bufferization::BufferDeallocationPipelineOptions dealloc;
+    bufferization::buildBufferDeallocationPipeline(pm, dealloc);
+    return;
+  }
+  case ModelPhase::LLVM:
+    pm.addNestedPass<func::FuncOp>(createStridedCopiesToLinalg());
+    pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
+    pm.addPass(createSCFToControlFlowPass());
+    pm.addPass(memref::createExpandStridedMetadataPass());
+    pm.addPass(createLowerAffinePass());
+    pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+    pm.addPass(createConvertMathToLLVMPass());
+    pm.addPass(createConvertMathToLibmPass());
+    pm.addPass(createConvertToLLVMPass());
+    pm.addPass(createReconcileUnrealizedCastsPass());
+    pm.addPass(createAddPackedEntry());
+    return;
+  }
+}
+
+std::optional<chimera::ModelPhase>
+chimera::parseModelPhase(llvm::StringRef name) {
+  return llvm::StringSwitch<std::optional<ModelPhase>>(name)
+      .Case("import", ModelPhase::Import)
+      .Case("bind", ModelPhase::Bind)
+      .Case("linalg", ModelPhase::Linalg)
+      .Case("bufferize", ModelPhase::Bufferize)
+      .Case("llvm", ModelPhase::LLVM)
+      .Default(std::nullopt);
+}
+
 void chimera::buildModelToLLVMPipeline(OpPassManager &pm) {
-  pm.addPass(createBindWeights());
-  pm.addPass(createResultsToDestinations());
-  pm.addPass(createLowerToReference());
-  pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
-  pm.addPass(createCanonicalizerPass());
-  pm.addPass(createCSEPass());
-
-  pm.addPass(createExpandShapeToReshape());
-  // Results computed into fresh tensors are built in their destinations.
-  pm.addPass(bufferization::createEmptyTensorEliminationPass());
-  bufferization::OneShotBufferizePassOptions bufferize;
-  bufferize.bufferizeFunctionBoundaries = true;
-  bufferize.allowReturnAllocsFromLoops = true;
-  bufferize.functionBoundaryTypeConversion =
-      bufferization::LayoutMapOption::IdentityLayoutMap;
-  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
-  // Loops that only carry a cache buffer fold to it; then every result is
-  // an argument written in place and is dropped.
-  pm.addPass(createCanonicalizerPass());
-  pm.addPass(createDropInPlaceResults());
-  bufferization::BufferDeallocationPipelineOptions dealloc;
-  bufferization::buildBufferDeallocationPipeline(pm, dealloc);
-
-  pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
-  pm.addPass(createSCFToControlFlowPass());
-  pm.addPass(memref::createExpandStridedMetadataPass());
-  pm.addPass(createLowerAffinePass());
-  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
-  pm.addPass(createConvertMathToLLVMPass());
-  pm.addPass(createConvertMathToLibmPass());
-  pm.addPass(createConvertToLLVMPass());
-  pm.addPass(createReconcileUnrealizedCastsPass());
+  for (ModelPhase phase : {ModelPhase::Bind, ModelPhase::Linalg,
+                           ModelPhase::Bufferize, ModelPhase::LLVM})
+    buildModelPhase(pm, phase);
 }
 
 void chimera::registerChimeraPipelines() {
@@ -87,6 +119,20 @@ void chimera::registerChimeraPipelines() {
       "Bind weights, write results into caller buffers, lower through the "
       "reference formulas, bufferize and convert to the LLVM dialect",
       [](OpPassManager &pm) { buildModelToLLVMPipeline(pm); });
+  // Each phase alone, to resume from IR dumped by
+  // `chimera-compile --compile-to=PHASE`.
+  static const std::pair<const char *, ModelPhase> phases[] = {
+      {"chimera-model-bind", ModelPhase::Bind},
+      {"chimera-model-linalg", ModelPhase::Linalg},
+      {"chimera-model-bufferize", ModelPhase::Bufferize},
+      {"chimera-model-llvm", ModelPhase::LLVM}};
+  for (const auto &[name, phase] : phases) {
+    ModelPhase p = phase;
+    PassPipelineRegistration<>(
+        name, "One phase of chimera-model-to-llvm (see chimera-compile "
+              "--compile-to)",
+        [p](OpPassManager &pm) { buildModelPhase(pm, p); });
+  }
   PassPipelineRegistration<>(
       "chimera-reference-to-llvm",
       "Lower chimera ops through their reference formulas, bufferize, and "

@@ -92,6 +92,9 @@ struct ResultsToDestinationsPass
         results.push_back(op.getResult());
       }
       ret->setOperands(results);
+      // The runtime calls the C interface (one descriptor pointer per
+      // buffer) through a packed entry point.
+      func->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
     }
   }
 };

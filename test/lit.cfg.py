@@ -32,6 +32,7 @@ tool_dirs = [os.path.join(config.chimera_obj_root, "bin"), config.llvm_tools_dir
 tools = [
     "chimera-opt",
     "chimera-compile",
+    "chimera-run",
     ToolSubst("mlir-opt", command=os.path.join(config.llvm_tools_dir, "mlir-opt")),
     ToolSubst("mlir-runner", command=os.path.join(config.llvm_tools_dir, "mlir-runner")),
     ToolSubst("not", command=os.path.join(config.llvm_tools_dir, "not")),

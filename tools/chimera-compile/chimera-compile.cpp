@@ -1,26 +1,33 @@
-//===- chimera-compile.cpp - checkpoint -> chimera IR / artifact ----------===//
+//===- chimera-compile.cpp - checkpoint -> deployable artifact ------------===//
 //
-//   chimera-compile MODEL_DIR --emit=mlir [-o FILE]
+//   chimera-compile MODEL_DIR --target=x86_64 -o OUT_DIR
+//   chimera-compile MODEL_DIR --emit=mlir [--compile-to=PHASE] [-o FILE]
+//   chimera-compile MODEL_DIR --emit=llvm|obj|lib -o FILE
 //
-// Imports a HuggingFace checkpoint folder and writes the chimera IR before
-// any lowering. Output files are written atomically (a temporary file renamed
-// into place); the checkpoint is only read.
+// Phases: import -> bind -> linalg -> bufferize -> llvm -> codegen -> link.
+// Every output is written atomically; the checkpoint is only read.
 //
 //===----------------------------------------------------------------------===//
+#include "tools/chimera-compile/Artifact.h"
+
 #include "frontends/hf/Checkpoint.h"
 #include "frontends/hf/Import.h"
+#include "passes/Passes.h"
+#include "targets/x86/X86Target.h"
 
 #include "dialects/chimera/ChimeraDialect.h"
 
-#include "mlir/IR/AsmState.h"
-#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/DialectRegistry.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/OperationSupport.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/Pass/PassManager.h"
 
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
-#include "llvm/Support/Process.h"
-#include "llvm/Support/Timer.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/WithColor.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -28,30 +35,66 @@
 #include <sys/resource.h>
 
 namespace cl = llvm::cl;
+using namespace chimera;
 
 static cl::OptionCategory category("chimera-compile options");
 
 static cl::opt<std::string> modelDir(cl::Positional, cl::Required,
-                                     cl::desc("MODEL_DIR"),
-                                     cl::cat(category));
+                                     cl::desc("MODEL_DIR"), cl::cat(category));
 
-enum class Emit { Mlir };
+enum class Emit { Artifact, Mlir, Llvm, Obj, Lib };
 static cl::opt<Emit> emit(
-    "emit", cl::desc("What to write"), cl::init(Emit::Mlir),
-    cl::values(clEnumValN(Emit::Mlir, "mlir",
-                          "the imported chimera IR, before any lowering")),
+    "emit", cl::desc("What to write (default: the artifact directory)"),
+    cl::init(Emit::Artifact),
+    cl::values(
+        clEnumValN(Emit::Artifact, "artifact",
+                   "OUT_DIR with model.so, weights.bin, manifest.json"),
+        clEnumValN(Emit::Mlir, "mlir",
+                   "MLIR after --compile-to (default: the imported IR)"),
+        clEnumValN(Emit::Llvm, "llvm", "optimised LLVM IR of the model"),
+        clEnumValN(Emit::Obj, "obj", "the model's object file"),
+        clEnumValN(Emit::Lib, "lib", "model.so alone (runtime linked in)")),
     cl::cat(category));
 
-static cl::opt<std::string> output("o", cl::desc("Output file ('-' = stdout)"),
-                                   cl::value_desc("FILE"), cl::init("-"),
+static cl::opt<std::string> output("o",
+                                   cl::desc("Output directory or file "
+                                            "('-' = stdout for text)"),
+                                   cl::value_desc("PATH"), cl::init("-"),
                                    cl::cat(category));
+
+static cl::opt<std::string> compileTo(
+    "compile-to",
+    cl::desc("Stop after PHASE and print its IR: import, bind, linalg, "
+             "bufferize, llvm (implies --emit=mlir)"),
+    cl::value_desc("PHASE"), cl::cat(category));
+
+static cl::opt<std::string> target("target",
+                                   cl::desc("Target: x86_64 (default)"),
+                                   cl::init("x86_64"), cl::cat(category));
+
+static cl::opt<std::string> targetCpu(
+    "target-cpu",
+    cl::desc("host (default), x86-64-v3, x86-64-v4 or an LLVM CPU name"),
+    cl::init("host"), cl::cat(category));
+
+static cl::opt<int64_t> maxSeqLen(
+    "max-seq-len",
+    cl::desc("Longest prompt + generation (default: min(2048, "
+             "max_position_embeddings))"),
+    cl::init(0), cl::cat(category));
+
+static cl::opt<int64_t> maxBatch("max-batch",
+                                 cl::desc("Most rows per session (default 4)"),
+                                 cl::init(4), cl::cat(category));
 
 enum class DTypeOpt { F32, BF16 };
 static cl::opt<DTypeOpt> computeDtype(
-    "dtype", cl::desc("Compute dtype of the imported graph"),
+    "dtype",
+    cl::desc("Compute dtype (weights of any float dtype are converted)"),
     cl::init(DTypeOpt::F32),
     cl::values(clEnumValN(DTypeOpt::F32, "f32", "float32 (default)"),
-               clEnumValN(DTypeOpt::BF16, "bf16", "bfloat16")),
+               clEnumValN(DTypeOpt::BF16, "bf16",
+                          "bfloat16 (import only; not yet for artifacts)")),
     cl::cat(category));
 
 static cl::opt<bool> stats(
@@ -59,63 +102,178 @@ static cl::opt<bool> stats(
     cl::desc("Print import time, peak memory and weight bytes to stderr"),
     cl::cat(category));
 
+static cl::opt<bool> quiet("quiet", cl::desc("No progress output"),
+                           cl::cat(category));
+
 static cl::opt<bool> debugLocs("mlir-print-debuginfo",
                                cl::desc("Print locations in the IR"),
                                cl::cat(category));
 
-static int fail(const llvm::Twine &message) {
+static cl::opt<std::string> runtimeLib(
+    "runtime-lib", cl::desc("The runtime archive to link (default: "
+                            "../lib/libchimera_runtime.a beside this tool)"),
+    cl::value_desc("PATH"), cl::Hidden, cl::cat(category));
+
+static cl::opt<std::string> linker("linker",
+                                   cl::desc("The linker (default: ld.lld)"),
+                                   cl::value_desc("PATH"), cl::Hidden,
+                                   cl::cat(category));
+
+namespace {
+
+int fail(const llvm::Twine &message) {
   llvm::WithColor::error(llvm::errs(), "chimera-compile") << message << "\n";
   return 1;
 }
 
-static double peakRssMiB() {
+double peakRssMiB() {
   struct rusage usage;
   getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_maxrss / 1024.0; // KiB on Linux
+  return usage.ru_maxrss / 1024.0;
 }
+
+/// "[step/total] what (seconds)" on stderr.
+class Progress {
+public:
+  explicit Progress(int total) : total(total) {}
+  void step(llvm::StringRef what) {
+    finish();
+    ++index;
+    current = what.str();
+    start = std::chrono::steady_clock::now();
+    if (!quiet)
+      llvm::errs() << "chimera-compile: [" << index << "/" << total << "] "
+                   << what << "...\n";
+  }
+  void finish() {
+    if (current.empty() || quiet)
+      return;
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                             start)
+                   .count();
+    llvm::errs() << llvm::format("chimera-compile:       %s took %.2f s\n",
+                                 current.c_str(), s);
+    current.clear();
+  }
+
+private:
+  int total, index = 0;
+  std::string current;
+  std::chrono::steady_clock::time_point start;
+};
+
+llvm::Error printModule(mlir::ModuleOp module, llvm::StringRef path) {
+  mlir::OpPrintingFlags flags;
+  if (debugLocs)
+    flags.enableDebugInfo();
+  return llvm::writeToOutput(path, [&](llvm::raw_ostream &os) {
+    module->print(os, flags);
+    os << "\n";
+    return llvm::Error::success();
+  });
+}
+
+std::string defaultRuntimeLib(const char *argv0) {
+  std::string exe = llvm::sys::fs::getMainExecutable(
+      argv0, reinterpret_cast<void *>(&defaultRuntimeLib));
+  llvm::SmallString<256> p(llvm::sys::path::parent_path(exe));
+  llvm::sys::path::append(p, "..", "lib", "libchimera_runtime.a");
+  llvm::sys::path::remove_dots(p, true);
+  return std::string(p);
+}
+
+} // namespace
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
-  cl::HideUnrelatedOptions(category);
+  mlir::registerPassManagerCLOptions();
+  mlir::registerMLIRContextCLOptions();
   cl::SetVersionPrinter([](llvm::raw_ostream &os) {
-    os << "chimera-compile " CHIMERA_VERSION "\n";
+    os << "chimera-compile " CHIMERA_VERSION " (MLIR/LLVM " LLVM_VERSION_STRING
+          ")\n";
   });
   cl::ParseCommandLineOptions(
       argc, argv,
       "Chimera model compiler\n\n"
-      "Imports a HuggingFace checkpoint folder (config.json + *.safetensors,\n"
+      "Compiles a HuggingFace checkpoint folder (config.json + *.safetensors,\n"
       "sharded through model.safetensors.index.json) of a llama, mistral,\n"
-      "gemma, mixtral, mamba or jamba model.\n\n"
-      "  chimera-compile MODEL_DIR --emit=mlir [-o FILE]\n");
+      "gemma, mixtral, mamba or jamba model into an artifact directory:\n"
+      "model.so (the compiled model and the runtime's C API, see\n"
+      "runtime/chimera_runtime.h), weights.bin and manifest.json.\n\n"
+      "  chimera-compile MODEL_DIR --target=x86_64 -o OUT_DIR\n"
+      "  chimera-compile MODEL_DIR --emit=mlir [--compile-to=PHASE] [-o FILE]\n"
+      "  chimera-run OUT_DIR --prompt-ids=1,2,3 -n 16 --greedy\n");
 
+  if (!compileTo.empty() && emit != Emit::Mlir) {
+    if (emit.getNumOccurrences())
+      return fail("--compile-to prints MLIR; it cannot be combined with "
+                  "--emit other than mlir");
+    emit = Emit::Mlir;
+  }
+  std::optional<mlir::chimera::ModelPhase> stopAfter =
+      mlir::chimera::ModelPhase::Import;
+  if (!compileTo.empty()) {
+    stopAfter = mlir::chimera::parseModelPhase(compileTo);
+    if (!stopAfter)
+      return fail("--compile-to: unknown phase '" + compileTo +
+                  "' (import, bind, linalg, bufferize, llvm)");
+  }
+  if (target != "x86_64")
+    return fail("--target: unknown target '" + target +
+                "' (supported: x86_64; CUDA and Vulkan are not implemented "
+                "yet)");
+  if (emit != Emit::Mlir && output == "-" && emit != Emit::Llvm)
+    return fail("-o is required for --emit=" +
+                llvm::StringRef(emit == Emit::Artifact ? "artifact"
+                                : emit == Emit::Obj    ? "obj"
+                                                       : "lib"));
+  if (maxBatch < 1)
+    return fail("--max-batch must be >= 1, got " + llvm::Twine(maxBatch));
+  if (emit != Emit::Mlir && computeDtype == DTypeOpt::BF16)
+    return fail("--dtype=bf16: bf16 compute is not implemented for the x86 "
+                "target yet; use --dtype=f32 (BF16 checkpoints load and are "
+                "converted)");
+
+  bool full = emit != Emit::Mlir;
+  // Fail on an unwritable output before the slow steps.
+  std::optional<ArtifactDir> dir;
+  if (emit == Emit::Artifact || emit == Emit::Lib) {
+    auto created = ArtifactDir::create(emit == Emit::Lib ? output + ".d" : output);
+    if (!created)
+      return fail(llvm::toString(created.takeError()));
+    dir.emplace(std::move(*created));
+  }
+  Progress progress(full ? 6 : 2);
   auto start = std::chrono::steady_clock::now();
-  auto ckpt = chimera::hf::Checkpoint::open(modelDir);
+  progress.step("import " + modelDir);
+  auto ckpt = hf::Checkpoint::open(modelDir);
   if (!ckpt)
     return fail(llvm::toString(ckpt.takeError()));
+  const hf::ModelConfig &config = (*ckpt)->config();
+  int64_t seqLimit = config.maxPositionEmbeddings;
+  int64_t seqLen = maxSeqLen;
+  if (seqLen == 0)
+    seqLen = seqLimit > 0 ? std::min<int64_t>(2048, seqLimit) : 2048;
+  if (seqLen < 1 || (seqLimit > 0 && seqLen > seqLimit))
+    return fail("--max-seq-len=" + llvm::Twine(seqLen) +
+                " is outside [1, " + llvm::Twine(seqLimit) +
+                "] (max_position_embeddings of " + modelDir + "/config.json)");
 
-  mlir::MLIRContext ctx;
+  mlir::DialectRegistry registry;
+  mlir::registerAllDialects(registry);
+  mlir::registerAllExtensions(registry);
+  registry.insert<mlir::chimera::ChimeraDialect>();
+  mlir::MLIRContext ctx(registry);
   mlir::Type elt = computeDtype == DTypeOpt::BF16
                        ? mlir::Type(mlir::BFloat16Type::get(&ctx))
                        : mlir::Type(mlir::Float32Type::get(&ctx));
-  auto module = chimera::hf::importCheckpoint(ctx, **ckpt, elt);
+  auto module = hf::importCheckpoint(ctx, **ckpt, elt);
   if (!module)
     return fail(llvm::toString(module.takeError()));
-  double seconds = std::chrono::duration<double>(
-                       std::chrono::steady_clock::now() - start)
-                       .count();
-
-  mlir::OpPrintingFlags flags;
-  if (debugLocs)
-    flags.enableDebugInfo();
-  if (llvm::Error err = llvm::writeToOutput(
-          output, [&](llvm::raw_ostream &os) -> llvm::Error {
-            (*module)->print(os, flags);
-            os << "\n";
-            return llvm::Error::success();
-          }))
-    return fail(output + ": cannot write: " + llvm::toString(std::move(err)));
-
   if (stats) {
+    double seconds = std::chrono::duration<double>(
+                         std::chrono::steady_clock::now() - start)
+                         .count();
     uint64_t weightBytes = 0, tensors = 0;
     for (const auto &file : (*ckpt)->files())
       for (const auto &view : file->tensors()) {
@@ -128,5 +286,111 @@ int main(int argc, char **argv) {
         seconds, peakRssMiB(), (unsigned long long)tensors,
         (unsigned long long)weightBytes);
   }
+
+  // Lowering, one named phase at a time.
+  using mlir::chimera::ModelPhase;
+  ModelPhase last = full ? ModelPhase::LLVM : *stopAfter;
+  if (last != ModelPhase::Import)
+    progress.step("lower to LLVM");
+  mlir::func::FuncOp boundEntry;
+  mlir::OwningOpRef<mlir::ModuleOp> boundSnapshot;
+  for (ModelPhase phase : {ModelPhase::Bind, ModelPhase::Linalg,
+                           ModelPhase::Bufferize, ModelPhase::LLVM}) {
+    if (static_cast<int>(phase) > static_cast<int>(last))
+      break;
+    mlir::PassManager pm(&ctx);
+    if (mlir::failed(mlir::applyPassManagerCLOptions(pm)))
+      return fail("bad pass manager options");
+    mlir::chimera::buildModelPhase(pm, phase);
+    if (mlir::failed(pm.run(**module)))
+      return fail("lowering " + modelDir + " failed (diagnostics above)");
+    if (phase == ModelPhase::Bind && full) {
+      boundSnapshot = mlir::OwningOpRef<mlir::ModuleOp>((*module)->clone());
+      boundEntry = boundSnapshot->lookupSymbol<mlir::func::FuncOp>("forward");
+    }
+  }
+  if (!full) {
+    progress.finish();
+    if (llvm::Error err = printModule(**module, output))
+      return fail(output + ": cannot write: " + llvm::toString(std::move(err)));
+    return 0;
+  }
+
+  progress.step("generate x86-64 code for " + targetCpu);
+  auto tm = x86::createTargetMachine(targetCpu);
+  if (!tm)
+    return fail(llvm::toString(tm.takeError()));
+  llvm::LLVMContext llvmContext;
+  auto llvmModule = x86::translateAndOptimize(**module, llvmContext, **tm);
+  if (!llvmModule)
+    return fail(llvm::toString(llvmModule.takeError()));
+  if (emit == Emit::Llvm) {
+    progress.finish();
+    if (llvm::Error err = llvm::writeToOutput(
+            output, [&](llvm::raw_ostream &os) {
+              (*llvmModule)->print(os, nullptr);
+              return llvm::Error::success();
+            }))
+      return fail(output + ": cannot write: " + llvm::toString(std::move(err)));
+    return 0;
+  }
+  auto object = x86::emitObject(**llvmModule, **tm);
+  if (!object)
+    return fail(llvm::toString(object.takeError()));
+  if (emit == Emit::Obj) {
+    progress.finish();
+    if (llvm::Error err = llvm::writeToOutput(
+            output, [&](llvm::raw_ostream &os) {
+              os << *object;
+              return llvm::Error::success();
+            }))
+      return fail(output + ": cannot write: " + llvm::toString(std::move(err)));
+    return 0;
+  }
+
+  progress.step("link model.so");
+  std::string objectPath = dir->path("model.o");
+  if (llvm::Error err = llvm::writeToOutput(objectPath,
+                                            [&](llvm::raw_ostream &os) {
+                                              os << *object;
+                                              return llvm::Error::success();
+                                            }))
+    return fail(llvm::toString(std::move(err)));
+  std::string archive =
+      runtimeLib.empty() ? defaultRuntimeLib(argv[0]) : runtimeLib.getValue();
+  if (llvm::Error err = x86::linkSharedLibrary(
+          objectPath, archive, dir->path("model.so"), linker))
+    return fail(llvm::toString(std::move(err)));
+  llvm::sys::fs::remove(objectPath);
+  if (emit == Emit::Lib) {
+    progress.finish();
+    if (std::error_code ec = llvm::sys::fs::rename(dir->path("model.so"), output))
+      return fail(output + ": cannot write: " + ec.message());
+    return 0;
+  }
+
+  progress.step("write the weight archive");
+  if (llvm::Error err =
+          writeWeightArchive(**module, **ckpt, dir->path("weights.bin")))
+    return fail(llvm::toString(std::move(err)));
+
+  progress.step("write manifest.json");
+  ManifestInfo info;
+  info.modelName = llvm::sys::path::filename(
+                       llvm::StringRef(modelDir).rtrim('/'))
+                       .str();
+  info.target = target;
+  info.targetCpu = (*tm)->getTargetCPU().str();
+  info.dtype = "f32";
+  info.maxSeqLen = seqLen;
+  info.maxBatch = maxBatch;
+  if (llvm::Error err = writeManifest(*boundSnapshot, boundEntry, **ckpt, info,
+                                      dir->path("manifest.json")))
+    return fail(llvm::toString(std::move(err)));
+  if (llvm::Error err = dir->commit())
+    return fail(llvm::toString(std::move(err)));
+  progress.finish();
+  if (!quiet)
+    llvm::errs() << "chimera-compile: wrote " << output << "\n";
   return 0;
 }

@@ -1,0 +1,69 @@
+/*===- internal.h - shared pieces of the runtime's implementation --------===*/
+#ifndef CHIMERA_RUNTIME_INTERNAL_H
+#define CHIMERA_RUNTIME_INTERNAL_H
+
+#include "chimera_runtime.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CHIMERA_API __attribute__((visibility("default")))
+
+/* Records the message for chimera_last_error and returns `status`. */
+chimera_status chimera_fail(chimera_status status, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+void chimera_clear_error(void);
+
+/* Symbolic dims in a manifest shape. */
+enum {
+  DIM_BATCH = -1,       /* rows in the session */
+  DIM_TOKENS = -2,      /* tokens in this call */
+  DIM_MAX_SEQ_LEN = -3, /* compiled maximum */
+  DIM_WEIGHTS = -4      /* bytes of the weight archive */
+};
+
+enum arg_role { ROLE_WEIGHTS, ROLE_INPUT_IDS, ROLE_POSITIONS, ROLE_LENGTHS,
+                ROLE_CACHE, ROLE_LOGITS };
+
+#define CHIMERA_MAX_RANK 8
+
+typedef struct chimera_arg {
+  char name[128];
+  enum arg_role role;
+  int element_size; /* bytes */
+  int rank;
+  int64_t shape[CHIMERA_MAX_RANK];
+} chimera_arg;
+
+typedef struct chimera_manifest {
+  char version[32];
+  int64_t abi_version;
+  char model_type[64];
+  char architecture[128];
+  char dtype[16];
+  int64_t vocab_size, max_seq_len, max_batch, weights_size;
+  char weights_file[256];
+  int num_args;
+  chimera_arg *args;
+} chimera_manifest;
+
+/* Parses manifest.json text; `path` names the file in messages. */
+chimera_status chimera_manifest_parse(const char *text, size_t size,
+                                      const char *path, chimera_manifest *out);
+void chimera_manifest_free(chimera_manifest *manifest);
+
+/* The compiled model: args[i] points at the memref descriptor of manifest
+ * argument i. Defined in the artifact's generated code. */
+void chimera_model_forward(void **args);
+
+struct chimera_model {
+  chimera_manifest manifest;
+  void *weights; /* mapped PROT_READ: the compiled code only reads it */
+  size_t weights_mapped;
+};
+
+/* Runs fn(i, ctx) for i in [0, n) on the pool. */
+void chimera_parallel_for(int64_t n, void (*fn)(int64_t, void *), void *ctx);
+int chimera_thread_count(void);
+
+#endif /* CHIMERA_RUNTIME_INTERNAL_H */

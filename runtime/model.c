@@ -1,0 +1,144 @@
+/*===- model.c - open an artifact: manifest + mapped weights --------------===*/
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static chimera_status read_file(const char *path, char **text, size_t *size) {
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return chimera_fail(CHIMERA_ERROR_IO, "%s: cannot open: %s", path,
+                        strerror(errno));
+  struct stat st;
+  if (fstat(fileno(f), &st) != 0 || st.st_size > (16 << 20)) {
+    fclose(f);
+    return chimera_fail(CHIMERA_ERROR_FORMAT, "%s: not a manifest (too large "
+                        "or unreadable)", path);
+  }
+  *text = malloc((size_t)st.st_size + 1);
+  if (!*text) {
+    fclose(f);
+    return chimera_fail(CHIMERA_ERROR_OUT_OF_MEMORY, "%s: out of memory", path);
+  }
+  *size = fread(*text, 1, (size_t)st.st_size, f);
+  fclose(f);
+  (*text)[*size] = '\0';
+  return CHIMERA_OK;
+}
+
+/* The roles must come in the order the compiler emits them. */
+static chimera_status check_arguments(const chimera_manifest *m,
+                                      const char *path) {
+  const chimera_arg *a = m->args;
+  int n = m->num_args;
+  if (n < 5 || a[0].role != ROLE_WEIGHTS || a[1].role != ROLE_INPUT_IDS ||
+      a[2].role != ROLE_POSITIONS || a[3].role != ROLE_LENGTHS ||
+      a[n - 1].role != ROLE_LOGITS)
+    return chimera_fail(CHIMERA_ERROR_FORMAT, "%s: 'arguments' must be "
+                        "weights, input_ids, positions, lengths, caches..., "
+                        "logits", path);
+  for (int i = 4; i < n - 1; ++i)
+    if (a[i].role != ROLE_CACHE || a[i].rank < 1 || a[i].shape[0] != DIM_BATCH)
+      return chimera_fail(CHIMERA_ERROR_FORMAT, "%s: argument '%s' must be a "
+                          "cache with a leading batch dim", path, a[i].name);
+  const chimera_arg *logits = &a[n - 1];
+  if (logits->rank != 3 || logits->shape[2] != m->vocab_size ||
+      logits->element_size != 4)
+    return chimera_fail(CHIMERA_ERROR_FORMAT, "%s: 'logits' must be f32 "
+                        "[batch, tokens, vocab_size]", path);
+  if (a[1].element_size != 8 || a[2].element_size != 8 || a[3].element_size != 8)
+    return chimera_fail(CHIMERA_ERROR_FORMAT, "%s: input_ids, positions and "
+                        "lengths must be i64", path);
+  return CHIMERA_OK;
+}
+
+CHIMERA_API chimera_status chimera_model_open(const char *dir,
+                                              chimera_model **out) {
+  chimera_clear_error();
+  if (!dir || !out)
+    return chimera_fail(CHIMERA_ERROR_INVALID_ARGUMENT,
+                        "chimera_model_open: null argument");
+  *out = NULL;
+  char path[4096];
+  if (snprintf(path, sizeof path, "%s/manifest.json", dir) >= (int)sizeof path)
+    return chimera_fail(CHIMERA_ERROR_INVALID_ARGUMENT, "%s: path too long", dir);
+  char *text;
+  size_t size;
+  chimera_status status = read_file(path, &text, &size);
+  if (status != CHIMERA_OK)
+    return status;
+  chimera_model *model = calloc(1, sizeof *model);
+  if (!model) {
+    free(text);
+    return chimera_fail(CHIMERA_ERROR_OUT_OF_MEMORY, "out of memory");
+  }
+  status = chimera_manifest_parse(text, size, path, &model->manifest);
+  free(text);
+  if (status == CHIMERA_OK)
+    status = check_arguments(&model->manifest, path);
+  if (status != CHIMERA_OK) {
+    chimera_model_close(model);
+    return status;
+  }
+
+  const chimera_manifest *m = &model->manifest;
+  snprintf(path, sizeof path, "%s/%s", dir, m->weights_file);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    chimera_model_close(model);
+    return chimera_fail(CHIMERA_ERROR_IO, "%s: cannot open the weight archive: "
+                        "%s", path, strerror(errno));
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0 || st.st_size != m->weights_size) {
+    long long found = fstat(fd, &st) == 0 ? (long long)st.st_size : -1;
+    close(fd);
+    chimera_model_close(model);
+    return chimera_fail(CHIMERA_ERROR_FORMAT, "%s: weight archive is %lld "
+                        "bytes, the manifest says %lld (truncated or from "
+                        "another build)", path, found,
+                        (long long)m->weights_size);
+  }
+  if (m->weights_size > 0) {
+    void *p = mmap(NULL, (size_t)m->weights_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) {
+      close(fd);
+      chimera_model_close(model);
+      return chimera_fail(CHIMERA_ERROR_IO, "%s: cannot map: %s", path,
+                          strerror(errno));
+    }
+    model->weights = p;
+    model->weights_mapped = (size_t)m->weights_size;
+  }
+  close(fd);
+  *out = model;
+  return CHIMERA_OK;
+}
+
+CHIMERA_API void chimera_model_close(chimera_model *model) {
+  if (!model)
+    return;
+  if (model->weights)
+    munmap(model->weights, model->weights_mapped);
+  chimera_manifest_free(&model->manifest);
+  free(model);
+}
+
+CHIMERA_API int64_t chimera_model_vocab_size(const chimera_model *model) {
+  return model ? model->manifest.vocab_size : 0;
+}
+CHIMERA_API int64_t chimera_model_max_seq_len(const chimera_model *model) {
+  return model ? model->manifest.max_seq_len : 0;
+}
+CHIMERA_API int64_t chimera_model_max_batch(const chimera_model *model) {
+  return model ? model->manifest.max_batch : 0;
+}
+CHIMERA_API const char *chimera_model_architecture(const chimera_model *model) {
+  return model ? model->manifest.model_type : "";
+}

@@ -1,0 +1,276 @@
+/*===- session.c - caches, prefill and decode -----------------------------===*
+ *
+ * A session owns one buffer per cache argument, sized once for its batch at
+ * the compiled maximum sequence length. The compiled model writes new rows
+ * into them in place; the runtime never copies a cache.
+ *
+ *===----------------------------------------------------------------------===*/
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* A memref descriptor: {allocated, aligned, offset, sizes[r], strides[r]}. */
+typedef struct descriptor {
+  void *allocated, *aligned;
+  int64_t offset;
+  int64_t dims[2 * CHIMERA_MAX_RANK];
+} descriptor;
+
+struct chimera_session {
+  chimera_model *model;
+  int64_t batch;
+  int num_caches;
+  void **caches;      /* per cache argument */
+  int64_t *lengths;   /* tokens consumed per row */
+  float *logits;      /* [batch, steps, vocab] */
+  int64_t steps, logits_capacity;
+  int64_t *ids, *positions, *call_lengths; /* scratch inputs */
+  int64_t scratch_capacity;
+};
+
+static void *aligned_zeroed(size_t bytes) {
+  void *p = NULL;
+  if (posix_memalign(&p, 64, bytes ? bytes : 64) != 0)
+    return NULL;
+  memset(p, 0, bytes);
+  return p;
+}
+
+/* Resolves symbolic dims; 0 when a size overflows. */
+static int64_t resolve(const chimera_session *s, const chimera_arg *arg,
+                       int64_t tokens, int64_t *shape) {
+  int64_t elements = 1;
+  for (int d = 0; d < arg->rank; ++d) {
+    int64_t v = arg->shape[d];
+    if (v == DIM_BATCH) v = s->batch;
+    else if (v == DIM_TOKENS) v = tokens;
+    else if (v == DIM_MAX_SEQ_LEN) v = s->model->manifest.max_seq_len;
+    else if (v == DIM_WEIGHTS) v = s->model->manifest.weights_size;
+    shape[d] = v;
+    if (v != 0 && elements > INT64_MAX / 16 / v)
+      return -1;
+    elements *= v;
+  }
+  return elements;
+}
+
+static void describe(descriptor *d, void *data, const int64_t *shape, int rank) {
+  d->allocated = d->aligned = data;
+  d->offset = 0;
+  int64_t stride = 1;
+  for (int i = rank - 1; i >= 0; --i) {
+    d->dims[i] = shape[i];
+    d->dims[rank + i] = stride;
+    stride *= shape[i];
+  }
+}
+
+CHIMERA_API chimera_status chimera_session_create(chimera_model *model,
+                                                  int64_t batch,
+                                                  chimera_session **out) {
+  chimera_clear_error();
+  if (!model || !out)
+    return chimera_fail(CHIMERA_ERROR_INVALID_ARGUMENT,
+                        "chimera_session_create: null argument");
+  *out = NULL;
+  if (batch < 1 || batch > model->manifest.max_batch)
+    return chimera_fail(CHIMERA_ERROR_OUT_OF_RANGE, "batch %lld is outside the "
+                        "compiled range [1, %lld] (--max-batch)",
+                        (long long)batch, (long long)model->manifest.max_batch);
+  chimera_session *s = calloc(1, sizeof *s);
+  if (!s)
+    return chimera_fail(CHIMERA_ERROR_OUT_OF_MEMORY, "out of memory");
+  s->model = model;
+  s->batch = batch;
+  s->num_caches = model->manifest.num_args - 5;
+  s->caches = calloc((size_t)s->num_caches + 1, sizeof(void *));
+  s->lengths = calloc((size_t)batch, sizeof(int64_t));
+  if (!s->caches || !s->lengths) {
+    chimera_session_free(s);
+    return chimera_fail(CHIMERA_ERROR_OUT_OF_MEMORY, "out of memory");
+  }
+  for (int i = 0; i < s->num_caches; ++i) {
+    const chimera_arg *arg = &model->manifest.args[4 + i];
+    int64_t shape[CHIMERA_MAX_RANK];
+    int64_t elements = resolve(s, arg, 1, shape);
+    s->caches[i] = elements < 0 ? NULL
+                                : aligned_zeroed((size_t)elements *
+                                                 (size_t)arg->element_size);
+    if (!s->caches[i]) {
+      chimera_session_free(s);
+      return chimera_fail(CHIMERA_ERROR_OUT_OF_MEMORY, "cannot allocate cache "
+                          "'%s'", arg->name);
+    }
+  }
+  *out = s;
+  return CHIMERA_OK;
+}
+
+CHIMERA_API void chimera_session_free(chimera_session *s) {
+  if (!s)
+    return;
+  for (int i = 0; s->caches && i < s->num_caches; ++i)
+    free(s->caches[i]);
+  free(s->caches);
+  free(s->lengths);
+  free(s->logits);
+  free(s->ids);
+  free(s->positions);
+  free(s->call_lengths);
+  free(s);
+}
+
+static chimera_status reserve(chimera_session *s, int64_t tokens) {
+  int64_t n = s->batch * tokens;
+  if (n > s->scratch_capacity) {
+    free(s->ids);
+    free(s->positions);
+    s->ids = aligned_zeroed((size_t)n * 8);
+    s->positions = aligned_zeroed((size_t)n * 8);
+    s->scratch_capacity = s->ids && s->positions ? n : 0;
+  }
+  if (!s->call_lengths)
+    s->call_lengths = aligned_zeroed((size_t)s->batch * 8);
+  int64_t v = s->model->manifest.vocab_size;
+  if (n * v > s->logits_capacity) {
+    free(s->logits);
+    s->logits = aligned_zeroed((size_t)(n * v) * 4);
+    s->logits_capacity = s->logits ? n * v : 0;
+  }
+  if (!s->ids || !s->positions || !s->call_lengths || !s->logits)
+    return chimera_fail(CHIMERA_ERROR_OUT_OF_MEMORY, "out of memory for %lld "
+                        "tokens", (long long)tokens);
+  return CHIMERA_OK;
+}
+
+/* Calls the compiled model on the scratch inputs. */
+static void run(chimera_session *s, int64_t tokens) {
+  const chimera_manifest *m = &s->model->manifest;
+  int n = m->num_args;
+  descriptor stack[16];
+  descriptor *d = n <= 16 ? stack : malloc((size_t)n * sizeof(descriptor));
+  void *stackArgs[16];
+  void **args = n <= 16 ? stackArgs : malloc((size_t)n * sizeof(void *));
+  void *data[4] = {s->model->weights, s->ids, s->positions,
+                   s->call_lengths};
+  for (int i = 0; i < n; ++i) {
+    int64_t shape[CHIMERA_MAX_RANK];
+    resolve(s, &m->args[i], tokens, shape);
+    void *p = i < 4 ? data[i] : i == n - 1 ? (void *)s->logits : s->caches[i - 4];
+    describe(&d[i], p, shape, m->args[i].rank);
+    args[i] = &d[i];
+  }
+  chimera_model_forward(args);
+  if (d != stack)
+    free(d);
+  if (args != stackArgs)
+    free(args);
+}
+
+static chimera_status check_token(const chimera_session *s, int64_t token,
+                                  int64_t row, int64_t index) {
+  if (token < 0 || token >= s->model->manifest.vocab_size)
+    return chimera_fail(CHIMERA_ERROR_OUT_OF_RANGE, "token id %lld at row %lld "
+                        "position %lld is outside the vocabulary [0, %lld)",
+                        (long long)token, (long long)row, (long long)index,
+                        (long long)s->model->manifest.vocab_size);
+  return CHIMERA_OK;
+}
+
+CHIMERA_API chimera_status chimera_prefill(chimera_session *s,
+                                           const int64_t *const *prompts,
+                                           const int64_t *lengths) {
+  chimera_clear_error();
+  if (!s || !prompts || !lengths)
+    return chimera_fail(CHIMERA_ERROR_INVALID_ARGUMENT,
+                        "chimera_prefill: null argument");
+  int64_t longest = 0, max = s->model->manifest.max_seq_len;
+  for (int64_t b = 0; b < s->batch; ++b) {
+    if (lengths[b] < 1 || lengths[b] > max)
+      return chimera_fail(CHIMERA_ERROR_OUT_OF_RANGE, "prompt %lld has %lld "
+                          "tokens; the artifact was compiled for 1 to %lld "
+                          "(--max-seq-len)", (long long)b, (long long)lengths[b],
+                          (long long)max);
+    if (!prompts[b])
+      return chimera_fail(CHIMERA_ERROR_INVALID_ARGUMENT, "prompt %lld is null",
+                          (long long)b);
+    for (int64_t t = 0; t < lengths[b]; ++t) {
+      chimera_status st = check_token(s, prompts[b][t], b, t);
+      if (st != CHIMERA_OK)
+        return st;
+    }
+    if (lengths[b] > longest)
+      longest = lengths[b];
+  }
+  chimera_status st = reserve(s, longest);
+  if (st != CHIMERA_OK)
+    return st;
+  for (int64_t b = 0; b < s->batch; ++b) {
+    for (int64_t t = 0; t < longest; ++t) {
+      s->ids[b * longest + t] = t < lengths[b] ? prompts[b][t] : 0;
+      s->positions[b * longest + t] = t;
+    }
+    s->call_lengths[b] = lengths[b];
+  }
+  run(s, longest);
+  /* Rows past a prompt's end computed padding; they mean nothing. */
+  int64_t v = s->model->manifest.vocab_size;
+  for (int64_t b = 0; b < s->batch; ++b) {
+    memset(s->logits + (b * longest + lengths[b]) * v, 0,
+           (size_t)((longest - lengths[b]) * v) * 4);
+    s->lengths[b] = lengths[b];
+  }
+  s->steps = longest;
+  return CHIMERA_OK;
+}
+
+CHIMERA_API chimera_status chimera_decode(chimera_session *s,
+                                          const int64_t *tokens) {
+  chimera_clear_error();
+  if (!s || !tokens)
+    return chimera_fail(CHIMERA_ERROR_INVALID_ARGUMENT,
+                        "chimera_decode: null argument");
+  int64_t max = s->model->manifest.max_seq_len;
+  for (int64_t b = 0; b < s->batch; ++b) {
+    if (s->lengths[b] < 1)
+      return chimera_fail(CHIMERA_ERROR_INVALID_ARGUMENT, "row %lld has no "
+                          "prompt: call chimera_prefill first", (long long)b);
+    if (s->lengths[b] + 1 > max)
+      return chimera_fail(CHIMERA_ERROR_OUT_OF_RANGE, "row %lld is full: %lld "
+                          "tokens is the compiled maximum (--max-seq-len)",
+                          (long long)b, (long long)max);
+    chimera_status st = check_token(s, tokens[b], b, s->lengths[b]);
+    if (st != CHIMERA_OK)
+      return st;
+  }
+  chimera_status st = reserve(s, 1);
+  if (st != CHIMERA_OK)
+    return st;
+  for (int64_t b = 0; b < s->batch; ++b) {
+    s->ids[b] = tokens[b];
+    s->positions[b] = s->lengths[b];
+    s->call_lengths[b] = 1;
+  }
+  run(s, 1);
+  for (int64_t b = 0; b < s->batch; ++b)
+    ++s->lengths[b];
+  s->steps = 1;
+  return CHIMERA_OK;
+}
+
+CHIMERA_API const float *chimera_session_logits(const chimera_session *s,
+                                                int64_t *steps, int64_t *vocab) {
+  if (!s)
+    return NULL;
+  if (steps)
+    *steps = s->steps;
+  if (vocab)
+    *vocab = s->model->manifest.vocab_size;
+  return s->logits;
+}
+
+CHIMERA_API int64_t chimera_session_length(const chimera_session *s,
+                                           int64_t row) {
+  return s && row >= 0 && row < s->batch ? s->lengths[row] : 0;
+}

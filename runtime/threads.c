@@ -1,0 +1,116 @@
+/*===- threads.c - the pool that runs kernel grids ------------------------===*
+ *
+ * chimera_parallel_for(n, fn, ctx) runs fn(i, ctx) for every i in [0, n) on
+ * the calling thread plus (threads - 1) persistent workers; items are handed
+ * out one at a time from an atomic counter. One grid runs at a time.
+ *
+ *===----------------------------------------------------------------------===*/
+#include "internal.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+enum { MAX_THREADS = 256 };
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t done = PTHREAD_COND_INITIALIZER;
+static pthread_mutex_t grid_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int requested = 0; /* 0: one per core */
+static int started = 0;   /* workers running */
+static uint64_t generation = 0;
+static int busy = 0;      /* workers still in the current grid */
+
+static struct {
+  int64_t n;
+  void (*fn)(int64_t, void *);
+  void *ctx;
+  atomic_llong next;
+} grid;
+
+static void drain(void) {
+  for (;;) {
+    int64_t i = atomic_fetch_add(&grid.next, 1);
+    if (i >= grid.n)
+      return;
+    grid.fn(i, grid.ctx);
+  }
+}
+
+static void *worker(void *unused) {
+  (void)unused;
+  uint64_t seen = 0;
+  pthread_mutex_lock(&lock);
+  for (;;) {
+    while (generation == seen)
+      pthread_cond_wait(&wake, &lock);
+    seen = generation;
+    pthread_mutex_unlock(&lock);
+    drain();
+    pthread_mutex_lock(&lock);
+    if (--busy == 0)
+      pthread_cond_signal(&done);
+  }
+  return NULL;
+}
+
+int chimera_thread_count(void) {
+  int n = requested;
+  if (n <= 0) {
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    n = cores > 0 ? (int)cores : 1;
+  }
+  return n > MAX_THREADS ? MAX_THREADS : n;
+}
+
+CHIMERA_API chimera_status chimera_set_threads(int threads) {
+  if (threads < 0 || threads > MAX_THREADS)
+    return chimera_fail(CHIMERA_ERROR_INVALID_ARGUMENT, "threads must be in "
+                        "[0, %d], got %d", MAX_THREADS, threads);
+  pthread_mutex_lock(&grid_lock);
+  requested = threads;
+  pthread_mutex_unlock(&grid_lock);
+  return CHIMERA_OK;
+}
+
+void chimera_parallel_for(int64_t n, void (*fn)(int64_t, void *), void *ctx) {
+  if (n <= 0)
+    return;
+  pthread_mutex_lock(&grid_lock);
+  int workers = chimera_thread_count() - 1;
+  if (workers > n - 1)
+    workers = (int)(n - 1);
+  pthread_mutex_lock(&lock);
+  while (started < workers) {
+    pthread_t t;
+    if (pthread_create(&t, NULL, worker, NULL) != 0)
+      break; /* fewer threads is still correct */
+    pthread_detach(t);
+    ++started;
+  }
+  pthread_mutex_unlock(&lock);
+  if (workers <= 0 || started == 0) {
+    for (int64_t i = 0; i < n; ++i)
+      fn(i, ctx);
+    pthread_mutex_unlock(&grid_lock);
+    return;
+  }
+  grid.n = n;
+  grid.fn = fn;
+  grid.ctx = ctx;
+  atomic_store(&grid.next, 0);
+  pthread_mutex_lock(&lock);
+  busy = started;
+  ++generation;
+  pthread_cond_broadcast(&wake);
+  pthread_mutex_unlock(&lock);
+  drain();
+  pthread_mutex_lock(&lock);
+  while (busy > 0)
+    pthread_cond_wait(&done, &lock);
+  pthread_mutex_unlock(&lock);
+  pthread_mutex_unlock(&grid_lock);
+}

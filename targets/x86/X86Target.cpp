@@ -1,0 +1,125 @@
+//===- X86Target.cpp - x86-64 code generation and linking -----------------===//
+#include "targets/x86/X86Target.h"
+
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Export.h"
+
+#include "llvm/IR/LegacyPassManager.h"
+#include "llvm/MC/MCSubtargetInfo.h"
+#include "llvm/MC/TargetRegistry.h"
+#include "llvm/TargetParser/SubtargetFeature.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Program.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/TargetParser/Host.h"
+#include "llvm/TargetParser/Triple.h"
+
+using namespace chimera;
+using llvm::Error;
+using llvm::Expected;
+
+static Error fail(const llvm::Twine &message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+}
+
+Expected<std::unique_ptr<llvm::TargetMachine>>
+x86::createTargetMachine(llvm::StringRef cpu) {
+  static bool initialised = [] {
+    LLVMInitializeX86TargetInfo();
+    LLVMInitializeX86Target();
+    LLVMInitializeX86TargetMC();
+    LLVMInitializeX86AsmPrinter();
+    return true;
+  }();
+  (void)initialised;
+  llvm::Triple triple("x86_64-unknown-linux-gnu");
+  std::string error;
+  const llvm::Target *target =
+      llvm::TargetRegistry::lookupTarget(triple, error);
+  if (!target)
+    return fail("x86-64 target unavailable: " + error);
+  std::string cpuName = cpu.str(), features;
+  if (cpu == "host") {
+    cpuName = llvm::sys::getHostCPUName().str();
+    llvm::SubtargetFeatures f;
+    for (const auto &feature : llvm::sys::getHostCPUFeatures())
+      f.AddFeature(feature.first(), feature.second);
+    features = f.getString();
+  }
+  // An unknown CPU would silently fall back to generic code.
+  if (!target->createMCSubtargetInfo(triple, cpuName, "")
+           ->isCPUStringValid(cpuName))
+    return fail("--target-cpu: unknown x86-64 CPU '" + cpu +
+                "' (try host, x86-64-v3, x86-64-v4, znver4, "
+                "sapphirerapids, ...)");
+  llvm::TargetOptions options;
+  std::unique_ptr<llvm::TargetMachine> tm(target->createTargetMachine(
+      triple, cpuName, features, options, llvm::Reloc::PIC_, std::nullopt,
+      llvm::CodeGenOptLevel::Aggressive));
+  if (!tm)
+    return fail("cannot create a target machine for CPU '" + cpuName + "'");
+  return tm;
+}
+
+Expected<std::unique_ptr<llvm::Module>>
+x86::translateAndOptimize(mlir::ModuleOp module, llvm::LLVMContext &context,
+                          llvm::TargetMachine &tm) {
+  mlir::DialectRegistry registry;
+  mlir::registerBuiltinDialectTranslation(registry);
+  mlir::registerLLVMDialectTranslation(registry);
+  module->getContext()->appendDialectRegistry(registry);
+  std::unique_ptr<llvm::Module> llvmModule =
+      mlir::translateModuleToLLVMIR(module, context);
+  if (!llvmModule)
+    return fail("translation to LLVM IR failed");
+  llvmModule->setTargetTriple(tm.getTargetTriple());
+  llvmModule->setDataLayout(tm.createDataLayout());
+  auto optimize = mlir::makeOptimizingTransformer(3, 0, &tm);
+  if (Error err = optimize(llvmModule.get()))
+    return std::move(err);
+  return llvmModule;
+}
+
+Expected<std::string> x86::emitObject(llvm::Module &module,
+                                      llvm::TargetMachine &tm) {
+  llvm::SmallString<0> buffer;
+  llvm::raw_svector_ostream os(buffer);
+  llvm::legacy::PassManager pm;
+  if (tm.addPassesToEmitFile(pm, os, nullptr, llvm::CodeGenFileType::ObjectFile))
+    return fail("the target cannot emit object files");
+  pm.run(module);
+  return std::string(buffer.str());
+}
+
+Error x86::linkSharedLibrary(llvm::StringRef objectPath,
+                             llvm::StringRef runtimeArchive,
+                             llvm::StringRef outputPath,
+                             llvm::StringRef linker) {
+  std::string ld = linker.str();
+  if (ld.empty()) {
+    for (const char *candidate : {"ld.lld-22", "ld.lld"})
+      if (auto found = llvm::sys::findProgramByName(candidate)) {
+        ld = *found;
+        break;
+      }
+    if (ld.empty())
+      return fail("cannot find the linker ld.lld (Debian package lld-22)");
+  }
+  if (!llvm::sys::fs::exists(runtimeArchive))
+    return fail(runtimeArchive + ": runtime archive not found");
+  std::string out = outputPath.str(), obj = objectPath.str(),
+              archive = runtimeArchive.str();
+  llvm::SmallVector<llvm::StringRef> args = {
+      ld, "-shared", "--no-undefined", "-o", out, obj, "--whole-archive",
+      archive, "--no-whole-archive", "-L/usr/lib/x86_64-linux-gnu",
+      "-L/lib/x86_64-linux-gnu", "-lm", "-lc", "--as-needed",
+      "-lpthread", "--no-as-needed", "-soname", "model.so"};
+  std::string errors;
+  int rc = llvm::sys::ExecuteAndWait(ld, args, std::nullopt, {}, 0, 0, &errors);
+  if (rc != 0)
+    return fail("linking " + outputPath + " with " + ld + " failed (exit " +
+                llvm::Twine(rc) + ")" + (errors.empty() ? "" : ": " + errors));
+  return Error::success();
+}

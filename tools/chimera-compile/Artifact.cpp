@@ -1,0 +1,197 @@
+//===- Artifact.cpp - write an artifact directory atomically --------------===//
+#include "tools/chimera-compile/Artifact.h"
+
+#include "mlir/IR/BuiltinAttributes.h"
+
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Process.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cstring>
+
+using namespace chimera;
+using llvm::Error;
+using llvm::Expected;
+
+static Error fail(const llvm::Twine &message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+}
+
+Expected<ArtifactDir> ArtifactDir::create(llvm::StringRef out) {
+  ArtifactDir dir;
+  llvm::SmallString<256> abs(out);
+  llvm::sys::path::remove_dots(abs, /*remove_dot_dot=*/true);
+  dir.out = std::string(abs);
+  dir.tmp = dir.out + ".tmp-" + std::to_string(llvm::sys::Process::getProcessId());
+  llvm::sys::fs::remove_directories(dir.tmp);
+  llvm::StringRef parent = llvm::sys::path::parent_path(dir.tmp);
+  std::error_code ec;
+  if (!parent.empty())
+    ec = llvm::sys::fs::create_directories(parent);
+  if (!ec)
+    ec = llvm::sys::fs::create_directory(dir.tmp);
+  if (ec)
+    return fail(out + ": cannot create the output directory: " + ec.message());
+  return dir;
+}
+
+ArtifactDir::ArtifactDir(ArtifactDir &&other)
+    : out(std::move(other.out)), tmp(std::move(other.tmp)),
+      committed(other.committed) {
+  other.committed = true;
+}
+
+ArtifactDir::~ArtifactDir() {
+  if (!committed && !tmp.empty())
+    llvm::sys::fs::remove_directories(tmp);
+}
+
+std::string ArtifactDir::path(llvm::StringRef file) const {
+  llvm::SmallString<256> p(tmp);
+  llvm::sys::path::append(p, file);
+  return std::string(p);
+}
+
+Error ArtifactDir::commit() {
+  std::string old;
+  if (llvm::sys::fs::exists(out)) {
+    llvm::SmallString<256> manifest(out);
+    llvm::sys::path::append(manifest, "manifest.json");
+    if (!llvm::sys::fs::is_directory(out) || !llvm::sys::fs::exists(manifest))
+      return fail(out + ": exists and is not a chimera artifact; refusing to "
+                        "replace it");
+    old = out + ".old-" + std::to_string(llvm::sys::Process::getProcessId());
+    if (std::error_code ec = llvm::sys::fs::rename(out, old))
+      return fail(out + ": cannot move the previous artifact aside: " +
+                  ec.message());
+  }
+  if (std::error_code ec = llvm::sys::fs::rename(tmp, out)) {
+    if (!old.empty())
+      (void)llvm::sys::fs::rename(old, out);
+    return fail(out + ": cannot move the new artifact into place: " +
+                ec.message());
+  }
+  committed = true;
+  if (!old.empty())
+    llvm::sys::fs::remove_directories(old);
+  return Error::success();
+}
+
+Error chimera::writeWeightArchive(mlir::ModuleOp module,
+                                  const hf::Checkpoint &ckpt,
+                                  llvm::StringRef path) {
+  auto size = module->getAttrOfType<mlir::IntegerAttr>("chimera.weights_size");
+  auto layout = module->getAttrOfType<mlir::ArrayAttr>("chimera.weights");
+  if (!size || !layout)
+    return fail("internal: the module has no chimera.weights layout");
+  std::error_code ec;
+  llvm::raw_fd_ostream os(path, ec, llvm::sys::fs::OF_None);
+  if (ec)
+    return fail(path + ": cannot write: " + ec.message());
+  uint64_t written = 0;
+  for (mlir::Attribute entry : layout) {
+    auto dict = llvm::cast<mlir::DictionaryAttr>(entry);
+    uint64_t offset = dict.getAs<mlir::IntegerAttr>("offset").getInt();
+    auto type = dict.getAs<mlir::TypeAttr>("element_type").getValue();
+    if (!type.isF32())
+      return fail("the weight archive holds f32 weights only");
+    os.write_zeros(offset - written); // alignment padding
+    written = offset;
+    for (mlir::Attribute name : dict.getAs<mlir::ArrayAttr>("names")) {
+      llvm::StringRef n = llvm::cast<mlir::StringAttr>(name).getValue();
+      std::optional<hf::Checkpoint::Entry> found = ckpt.find(n);
+      if (!found)
+        return fail(ckpt.directory() + ": missing weight '" + n + "'");
+      auto values = found->file->readF32(n);
+      if (!values)
+        return values.takeError();
+      os.write(reinterpret_cast<const char *>(values->data()),
+               values->size() * sizeof(float));
+      written += values->size() * sizeof(float);
+    }
+  }
+  os.write_zeros(size.getInt() - written);
+  os.close();
+  if (os.has_error())
+    return fail(path + ": write failed: " + os.error().message());
+  return Error::success();
+}
+
+/// The symbolic name of dim `d` of argument `role`.
+static llvm::json::Value dimValue(llvm::StringRef role, unsigned d,
+                                  int64_t size) {
+  if (!mlir::ShapedType::isDynamic(size))
+    return size;
+  if (role == "weights")
+    return "weights_size";
+  if (d == 0)
+    return "batch";
+  if (role == "cache")
+    return "max_seq_len";
+  return "tokens";
+}
+
+Error chimera::writeManifest(mlir::ModuleOp module, mlir::func::FuncOp entry,
+                             const hf::Checkpoint &ckpt,
+                             const ManifestInfo &info, llvm::StringRef path) {
+  const hf::ModelConfig &c = ckpt.config();
+  llvm::json::Array args;
+  for (unsigned i = 0; i < entry.getNumArguments(); ++i) {
+    auto name = entry.getArgAttrOfType<mlir::StringAttr>(i, "chimera.name");
+    if (!name)
+      return fail("internal: argument " + llvm::Twine(i) + " has no name");
+    llvm::StringRef n = name.getValue();
+    std::string role = n == "weights" || n == "input_ids" ||
+                               n == "positions" || n == "lengths" ||
+                               n == "logits"
+                           ? n.str()
+                           : "cache";
+    auto type = llvm::cast<mlir::ShapedType>(entry.getArgument(i).getType());
+    mlir::Type elt = type.getElementType();
+    std::string dtype = elt.isF32()           ? "f32"
+                        : elt.isBF16()        ? "bf16"
+                        : elt.isInteger(64)   ? "i64"
+                        : elt.isInteger(8)    ? "i8"
+                                              : "";
+    if (dtype.empty())
+      return fail("internal: argument '" + n + "' has an unsupported type");
+    llvm::json::Array shape;
+    for (auto [d, size] : llvm::enumerate(type.getShape()))
+      shape.push_back(dimValue(role, d, size));
+    args.push_back(llvm::json::Object{{"name", n},
+                                      {"role", role},
+                                      {"dtype", dtype},
+                                      {"shape", std::move(shape)}});
+  }
+  auto size = module->getAttrOfType<mlir::IntegerAttr>("chimera.weights_size");
+  llvm::json::Object manifest{
+      {"format", "chimera-artifact"},
+      {"chimera_version", CHIMERA_VERSION},
+      {"abi_version", 1},
+      {"model_name", info.modelName},
+      {"model_type", c.modelType},
+      {"architecture", c.architecture},
+      {"target", info.target},
+      {"target_cpu", info.targetCpu},
+      {"dtype", info.dtype},
+      {"vocab_size", c.vocabSize},
+      {"max_seq_len", info.maxSeqLen},
+      {"max_batch", info.maxBatch},
+      {"entry", "chimera_model_forward"},
+      {"library", "model.so"},
+      {"weights", llvm::json::Object{{"file", "weights.bin"},
+                                     {"size", size ? size.getInt() : 0}}},
+      {"arguments", std::move(args)},
+  };
+  std::error_code ec;
+  llvm::raw_fd_ostream os(path, ec, llvm::sys::fs::OF_Text);
+  if (ec)
+    return fail(path + ": cannot write: " + ec.message());
+  os << llvm::formatv("{0:2}", llvm::json::Value(std::move(manifest))) << "\n";
+  os.close();
+  if (os.has_error())
+    return fail(path + ": write failed: " + os.error().message());
+  return Error::success();
+}
