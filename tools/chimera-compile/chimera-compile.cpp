@@ -188,6 +188,7 @@ int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   mlir::registerPassManagerCLOptions();
   mlir::registerMLIRContextCLOptions();
+  cl::HideUnrelatedOptions(category);
   cl::SetVersionPrinter([](llvm::raw_ostream &os) {
     os << "chimera-compile " CHIMERA_VERSION " (MLIR/LLVM " LLVM_VERSION_STRING
           ")\n";
@@ -202,7 +203,9 @@ int main(int argc, char **argv) {
       "runtime/chimera_runtime.h), weights.bin and manifest.json.\n\n"
       "  chimera-compile MODEL_DIR --target=x86_64 -o OUT_DIR\n"
       "  chimera-compile MODEL_DIR --emit=mlir [--compile-to=PHASE] [-o FILE]\n"
-      "  chimera-run OUT_DIR --prompt-ids=1,2,3 -n 16 --greedy\n");
+      "  chimera-run OUT_DIR --prompt-ids=1,2,3 -n 16 --greedy\n\n"
+      "MLIR's pass manager options work as in mlir-opt (listed by\n"
+      "--help-hidden): --mlir-print-ir-after-all, --mlir-timing, ...\n");
 
   if (!compileTo.empty() && emit != Emit::Mlir) {
     if (emit.getNumOccurrences())
