@@ -9,6 +9,10 @@
 
 #define CHIMERA_API __attribute__((visibility("default")))
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Records the message for chimera_last_error and returns `status`. */
 chimera_status chimera_fail(chimera_status status, const char *format, ...)
     __attribute__((format(printf, 2, 3)));
@@ -65,5 +69,9 @@ struct chimera_model {
 /* Runs fn(i, ctx) for i in [0, n) on the pool. */
 void chimera_parallel_for(int64_t n, void (*fn)(int64_t, void *), void *ctx);
 int chimera_thread_count(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* CHIMERA_RUNTIME_INTERNAL_H */

@@ -18,6 +18,7 @@ config.substitutions.append(("%chimera_obj_root", config.chimera_obj_root))
 config.substitutions.append(
     ("%fixtures", os.path.join(config.chimera_src_root, "test", "fixtures")))
 config.substitutions.append(("%python", "/usr/bin/python3"))
+config.substitutions.append(("%cc", "/usr/bin/clang-22"))
 config.substitutions.append(
     ("%chimera_plugin", os.path.join(config.chimera_obj_root, "lib", "ChimeraPlugin.so")))
 runner_libs = " ".join(
