@@ -127,4 +127,45 @@ def StridedCopiesToLinalg : Pass<"chimera-strided-copies-to-linalg"> {
   let dependentDialects = ["::mlir::linalg::LinalgDialect"];
 }
 
+def OutlineKernels : Pass<"chimera-outline-kernels", "::mlir::ModuleOp"> {
+  let summary = "Form kernels from parallel loops and launch them on a grid";
+  let description = [{
+    Every `scf.parallel` at the top level of a function (one per bufferized
+    linalg op: its parallel dims; reductions stay inner loops) becomes a
+    private kernel function and a `chimera.launch` over a 1-D grid. The grid
+    linearises the outer parallel dims and splits the innermost one into
+    blocks of `block-size` iterations, so that a decode step's single row
+    still spreads over the threads and each grid item keeps a contiguous,
+    vectorisable inner loop:
+
+      kernel(begin, end, counts..., captures...):
+        for item in [begin, end):
+          (outer dims..., block) = delinearise(item)
+          for j in block: body(ivs)
+
+    Constants are cloned into the kernel; every other value the loop uses is
+    passed as a launch operand. Loops nested in sequential loops (a scan's
+    time steps) stay on the host thread.
+  }];
+  let options = [
+    Option<"blockSize", "block-size", "int64_t", /*default=*/"64",
+           "Iterations of the innermost parallel dim per grid item">
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::scf::SCFDialect",
+                           "::mlir::func::FuncDialect"];
+}
+
+def LaunchToRuntime : Pass<"chimera-launch-to-runtime", "::mlir::ModuleOp"> {
+  let summary = "Lower chimera.launch to chimera_parallel_for on x86";
+  let description = [{
+    Runs after the conversion to the LLVM dialect (which leaves
+    `chimera.launch` in place with its operands cast back from LLVM types).
+    Each launch packs its operands into a stack struct and calls the
+    runtime's `chimera_parallel_for(n, task, ctx)`; a generated
+    `<kernel>_task(begin, end, ctx)` unpacks them and calls the kernel's C
+    interface.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
 #endif // CHIMERA_PASSES_TD

@@ -82,7 +82,11 @@ void chimera::buildModelPhase(OpPassManager &pm, ModelPhase phase) {
   }
   case ModelPhase::LLVM:
     pm.addNestedPass<func::FuncOp>(createStridedCopiesToLinalg());
-    pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
+    // Parallel dims become scf.parallel, and top-level ones become kernels
+    // launched on the runtime's thread pool; the rest are plain loops.
+    pm.addNestedPass<func::FuncOp>(createConvertLinalgToParallelLoopsPass());
+    pm.addPass(createOutlineKernels());
+    pm.addPass(createCanonicalizerPass());
     pm.addPass(createSCFToControlFlowPass());
     pm.addPass(memref::createExpandStridedMetadataPass());
     pm.addPass(createLowerAffinePass());
@@ -90,6 +94,7 @@ void chimera::buildModelPhase(OpPassManager &pm, ModelPhase phase) {
     pm.addPass(createConvertMathToLLVMPass());
     pm.addPass(createConvertMathToLibmPass());
     pm.addPass(createConvertToLLVMPass());
+    pm.addPass(createLaunchToRuntime());
     pm.addPass(createReconcileUnrealizedCastsPass());
     pm.addPass(createAddPackedEntry());
     return;

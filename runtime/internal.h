@@ -66,8 +66,12 @@ struct chimera_model {
   size_t weights_mapped;
 };
 
-/* Runs fn(i, ctx) for i in [0, n) on the pool. */
-void chimera_parallel_for(int64_t n, void (*fn)(int64_t, void *), void *ctx);
+/* Runs a kernel grid: fn(begin, end, ctx) over disjoint ranges covering
+ * [0, n), on the calling thread and the pool's workers. Compiled code calls
+ * it for every kernel launch (see chimera-outline-kernels). */
+void chimera_parallel_for(int64_t n,
+                          void (*fn)(int64_t begin, int64_t end, void *ctx),
+                          void *ctx);
 int chimera_thread_count(void);
 
 #ifdef __cplusplus

@@ -1,8 +1,10 @@
 /*===- threads.c - the pool that runs kernel grids ------------------------===*
  *
- * chimera_parallel_for(n, fn, ctx) runs fn(i, ctx) for every i in [0, n) on
- * the calling thread plus (threads - 1) persistent workers; items are handed
- * out one at a time from an atomic counter. One grid runs at a time.
+ * chimera_parallel_for(n, fn, ctx) runs fn(begin, end, ctx) over chunks
+ * covering [0, n) on the calling thread plus (threads - 1) persistent
+ * workers; chunks (about four per thread) are handed out from an atomic
+ * counter. One grid runs at a time; a grid launched from inside a kernel
+ * runs on the calling thread.
  *
  *===----------------------------------------------------------------------===*/
 #include "internal.h"
@@ -25,19 +27,24 @@ static uint64_t generation = 0;
 static int busy = 0;      /* workers still in the current grid */
 
 static struct {
-  int64_t n;
-  void (*fn)(int64_t, void *);
+  int64_t n, chunk;
+  void (*fn)(int64_t, int64_t, void *);
   void *ctx;
   atomic_llong next;
 } grid;
 
+static _Thread_local int inside_grid = 0;
+
 static void drain(void) {
+  inside_grid = 1;
   for (;;) {
-    int64_t i = atomic_fetch_add(&grid.next, 1);
-    if (i >= grid.n)
-      return;
-    grid.fn(i, grid.ctx);
+    int64_t begin = atomic_fetch_add(&grid.next, grid.chunk);
+    if (begin >= grid.n)
+      break;
+    int64_t end = begin + grid.chunk < grid.n ? begin + grid.chunk : grid.n;
+    grid.fn(begin, end, grid.ctx);
   }
+  inside_grid = 0;
 }
 
 static void *worker(void *unused) {
@@ -76,11 +83,17 @@ CHIMERA_API chimera_status chimera_set_threads(int threads) {
   return CHIMERA_OK;
 }
 
-void chimera_parallel_for(int64_t n, void (*fn)(int64_t, void *), void *ctx) {
+void chimera_parallel_for(int64_t n, void (*fn)(int64_t, int64_t, void *),
+                          void *ctx) {
   if (n <= 0)
     return;
+  if (inside_grid) { /* nested launch: stay on this thread */
+    fn(0, n, ctx);
+    return;
+  }
   pthread_mutex_lock(&grid_lock);
-  int workers = chimera_thread_count() - 1;
+  int threads = chimera_thread_count();
+  int workers = threads - 1;
   if (workers > n - 1)
     workers = (int)(n - 1);
   pthread_mutex_lock(&lock);
@@ -93,12 +106,12 @@ void chimera_parallel_for(int64_t n, void (*fn)(int64_t, void *), void *ctx) {
   }
   pthread_mutex_unlock(&lock);
   if (workers <= 0 || started == 0) {
-    for (int64_t i = 0; i < n; ++i)
-      fn(i, ctx);
+    fn(0, n, ctx);
     pthread_mutex_unlock(&grid_lock);
     return;
   }
   grid.n = n;
+  grid.chunk = (n + 4 * (int64_t)threads - 1) / (4 * (int64_t)threads);
   grid.fn = fn;
   grid.ctx = ctx;
   atomic_store(&grid.next, 0);

@@ -16,6 +16,9 @@
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 
+#include "runtime/internal.h"
+
+#include "llvm/ExecutionEngine/Orc/Mangling.h"
 #include "llvm/Support/TargetSelect.h"
 
 using namespace chimera::testing;
@@ -87,7 +90,18 @@ chimera::testing::jitCompile(mlir::ModuleOp module) {
   options.transformer = optimize;
   llvm::SmallVector<llvm::StringRef, 1> libs = {CHIMERA_C_RUNNER_UTILS};
   options.sharedLibPaths = libs;
-  return mlir::ExecutionEngine::create(module, options);
+  auto engine = mlir::ExecutionEngine::create(module, options);
+  if (!engine)
+    return engine.takeError();
+  // Kernel launches call the runtime's thread pool, linked into this test.
+  (*engine)->registerSymbols([](llvm::orc::MangleAndInterner interner) {
+    llvm::orc::SymbolMap map;
+    map[interner("chimera_parallel_for")] = {
+        llvm::orc::ExecutorAddr::fromPtr(&chimera_parallel_for),
+        llvm::JITSymbolFlags::Exported};
+    return map;
+  });
+  return engine;
 }
 
 llvm::Error chimera::testing::invokeWithMemrefs(

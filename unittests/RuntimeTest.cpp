@@ -66,8 +66,9 @@ TEST(ThreadPool, RunsEveryItemOnceForAnyThreadCount) {
       std::vector<std::atomic<int>> hits(n);
       chimera_parallel_for(
           n,
-          [](int64_t i, void *ctx) {
-            (*static_cast<std::vector<std::atomic<int>> *>(ctx))[i]++;
+          [](int64_t begin, int64_t end, void *ctx) {
+            for (int64_t i = begin; i < end; ++i)
+              (*static_cast<std::vector<std::atomic<int>> *>(ctx))[i]++;
           },
           &hits);
       for (int64_t i = 0; i < n; ++i)

@@ -743,3 +743,35 @@ LogicalResult NextScaleGenerateOp::verifyRegions() {
 
 #define GET_OP_CLASSES
 #include "dialects/chimera/ChimeraOps.cpp.inc"
+
+//===----------------------------------------------------------------------===//
+// LaunchOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult LaunchOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
+  auto kernel = symbolTable.lookupNearestSymbolFrom<FunctionOpInterface>(
+      *this, getKernelAttr());
+  if (!kernel)
+    return emitOpError("kernel '") << getKernel() << "' is not a function";
+  // Once the kernel is lowered (to llvm.func) its signature is the target's;
+  // the launch is checked against the func.func it was formed from.
+  if (kernel->getName().getStringRef() != "func.func")
+    return success();
+  ArrayRef<Type> inputs = kernel.getArgumentTypes();
+  auto index = IndexType::get(getContext());
+  if (inputs.size() != getKernelOperands().size() + 2 || inputs[0] != index ||
+      inputs[1] != index)
+    return emitOpError("kernel '")
+           << getKernel() << "' must take (index, index) and then the "
+           << getKernelOperands().size() << " launch operand(s)";
+  for (auto [i, pair] :
+       llvm::enumerate(llvm::zip(inputs.drop_front(2), getKernelOperands())))
+    if (std::get<0>(pair) != std::get<1>(pair).getType())
+      return emitOpError("operand ")
+             << i << " has type " << std::get<1>(pair).getType()
+             << " but kernel argument " << i + 2 << " has type "
+             << std::get<0>(pair);
+  if (!kernel.getResultTypes().empty())
+    return emitOpError("kernel '") << getKernel() << "' must return nothing";
+  return success();
+}

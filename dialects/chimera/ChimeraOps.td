@@ -16,6 +16,7 @@ include "mlir/IR/OpBase.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 include "mlir/Interfaces/ControlFlowInterfaces.td"
+include "mlir/IR/SymbolInterfaces.td"
 
 def Chimera_FloatTensor : RankedTensorOf<[AnyFloat]>;
 def Chimera_IntTensor : RankedTensorOf<[AnySignlessInteger]>;
@@ -438,6 +439,31 @@ def Chimera_NextScaleGenerateOp : Chimera_Op<"next_scale_generate", [
   let regions = (region SizedRegion<1>:$body);
   let assemblyFormat = "$inits attr-dict `:` functional-type($inits, results) $body";
   let hasRegionVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Host schedule
+//===----------------------------------------------------------------------===//
+
+def Chimera_LaunchOp : Chimera_Op<"launch", [
+    DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
+  let summary = "run a kernel over a 1-D grid on the runtime's thread pool";
+  let description = [{
+    `chimera.launch @kernel[%n](%a, %b) : memref<?xf32>, index`
+
+    Calls `@kernel(%begin, %end, %a, %b)` for disjoint ranges
+    `[begin, end)` covering `[0, n)`, possibly concurrently, and returns when
+    all have finished. `@kernel` is a `func.func` whose arguments are two
+    `index` values followed by the operands' types. This is the one kernel
+    abstraction of the design: `chimera-outline-kernels` forms kernels from
+    parallel loops, and each target lowers the launch to its runtime (x86: a
+    call to `chimera_parallel_for`).
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$kernel, Index:$grid,
+                       Variadic<AnyType>:$kernel_operands);
+  let assemblyFormat = [{
+    $kernel `[` $grid `]` `(` $kernel_operands `)` attr-dict `:` type($kernel_operands)
+  }];
 }
 
 def Chimera_YieldOp : Chimera_Op<"yield", [

@@ -49,7 +49,7 @@ def main():
     ap.add_argument("--logits", default="logits")
     ap.add_argument("--tokens", default="greedy_tokens")
     ap.add_argument("--atol", type=float, default=1e-4)
-    ap.add_argument("--threads", default="1")
+    ap.add_argument("--threads", default="2")
     a = ap.parse_args()
     golden = read_safetensors(a.golden)
     inputs = read_safetensors(a.inputs or a.golden)

@@ -1,0 +1,154 @@
+//===- OutlineKernels.cpp - parallel loops -> kernels over a grid ---------===//
+#include "passes/Passes.h"
+
+#include "dialects/chimera/ChimeraOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/Transforms/RegionUtils.h"
+
+#include "llvm/ADT/SetVector.h"
+
+namespace mlir::chimera {
+#define GEN_PASS_DEF_OUTLINEKERNELS
+#include "passes/Passes.h.inc"
+
+namespace {
+
+bool isConstant(Value v) {
+  Operation *def = v.getDefiningOp();
+  return def && def->hasTrait<OpTrait::ConstantLike>();
+}
+
+struct OutlineKernelsPass
+    : public impl::OutlineKernelsBase<OutlineKernelsPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    if (blockSize < 1) {
+      module.emitError("chimera-outline-kernels: block-size must be >= 1");
+      return signalPassFailure();
+    }
+    SymbolTable symbols(module);
+    for (auto func : llvm::to_vector(module.getOps<func::FuncOp>())) {
+      if (func.isExternal() || func->hasAttr("chimera.kernel"))
+        continue;
+      SmallVector<scf::ParallelOp> loops;
+      for (Operation &op : func.getBody().front())
+        if (auto loop = dyn_cast<scf::ParallelOp>(op))
+          if (loop.getNumResults() == 0)
+            loops.push_back(loop);
+      unsigned index = 0;
+      for (scf::ParallelOp loop : loops)
+        outline(loop, func, symbols, index++);
+    }
+  }
+
+  void outline(scf::ParallelOp loop, func::FuncOp host, SymbolTable &symbols,
+               unsigned index) {
+    MLIRContext *ctx = &getContext();
+    Location loc = loop.getLoc();
+    unsigned rank = loop.getNumLoops();
+    OpBuilder b(loop);
+
+    // Host: iteration counts per dim and the grid size.
+    SmallVector<Value> counts;
+    for (unsigned d = 0; d < rank; ++d) {
+      Value extent = arith::SubIOp::create(b, loc, loop.getUpperBound()[d],
+                                           loop.getLowerBound()[d]);
+      counts.push_back(
+          arith::CeilDivSIOp::create(b, loc, extent, loop.getStep()[d]));
+    }
+    Value bs = arith::ConstantIndexOp::create(b, loc, blockSize);
+    Value blocks = arith::CeilDivSIOp::create(b, loc, counts.back(), bs);
+    Value grid = blocks;
+    for (unsigned d = 0; d + 1 < rank; ++d)
+      grid = arith::MulIOp::create(b, loc, grid, counts[d]);
+
+    // Everything the kernel reads from the host: counts, bounds, captures.
+    llvm::SetVector<Value> needed;
+    for (Value v : counts)
+      needed.insert(v);
+    for (Value v : loop.getLowerBound())
+      needed.insert(v);
+    for (Value v : loop.getStep())
+      needed.insert(v);
+    getUsedValuesDefinedAbove(loop.getRegion(), needed);
+    SmallVector<Value> passed;
+    for (Value v : needed)
+      if (!isConstant(v))
+        passed.push_back(v);
+
+    // The kernel function.
+    auto indexType = b.getIndexType();
+    SmallVector<Type> argTypes = {indexType, indexType};
+    for (Value v : passed)
+      argTypes.push_back(v.getType());
+    std::string name = (host.getName() + "_kernel_" + Twine(index)).str();
+    OpBuilder mb = OpBuilder::atBlockEnd(getOperation().getBody());
+    auto kernel = func::FuncOp::create(mb, loc, name,
+                                       FunctionType::get(ctx, argTypes, {}));
+    kernel.setPrivate();
+    kernel->setAttr("chimera.kernel", UnitAttr::get(ctx));
+    kernel->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
+    symbols.insert(kernel);
+    Block *entry = kernel.addEntryBlock();
+    OpBuilder kb = OpBuilder::atBlockBegin(entry);
+    IRMapping map;
+    for (auto [v, arg] : llvm::zip(passed, entry->getArguments().drop_front(2)))
+      map.map(v, arg);
+    for (Value v : needed)
+      if (isConstant(v))
+        map.map(v, kb.clone(*v.getDefiningOp())->getResult(0));
+    auto lookup = [&](Value v) { return map.lookupOrDefault(v); };
+
+    Value c0 = arith::ConstantIndexOp::create(kb, loc, 0);
+    Value c1 = arith::ConstantIndexOp::create(kb, loc, 1);
+    Value kbs = arith::ConstantIndexOp::create(kb, loc, blockSize);
+    Value nLast = lookup(counts.back());
+    Value kBlocks = arith::CeilDivSIOp::create(kb, loc, nLast, kbs);
+    auto items = scf::ForOp::create(kb, loc, entry->getArgument(0),
+                                    entry->getArgument(1), c1);
+    {
+      OpBuilder ib = OpBuilder::atBlockBegin(items.getBody());
+      Value item = items.getInductionVar();
+      Value block = arith::RemUIOp::create(ib, loc, item, kBlocks);
+      Value outer = arith::DivUIOp::create(ib, loc, item, kBlocks);
+      SmallVector<Value> ivs(rank);
+      for (int d = int(rank) - 2; d >= 0; --d) {
+        Value n = lookup(counts[d]);
+        Value idx = d == 0 ? outer : arith::RemUIOp::create(ib, loc, outer, n);
+        if (d > 0)
+          outer = arith::DivUIOp::create(ib, loc, outer, n);
+        ivs[d] = arith::AddIOp::create(
+            ib, loc, lookup(loop.getLowerBound()[d]),
+            arith::MulIOp::create(ib, loc, idx, lookup(loop.getStep()[d])));
+      }
+      Value jlo = arith::MulIOp::create(ib, loc, block, kbs);
+      Value jhi = arith::MinSIOp::create(
+          ib, loc, arith::AddIOp::create(ib, loc, jlo, kbs), nLast);
+      auto inner = scf::ForOp::create(ib, loc, jlo, jhi, c1);
+      OpBuilder bb = OpBuilder::atBlockBegin(inner.getBody());
+      ivs[rank - 1] = arith::AddIOp::create(
+          bb, loc, lookup(loop.getLowerBound()[rank - 1]),
+          arith::MulIOp::create(bb, loc, inner.getInductionVar(),
+                                lookup(loop.getStep()[rank - 1])));
+      for (unsigned d = 0; d < rank; ++d)
+        map.map(loop.getInductionVars()[d], ivs[d]);
+      for (Operation &op : loop.getBody()->without_terminator())
+        bb.clone(op, map);
+    }
+    func::ReturnOp::create(kb, loc);
+    (void)c0;
+
+    LaunchOp::create(b, loc, FlatSymbolRefAttr::get(kernel.getNameAttr()),
+                     grid, passed);
+    loop.erase();
+  }
+};
+
+} // namespace
+} // namespace mlir::chimera
