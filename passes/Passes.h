@@ -2,6 +2,8 @@
 #ifndef CHIMERA_PASSES_PASSES_H
 #define CHIMERA_PASSES_PASSES_H
 
+#include "dialects/chimera/ChimeraDialect.h"
+
 #include "mlir/Pass/Pass.h"
 #include "mlir/Pass/PassManager.h"
 

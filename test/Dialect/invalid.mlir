@@ -436,3 +436,23 @@ func.func @scan_lengths_rank(%u: tensor<2x5x8xf32>, %A: tensor<8x4xf32>, %B: ten
   %y, %s = chimera.selective_scan %u, %u, %A, %B, %B lengths(%n) : (tensor<2x5x8xf32>, tensor<2x5x8xf32>, tensor<8x4xf32>, tensor<2x5x4xf32>, tensor<2x5x4xf32>, tensor<2x1xi64>) -> (tensor<2x5x8xf32>, tensor<2x8x4xf32>)
   return
 }
+
+// -----
+
+func.func private @kernel(%b: index, %e: index, %m: memref<4xf32>)
+
+func.func @launch_types(%m: memref<8xf32>, %n: index) {
+  // expected-error @+1 {{operand 0 has type 'memref<8xf32>' but kernel argument 2 has type 'memref<4xf32>'}}
+  chimera.launch @kernel[%n](%m) : memref<8xf32>
+  return
+}
+
+// -----
+
+func.func private @kernel2(%m: memref<4xf32>)
+
+func.func @launch_signature(%m: memref<4xf32>, %n: index) {
+  // expected-error @+1 {{kernel 'kernel2' must take (index, index) and then the 1 launch operand(s)}}
+  chimera.launch @kernel2[%n](%m) : memref<4xf32>
+  return
+}

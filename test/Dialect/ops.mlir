@@ -125,3 +125,12 @@ func.func @next_scale(%f: tensor<2x8x4x4xf32>, %h: tensor<2x8x2x2xf32>) -> tenso
   }
   return %r : tensor<2x8x4x4xf32>
 }
+
+func.func private @kernel(%b: index, %e: index, %m: memref<?xf32>, %x: f32)
+
+// CHECK-LABEL: func.func @host_schedule
+func.func @host_schedule(%m: memref<?xf32>, %n: index, %x: f32) {
+  // CHECK: chimera.launch @kernel[%{{.*}}] (%{{.*}}, %{{.*}}) : memref<?xf32>, f32
+  chimera.launch @kernel[%n](%m, %x) : memref<?xf32>, f32
+  return
+}

@@ -1,0 +1,43 @@
+// RUN: chimera-opt %s --chimera-outline-kernels=block-size=8 | FileCheck %s
+// RUN: chimera-opt %s --chimera-outline-kernels --canonicalize --convert-scf-to-cf --finalize-memref-to-llvm --convert-to-llvm --chimera-launch-to-runtime --reconcile-unrealized-casts | FileCheck %s --check-prefix=LLVM
+
+// A top-level 2-D parallel loop becomes a kernel over a grid of
+// rows x ceil(cols / 8) items; the loop nested in scf.for stays put.
+// CHECK-LABEL: func.func @f(
+// CHECK: %[[ROWS:.*]] = arith.ceildivsi
+// CHECK: %[[COLS:.*]] = arith.ceildivsi
+// CHECK: %[[BLOCKS:.*]] = arith.ceildivsi %[[COLS]], %{{.*}}
+// CHECK: %[[GRID:.*]] = arith.muli %[[BLOCKS]], %[[ROWS]]
+// CHECK: chimera.launch @f_kernel_0[%[[GRID]]] (
+// CHECK-NOT: scf.parallel
+// CHECK: scf.for
+// CHECK: scf.parallel
+// CHECK: func.func private @f_kernel_0(%{{.*}}: index, %{{.*}}: index, {{.*}}memref<?x?xf32>) attributes {chimera.kernel, llvm.emit_c_interface}
+// CHECK: scf.for %[[ITEM:.*]] = %arg0 to %arg1
+// CHECK: arith.remui %[[ITEM]]
+// CHECK: arith.divui %[[ITEM]]
+// CHECK: scf.for
+// CHECK: memref.store
+
+// LLVM: llvm.call @chimera_parallel_for(%{{.*}}, %{{.*}}, %{{.*}}) : (i64, !llvm.ptr, !llvm.ptr) -> ()
+// LLVM: llvm.func @chimera_parallel_for(i64, !llvm.ptr, !llvm.ptr)
+// LLVM: llvm.func internal @f_kernel_0_task(%{{.*}}: i64, %{{.*}}: i64, %{{.*}}: !llvm.ptr)
+// LLVM: llvm.call @_mlir_ciface_f_kernel_0
+func.func @f(%m: memref<?x?xf32>, %n: index) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %one = arith.constant 1.0 : f32
+  %rows = memref.dim %m, %c0 : memref<?x?xf32>
+  %cols = memref.dim %m, %c1 : memref<?x?xf32>
+  scf.parallel (%i, %j) = (%c0, %c0) to (%rows, %cols) step (%c1, %c1) {
+    memref.store %one, %m[%i, %j] : memref<?x?xf32>
+    scf.reduce
+  }
+  scf.for %t = %c0 to %n step %c1 {
+    scf.parallel (%i) = (%c0) to (%rows) step (%c1) {
+      memref.store %one, %m[%i, %t] : memref<?x?xf32>
+      scf.reduce
+    }
+  }
+  return
+}
