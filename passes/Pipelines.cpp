@@ -61,6 +61,10 @@ void chimera::buildModelPhase(OpPassManager &pm, ModelPhase phase) {
     pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
     pm.addPass(createCanonicalizerPass());
     pm.addPass(createCSEPass());
+    // Elementwise producers (activations, residual adds, weight transforms)
+    // fuse into their consumers: fewer kernels, fewer round trips to memory.
+    pm.addPass(createLinalgElementwiseOpFusionPass());
+    pm.addPass(createCanonicalizerPass());
     pm.addPass(createExpandShapeToReshape());
     return;
   case ModelPhase::Bufferize: {
