@@ -65,6 +65,7 @@ void chimera::buildModelPhase(OpPassManager &pm, ModelPhase phase) {
     // fuse into their consumers: fewer kernels, fewer round trips to memory.
     pm.addPass(createLinalgElementwiseOpFusionPass());
     pm.addPass(createCanonicalizerPass());
+    pm.addNestedPass<func::FuncOp>(createReassociateReductions());
     pm.addPass(createExpandShapeToReshape());
     return;
   case ModelPhase::Bufferize: {

@@ -40,6 +40,32 @@ TEST(SafeTensors, AcceptsAWellFormedFileAndSkipsMetadata) {
   EXPECT_EQ(openError(image(h, 4)), "");
 }
 
+TEST(SafeTensors, ReadsEveryFloatDtypeAsF32) {
+  // 1.5 as F64, F32, F16 (0x3E00) and BF16 (0x3FC0).
+  std::string h = R"({"d":{"dtype":"F64","shape":[1],"data_offsets":[0,8]},)"
+                  R"("f":{"dtype":"F32","shape":[1],"data_offsets":[8,12]},)"
+                  R"("h":{"dtype":"F16","shape":[1],"data_offsets":[12,14]},)"
+                  R"("b":{"dtype":"BF16","shape":[1],"data_offsets":[14,16]}})";
+  std::string bytes = image(h, 0);
+  double d = 1.5;
+  float f = 1.5f;
+  bytes.append(reinterpret_cast<const char *>(&d), 8);
+  bytes.append(reinterpret_cast<const char *>(&f), 4);
+  bytes += std::string("\x00\x3e", 2) + std::string("\xc0\x3f", 2);
+  auto file = SafeTensorsFile::fromBuffer(
+      llvm::MemoryBuffer::getMemBufferCopy(bytes, "t"), "t.safetensors");
+  ASSERT_TRUE(bool(file)) << llvm::toString(file.takeError());
+  for (const char *name : {"d", "f", "h", "b"}) {
+    auto values = (*file)->readF32(name);
+    ASSERT_TRUE(bool(values)) << llvm::toString(values.takeError());
+    EXPECT_EQ((*values)[0], 1.5f) << name;
+  }
+  auto wrong = (*file)->readI64("f");
+  ASSERT_FALSE(bool(wrong));
+  EXPECT_NE(llvm::toString(wrong.takeError()).find("tensor 'f' has dtype F32"),
+            std::string::npos);
+}
+
 struct Malformed {
   const char *what;
   std::string bytes;

@@ -250,20 +250,25 @@ lookup(const SafeTensorsFile &file, llvm::StringRef name,
 Expected<std::vector<float>>
 SafeTensorsFile::readF32(llvm::StringRef name) const {
   Expected<const TensorView *> view =
-      lookup(*this, name, {DType::F32, DType::BF16, DType::F16},
-             "F32, BF16 or F16");
+      lookup(*this, name, {DType::F32, DType::BF16, DType::F16, DType::F64},
+             "F32, BF16, F16 or F64");
   if (!view)
     return view.takeError();
   DType dtype = (*view)->dtype;
   const uint8_t *p = (*view)->bytes.data();
   std::vector<float> out((*view)->numElements());
   for (size_t i = 0; i < out.size(); ++i) {
-    if (dtype == DType::F32)
+    if (dtype == DType::F32) {
       std::memcpy(&out[i], p + 4 * i, 4);
-    else if (dtype == DType::BF16)
+    } else if (dtype == DType::F64) {
+      double d;
+      std::memcpy(&d, p + 8 * i, 8);
+      out[i] = float(d);
+    } else if (dtype == DType::BF16) {
       out[i] = bf16ToF32(llvm::support::endian::read16le(p + 2 * i));
-    else
+    } else {
       out[i] = f16ToF32(llvm::support::endian::read16le(p + 2 * i));
+    }
   }
   return out;
 }

@@ -55,7 +55,7 @@ public:
   const std::vector<TensorView> &tensors() const { return views; }
   /// The tensor called `name`, or nullptr.
   const TensorView *find(llvm::StringRef name) const;
-  /// The tensor called `name` as f32 values (F32, BF16, F16 are converted),
+  /// The tensor called `name` as f32 values (F32, BF16, F16, F64 converted),
   /// with an error naming the file and tensor when it is missing or of
   /// another dtype.
   llvm::Expected<std::vector<float>> readF32(llvm::StringRef name) const;
