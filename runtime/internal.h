@@ -47,6 +47,7 @@ typedef struct chimera_manifest {
   char dtype[16];
   int64_t vocab_size, max_seq_len, max_batch, weights_size;
   char weights_file[256];
+  int recompute; /* "decode": "recompute": each step reruns the sequence */
   int num_args;
   chimera_arg *args;
 } chimera_manifest;

@@ -291,6 +291,15 @@ chimera_status chimera_manifest_parse(const char *text, size_t size,
                             "positive integer", path, integers[i].key);
       goto done;
     }
+  char decode[32] = "cached";
+  const json_node *decode_node = member(&ps, root, "decode");
+  if (decode_node && (!copy_string(decode_node, decode, sizeof decode) ||
+                      (strcmp(decode, "cached") && strcmp(decode, "recompute")))) {
+    status = chimera_fail(CHIMERA_ERROR_FORMAT, "%s: key 'decode' must be "
+                          "\"cached\" or \"recompute\"", path);
+    goto done;
+  }
+  out->recompute = !strcmp(decode, "recompute");
   const json_node *weights = member(&ps, root, "weights");
   if (!copy_string(member(&ps, weights, "file"), out->weights_file,
                    sizeof out->weights_file) ||

@@ -27,6 +27,9 @@ struct chimera_session {
   int64_t steps, logits_capacity;
   int64_t *ids, *positions, *call_lengths; /* scratch inputs */
   int64_t scratch_capacity;
+  /* Recompute mode: every token of every row, and one row's logits. */
+  int64_t *history;
+  float *row_logits;
 };
 
 static void *aligned_zeroed(size_t bytes) {
@@ -86,7 +89,13 @@ CHIMERA_API chimera_status chimera_session_create(chimera_model *model,
   s->num_caches = model->manifest.num_args - 5;
   s->caches = calloc((size_t)s->num_caches + 1, sizeof(void *));
   s->lengths = calloc((size_t)batch, sizeof(int64_t));
-  if (!s->caches || !s->lengths) {
+  if (model->manifest.recompute) {
+    int64_t m = model->manifest.max_seq_len;
+    s->history = aligned_zeroed((size_t)(batch * m) * 8);
+    s->row_logits = aligned_zeroed((size_t)(m * model->manifest.vocab_size) * 4);
+  }
+  if (!s->caches || !s->lengths ||
+      (model->manifest.recompute && (!s->history || !s->row_logits))) {
     chimera_session_free(s);
     return chimera_fail(CHIMERA_ERROR_OUT_OF_MEMORY, "out of memory");
   }
@@ -118,6 +127,8 @@ CHIMERA_API void chimera_session_free(chimera_session *s) {
   free(s->ids);
   free(s->positions);
   free(s->call_lengths);
+  free(s->history);
+  free(s->row_logits);
   free(s);
 }
 
@@ -144,28 +155,56 @@ static chimera_status reserve(chimera_session *s, int64_t tokens) {
   return CHIMERA_OK;
 }
 
-/* Calls the compiled model on the scratch inputs. */
-static void run(chimera_session *s, int64_t tokens) {
+/* Calls the compiled model for rows [row, row + rows) of the caches with
+ * `tokens` tokens per row. */
+static void call_model(chimera_session *s, int64_t row, int64_t rows,
+                       int64_t tokens, int64_t *ids, int64_t *positions,
+                       int64_t *lengths, float *logits) {
   const chimera_manifest *m = &s->model->manifest;
   int n = m->num_args;
   descriptor stack[16];
   descriptor *d = n <= 16 ? stack : malloc((size_t)n * sizeof(descriptor));
   void *stackArgs[16];
   void **args = n <= 16 ? stackArgs : malloc((size_t)n * sizeof(void *));
-  void *data[4] = {s->model->weights, s->ids, s->positions,
-                   s->call_lengths};
+  int64_t batch = s->batch;
+  s->batch = rows; /* shapes of this call */
+  void *data[4] = {s->model->weights, ids, positions, lengths};
   for (int i = 0; i < n; ++i) {
     int64_t shape[CHIMERA_MAX_RANK];
-    resolve(s, &m->args[i], tokens, shape);
-    void *p = i < 4 ? data[i] : i == n - 1 ? (void *)s->logits : s->caches[i - 4];
+    int64_t elements = resolve(s, &m->args[i], tokens, shape);
+    void *p;
+    if (i < 4)
+      p = data[i];
+    else if (i == n - 1)
+      p = logits;
+    else /* row `row` of a cache: rows are contiguous */
+      p = (char *)s->caches[i - 4] +
+          (size_t)(row * (elements / rows)) * (size_t)m->args[i].element_size;
     describe(&d[i], p, shape, m->args[i].rank);
     args[i] = &d[i];
   }
+  s->batch = batch;
   chimera_model_forward(args);
   if (d != stack)
     free(d);
   if (args != stackArgs)
     free(args);
+}
+
+static void run(chimera_session *s, int64_t tokens) {
+  call_model(s, 0, s->batch, tokens, s->ids, s->positions, s->call_lengths,
+             s->logits);
+}
+
+/* Recompute mode: row `b` runs its whole history (`length` tokens) alone;
+ * returns its logits in s->row_logits. */
+static void rerun_row(chimera_session *s, int64_t b, int64_t length) {
+  int64_t m = s->model->manifest.max_seq_len;
+  for (int64_t t = 0; t < length; ++t)
+    s->positions[t] = t;
+  s->call_lengths[0] = length;
+  call_model(s, b, 1, length, s->history + b * m, s->positions,
+             s->call_lengths, s->row_logits);
 }
 
 static chimera_status check_token(const chimera_session *s, int64_t token,
@@ -203,9 +242,25 @@ CHIMERA_API chimera_status chimera_prefill(chimera_session *s,
     if (lengths[b] > longest)
       longest = lengths[b];
   }
-  chimera_status st = reserve(s, longest);
+  chimera_status st = reserve(s, s->model->manifest.recompute
+                                      ? (longest > s->batch ? longest : s->batch)
+                                      : longest);
   if (st != CHIMERA_OK)
     return st;
+  int64_t v = s->model->manifest.vocab_size;
+  if (s->model->manifest.recompute) {
+    int64_t m = s->model->manifest.max_seq_len;
+    memset(s->logits, 0, (size_t)(s->batch * longest * v) * 4);
+    for (int64_t b = 0; b < s->batch; ++b) {
+      memcpy(s->history + b * m, prompts[b], (size_t)lengths[b] * 8);
+      rerun_row(s, b, lengths[b]);
+      memcpy(s->logits + b * longest * v, s->row_logits,
+             (size_t)(lengths[b] * v) * 4);
+      s->lengths[b] = lengths[b];
+    }
+    s->steps = longest;
+    return CHIMERA_OK;
+  }
   for (int64_t b = 0; b < s->batch; ++b) {
     for (int64_t t = 0; t < longest; ++t) {
       s->ids[b * longest + t] = t < lengths[b] ? prompts[b][t] : 0;
@@ -215,7 +270,6 @@ CHIMERA_API chimera_status chimera_prefill(chimera_session *s,
   }
   run(s, longest);
   /* Rows past a prompt's end computed padding; they mean nothing. */
-  int64_t v = s->model->manifest.vocab_size;
   for (int64_t b = 0; b < s->batch; ++b) {
     memset(s->logits + (b * longest + lengths[b]) * v, 0,
            (size_t)((longest - lengths[b]) * v) * 4);
@@ -244,9 +298,26 @@ CHIMERA_API chimera_status chimera_decode(chimera_session *s,
     if (st != CHIMERA_OK)
       return st;
   }
-  chimera_status st = reserve(s, 1);
+  int64_t longest = 0;
+  for (int64_t b = 0; b < s->batch; ++b)
+    if (s->lengths[b] + 1 > longest)
+      longest = s->lengths[b] + 1;
+  chimera_status st = reserve(s, s->model->manifest.recompute ? longest : 1);
   if (st != CHIMERA_OK)
     return st;
+  if (s->model->manifest.recompute) {
+    /* The reference routes over the whole sequence: rerun it. */
+    int64_t m = s->model->manifest.max_seq_len, v = s->model->manifest.vocab_size;
+    for (int64_t b = 0; b < s->batch; ++b) {
+      s->history[b * m + s->lengths[b]] = tokens[b];
+      rerun_row(s, b, s->lengths[b] + 1);
+      memcpy(s->logits + b * v, s->row_logits + s->lengths[b] * v,
+             (size_t)v * 4);
+      ++s->lengths[b];
+    }
+    s->steps = 1;
+    return CHIMERA_OK;
+  }
   for (int64_t b = 0; b < s->batch; ++b) {
     s->ids[b] = tokens[b];
     s->positions[b] = s->lengths[b];

@@ -334,15 +334,24 @@ Expected<ModelConfig> chimera::hf::parseConfig(llvm::StringRef json,
   // A known model_type does not make a known model: LlamaMoDForCausalLM
   // says "llama" but wraps layers in routers.
   static const char *const known[] = {
-      "LlamaForCausalLM", "MistralForCausalLM", "GemmaForCausalLM",
-      "MixtralForCausalLM", "MambaForCausalLM", "JambaForCausalLM"};
+      "LlamaForCausalLM",   "MistralForCausalLM", "GemmaForCausalLM",
+      "MixtralForCausalLM", "MambaForCausalLM",   "JambaForCausalLM",
+      "LlamaMoDForCausalLM"};
   if (!c.architecture.empty() && !llvm::is_contained(known, c.architecture))
     return llvm::createStringError(
         llvm::inconvertibleErrorCode(),
         path + ": key 'architectures' names '" + c.architecture +
             "', which chimera does not import (supported: LlamaForCausalLM, "
             "MistralForCausalLM, GemmaForCausalLM, MixtralForCausalLM, "
-            "MambaForCausalLM, JambaForCausalLM)");
+            "MambaForCausalLM, JambaForCausalLM, LlamaMoDForCausalLM)");
+  if (c.architecture == "LlamaMoDForCausalLM") {
+    if (*family != Family::Llama)
+      return llvm::createStringError(
+          llvm::inconvertibleErrorCode(),
+          path + ": key 'architectures' names LlamaMoDForCausalLM but "
+                 "'model_type' is '" + *modelType + "', expected 'llama'");
+    c.mixtureOfDepths = true;
+  }
 
   c.vocabSize = keys.positive("vocab_size", std::nullopt);
   c.hiddenSize = keys.positive("hidden_size", std::nullopt);

@@ -63,6 +63,12 @@ struct ModelConfig {
   int64_t attnLayerPeriod = 0, attnLayerOffset = 0;
   int64_t expertLayerPeriod = 0, expertLayerOffset = 0;
 
+  // Mixture-of-Depths (LlamaMoDForCausalLM): which layers are routed is
+  // read from the checkpoint (those with router.weight_predictor.*); the
+  // public reference hard-codes the capacity.
+  bool mixtureOfDepths = false;
+  double depthCapacity = 0.125;
+
   // Mamba mixer (Mamba, Jamba).
   int64_t ssmStateSize = 0;
   int64_t convKernel = 0;

@@ -128,13 +128,25 @@ struct CacheSlot {
 class ModelImporter {
 public:
   ModelImporter(OpBuilder &b, const Checkpoint &ckpt, const Scheme &s, Type elt)
-      : g(b, ckpt, elt), c(ckpt.config()), s(s), elt(elt) {}
+      : g(b, ckpt, elt), c(ckpt.config()), s(s), elt(elt) {
+    // A Mixture-of-Depths checkpoint routes the layers that carry a router.
+    for (int64_t i = 0; i < c.numLayers; ++i)
+      routed.push_back(c.mixtureOfDepths &&
+                       ckpt.find(s.layerPrefix + std::to_string(i) +
+                                 ".router.weight_predictor.weight"));
+  }
+
+  /// True when some layer is depth-routed. The public MoD reference routes
+  /// over the whole sequence, so decoding recomputes it (no layer caches).
+  bool recomputes() const { return llvm::is_contained(routed, true); }
 
   std::vector<CacheSlot> cacheSlots() const {
     std::vector<CacheSlot> slots;
     int64_t dyn = ShapedType::kDynamic;
     for (int64_t i = 0; i < c.numLayers; ++i) {
       std::string p = "layers." + std::to_string(i) + ".";
+      if (routed[i])
+        continue; // recomputed each call; nothing carried
       if (c.isAttentionLayer(i)) {
         auto t = RankedTensorType::get({dyn, dyn, c.numKvHeads, c.headDim}, elt);
         slots.push_back({p + "k_cache", t});
@@ -176,11 +188,16 @@ public:
     for (int64_t i = 0; i < c.numLayers; ++i) {
       std::string layer = s.layerPrefix + std::to_string(i) + ".";
       g.setScope(layer.substr(0, layer.size() - 1));
+      if (routed[i]) {
+        h = depthRoutedLayer(layer, h);
+        continue;
+      }
       Value x = g.rmsNorm(h, layer + s.inputNorm + ".weight", c.normEps,
                           s.unitOffsetNorm);
       Value a = caches[slot++], bcache = caches[slot++];
       if (c.isAttentionLayer(i)) {
-        x = attention(layer + s.attention + ".", x, a, bcache, newCaches);
+        x = attention(layer + s.attention + ".", x, a, bcache, newCaches,
+                      positions, positions);
       } else {
         x = mambaMixer(layer + s.mixer + ".", x, a, bcache, newCaches);
       }
@@ -206,8 +223,12 @@ public:
   llvm::Error takeError() { return g.takeError(); }
 
 private:
+  /// Self-attention. With caches, new keys/values are written at the rows'
+  /// offsets and the queries attend over the cache; without (a routed
+  /// block), they attend over this call's keys, masked by `maskPositions`.
   Value attention(const std::string &p, Value x, Value kCache, Value vCache,
-                  SmallVectorImpl<Value> &newCaches) {
+                  SmallVectorImpl<Value> &newCaches, Value ropePositions,
+                  Value maskPositions) {
     OpBuilder &b = g.builder();
     Location loc = g.location();
     int64_t hq = c.numHeads, hkv = c.numKvHeads, d = c.headDim, hs = c.hiddenSize;
@@ -218,21 +239,64 @@ private:
     Value k = g.splitHeads(g.linear(x, p + "k_proj.weight", hkv * d, hs, bias("k_proj")), hkv, d);
     Value v = g.splitHeads(g.linear(x, p + "v_proj.weight", hkv * d, hs, bias("v_proj")), hkv, d);
     if (s.rope) {
-      q = ch::RopeOp::create(b, loc, q, positions, llvm::APFloat(c.ropeTheta),
+      q = ch::RopeOp::create(b, loc, q, ropePositions, llvm::APFloat(c.ropeTheta),
                              IntegerAttr(), ch::RopeStyle::Half);
-      k = ch::RopeOp::create(b, loc, k, positions, llvm::APFloat(c.ropeTheta),
+      k = ch::RopeOp::create(b, loc, k, ropePositions, llvm::APFloat(c.ropeTheta),
                              IntegerAttr(), ch::RopeStyle::Half);
     }
-    Value kc = ch::CacheWriteOp::create(b, loc, kCache, k, offsets);
-    Value vc = ch::CacheWriteOp::create(b, loc, vCache, v, offsets);
-    newCaches.push_back(kc);
-    newCaches.push_back(vc);
+    if (kCache) {
+      k = ch::CacheWriteOp::create(b, loc, kCache, k, offsets);
+      v = ch::CacheWriteOp::create(b, loc, vCache, v, offsets);
+      newCaches.push_back(k);
+      newCaches.push_back(v);
+    }
     ch::MaskKind mask = s.window ? ch::MaskKind::SlidingWindow : ch::MaskKind::Causal;
     IntegerAttr window = s.window ? b.getI64IntegerAttr(*s.window) : IntegerAttr();
-    Value o = ch::AttentionOp::create(b, loc, q, kc, vc, positions, mask,
+    Value o = ch::AttentionOp::create(b, loc, q, k, v, maskPositions, mask,
                                       FloatAttr(), window, DenseI64ArrayAttr());
     return g.linear(g.mergeHeads(o), p + "o_proj.weight", hs, hq * d,
                     bias("o_proj"));
+  }
+
+  /// A Mixture-of-Depths layer as the public reference computes it: router
+  /// weights w = weight_predictor(h); whole-sequence top-k at the capacity
+  /// (strict threshold); the wrapped decoder layer runs on the selected
+  /// tokens as a shorter sequence (original positions for RoPE, causal over
+  /// the selection); its output, residual included, scaled by w.
+  Value depthRoutedLayer(const std::string &layer, Value h) {
+    OpBuilder &b = g.builder();
+    Location loc = g.location();
+    int64_t hs = c.hiddenSize;
+    Value logits = g.linear(h, layer + "router.weight_predictor.weight", 1, hs,
+                            layer + "router.weight_predictor.bias");
+    Value scores = tensor::CollapseShapeOp::create(
+        b, loc, logits, SmallVector<ReassociationIndices>{{0}, {1, 2}});
+    auto route = ch::DepthRouteOp::create(
+        b, loc, h, scores, positions, c.depthCapacity,
+        ch::DepthSelection::TopKStrict, /*threshold=*/0.0,
+        /*scaleByScore=*/true);
+    OpBuilder::InsertionGuard guard(b);
+    Block &body = route.getBody().front();
+    b.setInsertionPointToStart(&body);
+    Value xs = body.getArgument(0), ps = body.getArgument(1);
+    // Causal over the selection: query i sees selected keys 0..i.
+    Value count = tensor::DimOp::create(b, loc, xs, 1);
+    auto iotaType = RankedTensorType::get({1, ShapedType::kDynamic}, b.getI64Type());
+    auto iota = tensor::GenerateOp::create(
+        b, loc, iotaType, ValueRange{count},
+        [](OpBuilder &nb, Location nl, ValueRange idx) {
+          Value i = arith::IndexCastOp::create(nb, nl, nb.getI64Type(), idx[1]);
+          tensor::YieldOp::create(nb, nl, i);
+        });
+    std::string blk = layer + "block.";
+    Value x = g.rmsNorm(xs, blk + s.inputNorm + ".weight", c.normEps);
+    SmallVector<Value> none;
+    x = attention(blk + s.attention + ".", x, Value(), Value(), none, ps, iota);
+    Value h1 = g.add(xs, x);
+    x = g.rmsNorm(h1, blk + s.ffnNorm + ".weight", c.normEps);
+    Value out = g.add(h1, mlp(blk + s.mlp + ".", x));
+    ch::YieldOp::create(b, loc, ValueRange{out});
+    return route.getResult();
   }
 
   Value mlp(const std::string &p, Value x) {
@@ -316,6 +380,7 @@ private:
   const ModelConfig &c;
   const Scheme &s;
   Type elt;
+  std::vector<bool> routed;
   Value positions, lengths, offsets;
 };
 
@@ -376,6 +441,10 @@ importCheckpoint(MLIRContext &ctx, const Checkpoint &ckpt, Type elementType) {
                     b.getNamedAttr("num_layers", b.getI64IntegerAttr(c.numLayers)),
                     b.getNamedAttr("max_position_embeddings",
                                    b.getI64IntegerAttr(c.maxPositionEmbeddings)),
+                    b.getNamedAttr("decode", b.getStringAttr(
+                                                 importer.recomputes()
+                                                     ? "recompute"
+                                                     : "cached")),
                 }));
 
   Block *entry = func.addEntryBlock();

@@ -166,6 +166,12 @@ Error chimera::writeManifest(mlir::ModuleOp module, mlir::func::FuncOp entry,
                                       {"shape", std::move(shape)}});
   }
   auto size = module->getAttrOfType<mlir::IntegerAttr>("chimera.weights_size");
+  // "recompute": the model routes over the whole sequence (the public MoD
+  // reference), so each decode step reruns it; "cached" otherwise.
+  std::string decode = "cached";
+  if (auto model = entry->getAttrOfType<mlir::DictionaryAttr>("chimera.model"))
+    if (auto d = model.getAs<mlir::StringAttr>("decode"))
+      decode = d.getValue().str();
   llvm::json::Object manifest{
       {"format", "chimera-artifact"},
       {"chimera_version", CHIMERA_VERSION},
@@ -180,6 +186,7 @@ Error chimera::writeManifest(mlir::ModuleOp module, mlir::func::FuncOp entry,
       {"max_seq_len", info.maxSeqLen},
       {"max_batch", info.maxBatch},
       {"entry", "chimera_model_forward"},
+      {"decode", decode},
       {"library", "model.so"},
       {"weights", llvm::json::Object{{"file", "weights.bin"},
                                      {"size", size ? size.getInt() : 0}}},
