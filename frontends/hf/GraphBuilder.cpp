@@ -63,19 +63,28 @@ bool GraphBuilder::checkTensor(llvm::StringRef name,
 }
 
 Value GraphBuilder::placeholder(llvm::StringRef name,
-                                llvm::ArrayRef<int64_t> shape) {
-  return ch::ParamOp::create(b, loc, RankedTensorType::get(shape, elt),
+                                llvm::ArrayRef<int64_t> shape, Type type) {
+  return ch::ParamOp::create(b, loc, RankedTensorType::get(shape, type),
                              b.getStringAttr(name));
 }
 
-Value GraphBuilder::param(llvm::StringRef name, llvm::ArrayRef<int64_t> shape) {
+Value GraphBuilder::typedParam(llvm::StringRef name,
+                               llvm::ArrayRef<int64_t> shape, Type type) {
   auto it = params.find(name);
   if (it != params.end())
     return it->second;
   checkTensor(name, shape);
-  Value v = placeholder(name, shape);
+  Value v = placeholder(name, shape, type);
   params[name] = v;
   return v;
+}
+
+Value GraphBuilder::param(llvm::StringRef name, llvm::ArrayRef<int64_t> shape) {
+  return typedParam(name, shape, elt);
+}
+
+Value GraphBuilder::matrix(llvm::StringRef name, llvm::ArrayRef<int64_t> shape) {
+  return typedParam(name, shape, matrixElt);
 }
 
 Value GraphBuilder::paramStack(llvm::ArrayRef<std::string> names,
@@ -87,13 +96,13 @@ Value GraphBuilder::paramStack(llvm::ArrayRef<std::string> names,
   }
   SmallVector<int64_t> shape = {static_cast<int64_t>(names.size())};
   shape.append(memberShape.begin(), memberShape.end());
-  return ch::ParamStackOp::create(b, loc, RankedTensorType::get(shape, elt),
+  return ch::ParamStackOp::create(b, loc, RankedTensorType::get(shape, matrixElt),
                                   b.getArrayAttr(attrs));
 }
 
 Value GraphBuilder::linear(Value x, llvm::StringRef weight, int64_t out,
                            int64_t in, llvm::StringRef bias) {
-  Value w = param(weight, {out, in});
+  Value w = matrix(weight, {out, in});
   Value bv = bias.empty() ? Value() : param(bias, {out});
   return ch::LinearOp::create(b, loc, x, w, /*scales=*/Value(),
                               /*offsets=*/Value(), bv, ch::QuantAttr());

@@ -23,8 +23,13 @@ namespace chimera::hf {
 
 class GraphBuilder {
 public:
-  GraphBuilder(mlir::OpBuilder &b, const Checkpoint &ckpt, mlir::Type elt)
-      : b(b), ckpt(ckpt), elt(elt), loc(b.getUnknownLoc()) {}
+  /// `elt` types activations and small weights (norms, biases, SSM
+  /// parameters); `matrixElt` types the matrices (linear weights, expert
+  /// stacks, embedding tables), which the kernels upcast as they read them.
+  GraphBuilder(mlir::OpBuilder &b, const Checkpoint &ckpt, mlir::Type elt,
+               mlir::Type matrixElt)
+      : b(b), ckpt(ckpt), elt(elt), matrixElt(matrixElt),
+        loc(b.getUnknownLoc()) {}
 
   mlir::OpBuilder &builder() { return b; }
   mlir::Type elementType() const { return elt; }
@@ -37,6 +42,8 @@ public:
   /// `chimera.param name : tensor<shape x elt>`, checked against the
   /// checkpoint. One op per name.
   mlir::Value param(llvm::StringRef name, llvm::ArrayRef<int64_t> shape);
+  /// A matrix weight, typed with the matrix element type.
+  mlir::Value matrix(llvm::StringRef name, llvm::ArrayRef<int64_t> shape);
   /// `chimera.param_stack [names] : tensor<N x member x elt>`.
   mlir::Value paramStack(llvm::ArrayRef<std::string> names,
                          llvm::ArrayRef<int64_t> memberShape);
@@ -65,12 +72,15 @@ public:
   llvm::Error takeError();
 
 private:
-  mlir::Value placeholder(llvm::StringRef name, llvm::ArrayRef<int64_t> shape);
+  mlir::Value placeholder(llvm::StringRef name, llvm::ArrayRef<int64_t> shape,
+                          mlir::Type type);
+  mlir::Value typedParam(llvm::StringRef name, llvm::ArrayRef<int64_t> shape,
+                         mlir::Type type);
   bool checkTensor(llvm::StringRef name, llvm::ArrayRef<int64_t> shape);
 
   mlir::OpBuilder &b;
   const Checkpoint &ckpt;
-  mlir::Type elt;
+  mlir::Type elt, matrixElt;
   mlir::Location loc;
   llvm::StringMap<mlir::Value> params;
   std::string error;

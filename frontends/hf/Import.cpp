@@ -127,8 +127,9 @@ struct CacheSlot {
 
 class ModelImporter {
 public:
-  ModelImporter(OpBuilder &b, const Checkpoint &ckpt, const Scheme &s, Type elt)
-      : g(b, ckpt, elt), c(ckpt.config()), s(s), elt(elt) {
+  ModelImporter(OpBuilder &b, const Checkpoint &ckpt, const Scheme &s, Type elt,
+                Type matrixElt)
+      : g(b, ckpt, elt, matrixElt), c(ckpt.config()), s(s), elt(elt) {
     // A Mixture-of-Depths checkpoint routes the layers that carry a router.
     for (int64_t i = 0; i < c.numLayers; ++i)
       routed.push_back(c.mixtureOfDepths &&
@@ -179,9 +180,12 @@ public:
     this->positions = positions;
     this->lengths = lengths;
 
-    Value table = g.param(s.embed, {c.vocabSize, c.hiddenSize});
+    Value table = g.matrix(s.embed, {c.vocabSize, c.hiddenSize});
     FloatAttr scale = s.embedScale ? b.getF64FloatAttr(*s.embedScale) : FloatAttr();
     Value h = ch::EmbedOp::create(b, loc, table, ids, scale);
+    if (cast<RankedTensorType>(h.getType()).getElementType() != elt)
+      h = arith::ExtFOp::create(
+          b, loc, cast<RankedTensorType>(h.getType()).clone(elt), h);
 
     SmallVector<Value> newCaches;
     size_t slot = 0;
@@ -213,7 +217,7 @@ public:
     g.setScope("lm_head");
     h = g.rmsNorm(h, s.finalNorm, c.normEps, s.unitOffsetNorm);
     Value logits = ch::LinearOp::create(
-        b, g.location(), h, g.param(s.lmHead, {c.vocabSize, c.hiddenSize}),
+        b, g.location(), h, g.matrix(s.lmHead, {c.vocabSize, c.hiddenSize}),
         Value(), Value(), Value(), ch::QuantAttr());
     SmallVector<Value> results = {logits};
     results.append(newCaches);
@@ -388,14 +392,15 @@ private:
 
 namespace chimera::hf {
 llvm::Expected<OwningOpRef<ModuleOp>>
-importCheckpoint(MLIRContext &ctx, const Checkpoint &ckpt, Type elementType) {
+importCheckpoint(MLIRContext &ctx, const Checkpoint &ckpt, Type weightType) {
   ctx.loadDialect<ch::ChimeraDialect, func::FuncDialect, tensor::TensorDialect,
                   arith::ArithDialect, math::MathDialect>();
   llvm::Expected<Scheme> scheme = schemeFor(ckpt);
   if (!scheme)
     return scheme.takeError();
   const ModelConfig &c = ckpt.config();
-  Type elt = elementType ? elementType : Float32Type::get(&ctx);
+  Type elt = Float32Type::get(&ctx);
+  Type matrixElt = weightType ? weightType : elt;
 
   OpBuilder b(&ctx);
   Location loc = FileLineColLoc::get(
@@ -404,7 +409,7 @@ importCheckpoint(MLIRContext &ctx, const Checkpoint &ckpt, Type elementType) {
   module->setSymName(c.modelType);
   b.setInsertionPointToEnd(module->getBody());
 
-  ModelImporter importer(b, ckpt, *scheme, elt);
+  ModelImporter importer(b, ckpt, *scheme, elt, matrixElt);
   std::vector<CacheSlot> slots = importer.cacheSlots();
   int64_t dyn = ShapedType::kDynamic;
   auto i64 = b.getI64Type();

@@ -26,10 +26,12 @@
 
 namespace chimera::hf {
 
-/// Imports `ckpt` with computations in `elementType` (f32 unless asked).
+/// Imports `ckpt`. Activations and accumulation are f32; `weightType`
+/// (default f32; bf16 halves what a decode step reads) is the element type
+/// of the matrices and embedding tables, which kernels upcast as they load.
 llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>>
 importCheckpoint(mlir::MLIRContext &ctx, const Checkpoint &ckpt,
-                 mlir::Type elementType = {});
+                 mlir::Type weightType = {});
 
 } // namespace chimera::hf
 

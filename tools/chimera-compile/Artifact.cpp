@@ -95,8 +95,8 @@ Error chimera::writeWeightArchive(mlir::ModuleOp module,
     auto dict = llvm::cast<mlir::DictionaryAttr>(entry);
     uint64_t offset = dict.getAs<mlir::IntegerAttr>("offset").getInt();
     auto type = dict.getAs<mlir::TypeAttr>("element_type").getValue();
-    if (!type.isF32())
-      return fail("the weight archive holds f32 weights only");
+    if (!type.isF32() && !type.isBF16())
+      return fail("the weight archive holds f32 or bf16 weights only");
     os.write_zeros(offset - written); // alignment padding
     written = offset;
     for (mlir::Attribute name : dict.getAs<mlir::ArrayAttr>("names")) {
@@ -107,9 +107,24 @@ Error chimera::writeWeightArchive(mlir::ModuleOp module,
       auto values = found->file->readF32(n);
       if (!values)
         return values.takeError();
-      os.write(reinterpret_cast<const char *>(values->data()),
-               values->size() * sizeof(float));
-      written += values->size() * sizeof(float);
+      if (type.isF32()) {
+        os.write(reinterpret_cast<const char *>(values->data()),
+                 values->size() * sizeof(float));
+        written += values->size() * sizeof(float);
+        continue;
+      }
+      // bf16: round to nearest even (exact for a BF16 checkpoint).
+      std::vector<uint16_t> half(values->size());
+      for (size_t i = 0; i < values->size(); ++i) {
+        uint32_t bits;
+        std::memcpy(&bits, &(*values)[i], 4);
+        if ((bits & 0x7FFFFFFFu) > 0x7F800000u) // NaN stays NaN
+          half[i] = uint16_t((bits >> 16) | 0x40);
+        else
+          half[i] = uint16_t((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
+      }
+      os.write(reinterpret_cast<const char *>(half.data()), half.size() * 2);
+      written += half.size() * 2;
     }
   }
   os.write_zeros(size.getInt() - written);
@@ -182,6 +197,7 @@ Error chimera::writeManifest(mlir::ModuleOp module, mlir::func::FuncOp entry,
       {"target", info.target},
       {"target_cpu", info.targetCpu},
       {"dtype", info.dtype},
+      {"compute_dtype", "f32"},
       {"vocab_size", c.vocabSize},
       {"max_seq_len", info.maxSeqLen},
       {"max_batch", info.maxBatch},

@@ -88,13 +88,16 @@ static cl::opt<int64_t> maxBatch("max-batch",
                                  cl::init(4), cl::cat(category));
 
 enum class DTypeOpt { F32, BF16 };
-static cl::opt<DTypeOpt> computeDtype(
+static cl::opt<DTypeOpt> weightDtype(
     "dtype",
-    cl::desc("Compute dtype (weights of any float dtype are converted)"),
+    cl::desc("Dtype of the weight archive's matrices and embeddings "
+             "(activations and accumulation are always f32; checkpoints of "
+             "any float dtype are converted)"),
     cl::init(DTypeOpt::F32),
     cl::values(clEnumValN(DTypeOpt::F32, "f32", "float32 (default)"),
                clEnumValN(DTypeOpt::BF16, "bf16",
-                          "bfloat16 (import only; not yet for artifacts)")),
+                          "bfloat16: half the bytes per decode step; exact "
+                          "for BF16 checkpoints")),
     cl::cat(category));
 
 static cl::opt<bool> stats(
@@ -232,10 +235,6 @@ int main(int argc, char **argv) {
                                                        : "lib"));
   if (maxBatch < 1)
     return fail("--max-batch must be >= 1, got " + llvm::Twine(maxBatch));
-  if (emit != Emit::Mlir && computeDtype == DTypeOpt::BF16)
-    return fail("--dtype=bf16: bf16 compute is not implemented for the x86 "
-                "target yet; use --dtype=f32 (BF16 checkpoints load and are "
-                "converted)");
 
   bool full = emit != Emit::Mlir;
   // Fail on an unwritable output before the slow steps.
@@ -267,7 +266,7 @@ int main(int argc, char **argv) {
   mlir::registerAllExtensions(registry);
   registry.insert<mlir::chimera::ChimeraDialect>();
   mlir::MLIRContext ctx(registry);
-  mlir::Type elt = computeDtype == DTypeOpt::BF16
+  mlir::Type elt = weightDtype == DTypeOpt::BF16
                        ? mlir::Type(mlir::BFloat16Type::get(&ctx))
                        : mlir::Type(mlir::Float32Type::get(&ctx));
   auto module = hf::importCheckpoint(ctx, **ckpt, elt);
@@ -384,7 +383,7 @@ int main(int argc, char **argv) {
                        .str();
   info.target = target;
   info.targetCpu = (*tm)->getTargetCPU().str();
-  info.dtype = "f32";
+  info.dtype = weightDtype == DTypeOpt::BF16 ? "bf16" : "f32";
   info.maxSeqLen = seqLen;
   info.maxBatch = maxBatch;
   if (llvm::Error err = writeManifest(*boundSnapshot, boundEntry, **ckpt, info,
