@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark: Chimera artifacts vs llama.cpp on the same weights.
+
+usage: bench/run.py [--models llama-125m,mamba-130m,jamba-tiny,mixtral-tiny]
+                    [--reps 5] [--threads 2] [--work /tmp/chimera-bench]
+                    [--markdown FILE]
+
+Needs `bash scripts/build.sh` (chimera-compile, chimera-bench) and
+`bash bench/setup_peer.sh` (llama.cpp + models under --work). In one run it:
+  1. measures the machine: DRAM read bandwidth (roofline/stream_triad.c,
+     ReadSum, 2 GiB arrays) and FP32 FMA peak (roofline/fma_peak.c);
+  2. compiles each model's HF folder with chimera-compile (F32 weights);
+  3. for each repetition, runs chimera-bench then llama-bench (pp128, pp512,
+     tg128, one repetition each), alternating A B A B ...;
+  4. prints medians, our/peer ratios, decode bytes/token ÷ bandwidth and
+     prefill FLOPs ÷ peak, and writes them as a markdown table.
+Decode bytes/token are the weight archive's size (every weight is read per
+token; for MoE models an upper bound, the unrouted experts included).
+Prefill FLOPs/token = 2 x weight parameters (attention's score FLOPs not
+counted), so the fraction is a lower bound.
+"""
+import argparse
+import datetime
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TESTS = ["pp128", "pp512", "tg128"]
+
+
+def run(cmd, **kw):
+    r = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    if r.returncode != 0:
+        sys.exit("failed: %s\n%s%s" % (" ".join(cmd), r.stdout, r.stderr))
+    return r.stdout
+
+
+def machine(work, threads):
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OMP_PROC_BIND="close")
+    out = {}
+    for name in ["stream_triad", "fma_peak"]:
+        exe = os.path.join(work, name)
+        run(["gcc", "-O3", "-march=native", "-fopenmp",
+             os.path.join(ROOT, "bench", "roofline", name + ".c"), "-o", exe])
+        text = run([exe], env=env)
+        if name == "stream_triad":
+            out["bandwidth_gbs"] = float(re.search(r"ReadSum\s+best\s+\S+ s\s+(\S+) GB/s", text).group(1))
+        else:
+            out["peak_gflops"] = float(re.search(r"AVX-512 FP32 FMA peak: (\S+) GFLOP/s", text).group(1))
+    return out
+
+
+def chimera_rep(artifact, threads):
+    out = run([os.path.join(ROOT, "build", "bin", "chimera-bench"), artifact,
+               "--pp=128", "--pp=512", "--tg=128", "--reps=1",
+               "--threads=%d" % threads, "--json"])
+    return {j["test"]: j["median_tps"] for j in map(json.loads, out.strip().split("\n"))}
+
+
+def peer_rep(work, gguf, threads):
+    out = run([os.path.join(work, "llama.cpp", "build", "bin", "llama-bench"),
+               "-m", gguf, "-t", str(threads), "-p", "128,512", "-n", "128",
+               "-r", "1", "-o", "json"])
+    result = {}
+    for row in json.loads(out):
+        test = ("pp%d" % row["n_prompt"]) if row["n_prompt"] else ("tg%d" % row["n_gen"])
+        result[test] = row["avg_ts"]
+    return result
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", default="llama-125m,mamba-130m,jamba-tiny,mixtral-tiny")
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--work", default=os.environ.get("CHIMERA_BENCH_DIR", "/tmp/chimera-bench"))
+    ap.add_argument("--markdown", default=os.path.join(ROOT, "bench", "results.md"))
+    a = ap.parse_args()
+
+    limits = machine(a.work, a.threads)
+    print("machine: DRAM read %.1f GB/s, FP32 FMA peak %.0f GFLOP/s (%d threads)" % (
+        limits["bandwidth_gbs"], limits["peak_gflops"], a.threads), flush=True)
+    rows = []
+    for model in a.models.split(","):
+        hf = os.path.join(a.work, "models", "hf", model)
+        gguf = os.path.join(a.work, "models", "gguf", model + "-f32.gguf")
+        artifact = os.path.join(a.work, "artifacts", model)
+        run([os.path.join(ROOT, "build", "bin", "chimera-compile"), hf, "-o", artifact,
+             "--max-seq-len=1024", "--max-batch=1", "--quiet"])
+        weight_bytes = os.path.getsize(os.path.join(artifact, "weights.bin"))
+        ours = {t: [] for t in TESTS}
+        peer = {t: [] for t in TESTS}
+        for r in range(a.reps):
+            for t, v in chimera_rep(artifact, a.threads).items():
+                ours[t].append(v)
+            for t, v in peer_rep(a.work, gguf, a.threads).items():
+                peer[t].append(v)
+            print("  %s rep %d/%d: chimera %s | llama.cpp %s" % (
+                model, r + 1, a.reps,
+                " ".join("%s %.1f" % (t, ours[t][-1]) for t in TESTS),
+                " ".join("%s %.1f" % (t, peer[t][-1]) for t in TESTS)), flush=True)
+        med = {t: statistics.median(ours[t]) for t in TESTS}
+        pmed = {t: statistics.median(peer[t]) for t in TESTS}
+        params = weight_bytes / 4
+        rows.append(dict(
+            model=model, ours=med, peer=pmed, weight_bytes=weight_bytes,
+            decode_bw=med["tg128"] * weight_bytes / 1e9 / limits["bandwidth_gbs"],
+            prefill_peak=med["pp512"] * 2 * params / 1e9 / limits["peak_gflops"]))
+
+    date = datetime.date.today().isoformat()
+    lines = [
+        "Measured %s with `python3 bench/run.py --reps %d --threads %d` "
+        "(medians, tokens/s; chimera and llama.cpp alternated in one run)." % (date, a.reps, a.threads),
+        "Machine in the same run: DRAM read %.1f GB/s, FP32 FMA peak %.0f GFLOP/s." % (
+            limits["bandwidth_gbs"], limits["peak_gflops"]),
+        "",
+        "| model (F32) | chimera pp128 / pp512 / tg128 | llama.cpp pp128 / pp512 / tg128 | ratio pp512 | ratio tg128 | decode MB/token | decode ÷ DRAM bw | pp512 ÷ FMA peak |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        o, p = r["ours"], r["peer"]
+        lines.append("| %s | %.1f / %.1f / %.1f | %.1f / %.1f / %.1f | %.2f | %.2f | %.0f | %.2f | %.3f |" % (
+            r["model"], o["pp128"], o["pp512"], o["tg128"], p["pp128"], p["pp512"], p["tg128"],
+            o["pp512"] / p["pp512"], o["tg128"] / p["tg128"], r["weight_bytes"] / 1e6,
+            r["decode_bw"], r["prefill_peak"]))
+    table = "\n".join(lines) + "\n"
+    print("\n" + table)
+    with open(a.markdown, "w") as f:
+        f.write(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+//===- chimera-bench.cpp - prompt and decode throughput of an artifact ----===//
+//
+//   chimera-bench OUT_DIR [--pp=N]... [--tg=N]... [--reps=R] [--threads=T]
+//                 [--seed=S] [--json]
+//
+// Like llama-bench: `ppN` times one prefill of N random token ids, `tgN`
+// times N single-token decode steps after a one-token prompt (greedy, the
+// sampler's cost included). Each test runs once untimed, then R times;
+// prints tokens/s per repetition and the median. --json prints one object
+// per test for scripts (bench/run.py).
+//
+//===----------------------------------------------------------------------===//
+#include "tools/common/RuntimeApi.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <vector>
+
+using chimera::tools::Api;
+using chimera::tools::die;
+
+namespace chimera::tools {
+const char *kToolName = "chimera-bench";
+}
+
+namespace {
+
+struct Test {
+  bool prompt; // pp, else tg
+  int64_t tokens;
+};
+
+double now() {
+  return std::chrono::duration<double>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+int64_t parsePositive(const char *flag, const char *text) {
+  char *end = nullptr;
+  long long v = std::strtoll(text, &end, 10);
+  if (end == text || *end || v < 1)
+    die("%s: '%s' is not a positive integer", flag, text);
+  return v;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  std::string dir;
+  std::vector<Test> tests;
+  int64_t reps = 5, seed = 1;
+  int threads = 2;
+  bool json = false;
+  for (int i = 1; i < argc; ++i) {
+    const char *a = argv[i];
+    if (!std::strncmp(a, "--pp=", 5))
+      tests.push_back({true, parsePositive("--pp", a + 5)});
+    else if (!std::strncmp(a, "--tg=", 5))
+      tests.push_back({false, parsePositive("--tg", a + 5)});
+    else if (!std::strncmp(a, "--reps=", 7))
+      reps = parsePositive("--reps", a + 7);
+    else if (!std::strncmp(a, "--threads=", 10))
+      threads = int(parsePositive("--threads", a + 10));
+    else if (!std::strncmp(a, "--seed=", 7))
+      seed = parsePositive("--seed", a + 7);
+    else if (!std::strcmp(a, "--json"))
+      json = true;
+    else if (!std::strcmp(a, "--help")) {
+      std::puts("usage: chimera-bench OUT_DIR [--pp=N]... [--tg=N]... "
+                "[--reps=R] [--threads=T] [--seed=S] [--json]");
+      return 0;
+    } else if (a[0] == '-')
+      die("unknown option '%s' (see --help)", a);
+    else
+      dir = a;
+  }
+  if (dir.empty())
+    die("missing the artifact directory");
+  if (tests.empty())
+    tests = {{true, 128}, {true, 512}, {false, 128}};
+
+  Api api = chimera::tools::load(dir);
+  chimera_model *model = nullptr;
+  if (api.model_open(dir.c_str(), &model) != CHIMERA_OK)
+    die("%s", api.last_error());
+  if (api.set_threads(threads) != CHIMERA_OK)
+    die("%s", api.last_error());
+  int64_t vocab = api.vocab_size(model);
+  uint64_t state = api.sampler_seed(uint64_t(seed));
+  chimera_sampler greedy = {0.0f, 0, 1.0f, 0};
+
+  for (const Test &t : tests) {
+    std::vector<int64_t> prompt(t.prompt ? t.tokens : 1);
+    for (auto &id : prompt)
+      id = int64_t((state = state * 6364136223846793005ull + 1) >> 33) % vocab;
+    std::vector<double> rates;
+    for (int64_t r = 0; r <= reps; ++r) {
+      chimera_session *session = nullptr;
+      if (api.session_create(model, 1, &session) != CHIMERA_OK)
+        die("%s", api.last_error());
+      const int64_t *rows[1] = {prompt.data()};
+      int64_t length = int64_t(prompt.size());
+      double start = now();
+      if (api.prefill(session, rows, &length) != CHIMERA_OK)
+        die("%s", api.last_error());
+      if (t.prompt) {
+        double seconds = now() - start;
+        if (r > 0)
+          rates.push_back(double(t.tokens) / seconds);
+      } else {
+        start = now();
+        for (int64_t j = 0; j < t.tokens; ++j) {
+          int64_t steps, v, next;
+          const float *logits = api.logits(session, &steps, &v);
+          if (api.sample(&greedy, logits + (steps - 1) * v, v, &state, &next) !=
+              CHIMERA_OK)
+            die("%s", api.last_error());
+          if (api.decode(session, &next) != CHIMERA_OK)
+            die("%s", api.last_error());
+        }
+        double seconds = now() - start;
+        if (r > 0)
+          rates.push_back(double(t.tokens) / seconds);
+      }
+      api.session_free(session);
+    }
+    std::vector<double> sorted = rates;
+    std::sort(sorted.begin(), sorted.end());
+    double median = sorted.empty() ? 0.0 : sorted[sorted.size() / 2];
+    const char *kind = t.prompt ? "pp" : "tg";
+    if (json) {
+      std::printf("{\"test\": \"%s%lld\", \"threads\": %d, \"median_tps\": %.3f, "
+                  "\"reps\": [", kind, (long long)t.tokens, threads, median);
+      for (size_t i = 0; i < rates.size(); ++i)
+        std::printf("%s%.3f", i ? ", " : "", rates[i]);
+      std::printf("]}\n");
+    } else {
+      std::printf("%s%-5lld %8.2f tokens/s (median of %zu, %d threads)\n", kind,
+                  (long long)t.tokens, median, rates.size(), threads);
+    }
+    std::fflush(stdout);
+  }
+  api.model_close(model);
+  return 0;
+}
