@@ -90,7 +90,7 @@ def main():
         gguf = os.path.join(a.work, "models", "gguf", model + "-f32.gguf")
         artifact = os.path.join(a.work, "artifacts", model)
         run([os.path.join(ROOT, "build", "bin", "chimera-compile"), hf, "-o", artifact,
-             "--max-seq-len=1024", "--max-batch=1", "--quiet"])
+             "--max-seq-len=640", "--max-batch=1", "--quiet"])
         weight_bytes = os.path.getsize(os.path.join(artifact, "weights.bin"))
         ours = {t: [] for t in TESTS}
         peer = {t: [] for t in TESTS}
