@@ -5,6 +5,7 @@
 #include "dialects/chimera/ChimeraOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 
@@ -56,6 +57,45 @@ struct LowerAttention : OpRewritePattern<AttentionOp> {
 
     AffineExpr d0, d1, d2, d3, d4;
     bindDims(ctx, d0, d1, d2, d3, d4);
+
+    // With a causal or sliding-window mask no query sees a key past the
+    // largest query position: attend over keys [0, max(positions) + 1) only,
+    // not the whole preallocated cache.
+    MaskKind maskKind = op.getMask();
+    if (op.getPositions() &&
+        (maskKind == MaskKind::Causal || maskKind == MaskKind::SlidingWindow)) {
+      Type i64 = rewriter.getI64Type();
+      Value positions = op.getPositions();
+      Value maxPos = generic(
+          rewriter, loc, positions, filledTensor(rewriter, loc, {}, i64, -1.0),
+          {AffineMap::getMultiDimIdentityMap(2, ctx),
+           AffineMap::get(2, 0, {}, ctx)},
+          iterators(0, 2), [&](OpBuilder &b, Location l, ValueRange args) {
+            Value p = args[0].getType() == i64
+                          ? args[0]
+                          : Value(arith::ExtSIOp::create(b, l, i64, args[0]));
+            linalg::YieldOp::create(
+                b, l, Value(arith::MaxSIOp::create(b, l, p, args[1])));
+          });
+      Value last = tensor::ExtractOp::create(rewriter, loc, maxPos, ValueRange{});
+      Value used = arith::IndexCastOp::create(
+          rewriter, loc, rewriter.getIndexType(),
+          arith::AddIOp::create(rewriter, loc, last, intConst(rewriter, loc, i64, 1)));
+      Value total = getValueOrCreateConstantIndexOp(rewriter, loc, tSz);
+      used = arith::MinSIOp::create(rewriter, loc, used, total);
+      used = arith::MaxSIOp::create(rewriter, loc, used, indexConst(rewriter, loc, 0));
+      auto prefix = [&](Value t) {
+        SmallVector<OpFoldResult> offsets(4, rewriter.getIndexAttr(0));
+        SmallVector<OpFoldResult> sizes = sizesOf(rewriter, loc, t);
+        sizes[1] = used;
+        SmallVector<OpFoldResult> strides(4, rewriter.getIndexAttr(1));
+        return Value(tensor::ExtractSliceOp::create(rewriter, loc, t, offsets,
+                                                    sizes, strides));
+      };
+      k = prefix(k);
+      v = prefix(v);
+      tSz = used;
+    }
     // scores[b, h, i, t] = scale · Σ_d q[b, i, h, d] k[b, t, h / g, d]
     Value scores = generic(
         rewriter, loc, ValueRange{q, k},

@@ -42,11 +42,30 @@ struct LowerRope : OpRewritePattern<RopeOp> {
         DenseElementsAttr::get(RankedTensorType::get({half}, f32),
                                ArrayRef<float>(invFreq)));
 
+    // cos and sin of every (row, token, pair) once, not once per head.
+    SmallVector<OpFoldResult> tableSizes = sizesOf(rewriter, loc, op.getPositions());
+    tableSizes.push_back(rewriter.getIndexAttr(half));
+    auto id3 = AffineMap::getMultiDimIdentityMap(3, ctx);
+    auto table = [&](bool isCos) {
+      return generic(
+          rewriter, loc, ValueRange{op.getPositions(), freqs},
+          emptyTensor(rewriter, loc, tableSizes, f32),
+          {dimsMap(ctx, 3, {0, 1}), dimsMap(ctx, 3, {2}), id3}, iterators(3),
+          [&](OpBuilder &b, Location l, ValueRange args) {
+            Value pos = arith::SIToFPOp::create(b, l, f32, args[0]);
+            Value angle = arith::MulFOp::create(b, l, pos, args[1]);
+            Value v = isCos ? Value(math::CosOp::create(b, l, angle))
+                            : Value(math::SinOp::create(b, l, angle));
+            linalg::YieldOp::create(b, l, v);
+          });
+    };
+    Value cosTable = table(true), sinTable = table(false);
+
     auto id = AffineMap::getMultiDimIdentityMap(4, ctx);
     Value result = generic(
-        rewriter, loc, ValueRange{x, op.getPositions()},
+        rewriter, loc, ValueRange{x},
         emptyTensor(rewriter, loc, sizesOf(rewriter, loc, x), elt),
-        {id, dimsMap(ctx, 4, {0, 1}), id}, iterators(4),
+        {id, id}, iterators(4),
         [&](OpBuilder &b, Location l, ValueRange args) {
           Value d = linalg::IndexOp::create(b, l, 3);
           auto cIdx = [&](int64_t v) { return indexConst(b, l, v); };
@@ -83,11 +102,10 @@ struct LowerRope : OpRewritePattern<RopeOp> {
               b, l, tensor::ExtractOp::create(b, l, x, ValueRange{bi, li, hi, partner}),
               f32);
           Value self = castFloat(b, l, args[0], f32);
-          Value pos = arith::SIToFPOp::create(b, l, f32, args[1]);
-          Value freq = tensor::ExtractOp::create(b, l, freqs, ValueRange{j});
-          Value angle = arith::MulFOp::create(b, l, pos, freq);
-          Value cos = math::CosOp::create(b, l, angle);
-          Value sin = math::SinOp::create(b, l, angle);
+          Value cos = tensor::ExtractOp::create(b, l, cosTable,
+                                                ValueRange{bi, li, j});
+          Value sin = tensor::ExtractOp::create(b, l, sinTable,
+                                                ValueRange{bi, li, j});
           Value otherSin = arith::MulFOp::create(b, l, other, sin);
           Value signed_ = arith::SelectOp::create(
               b, l, first, arith::NegFOp::create(b, l, otherSin), otherSin);
