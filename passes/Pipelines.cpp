@@ -63,7 +63,7 @@ void chimera::buildModelPhase(OpPassManager &pm, ModelPhase phase) {
     pm.addPass(createCSEPass());
     // Elementwise producers (activations, residual adds, weight transforms)
     // fuse into their consumers: fewer kernels, fewer round trips to memory.
-    pm.addPass(createLinalgElementwiseOpFusionPass());
+    pm.addPass(createFuseElementwise());
     pm.addPass(createCanonicalizerPass());
     pm.addNestedPass<func::FuncOp>(createReassociateReductions());
     pm.addPass(createExpandShapeToReshape());
