@@ -95,13 +95,19 @@ TEST_P(ModelGolden, PrefillLogitsAndGreedyDecode) {
   mlir::DialectRegistry registry;
   registerJitDialects(registry);
   mlir::MLIRContext ctx(registry);
-  auto module = chimera::hf::importCheckpoint(ctx, **ckpt);
+  auto module = chimera::hf::importCheckpoint(ctx, **ckpt, mlir::Type(),
+                                              /*exposeRouting=*/mc.recompute);
   ASSERT_TRUE(bool(module)) << llvm::toString(module.takeError());
   auto forward = (*module)->lookupSymbol<mlir::func::FuncOp>("forward");
   ASSERT_TRUE(forward);
   forward->setAttr("llvm.emit_c_interface", mlir::UnitAttr::get(&ctx));
   // Cache shapes, before lowering turns them into memrefs.
   std::vector<std::vector<int64_t>> cacheShapes;
+  std::vector<std::string> routingNames;
+  for (unsigned i = 0; i < forward.getNumResults(); ++i)
+    if (auto name = forward.getResultAttrOfType<mlir::StringAttr>(i, "chimera.name"))
+      if (name.getValue().starts_with("router_selected."))
+        routingNames.push_back(name.getValue().str());
   for (unsigned i = 3; i < forward.getNumArguments(); ++i) {
     auto shape =
         llvm::cast<mlir::RankedTensorType>(forward.getArgument(i).getType())
@@ -157,6 +163,7 @@ TEST_P(ModelGolden, PrefillLogitsAndGreedyDecode) {
 
   if (mc.recompute) {
     // One row at a time: call(ids, positions, lengths, rows = 1, s).
+    std::vector<std::vector<int64_t>> selected(routingNames.size());
     auto callRow = [&](std::vector<int64_t> &rowIds, std::vector<float> &out) {
       int64_t s = int64_t(rowIds.size());
       std::vector<int64_t> pos(s), len = {s};
@@ -178,6 +185,10 @@ TEST_P(ModelGolden, PrefillLogitsAndGreedyDecode) {
       }
       out.assign(s * vocab, 0.0f);
       args.push_back({out.data(), {1, s, vocab}});
+      for (auto &sel : selected) {
+        sel.assign(s, -1);
+        args.push_back({sel.data(), {1, s}});
+      }
       return invokeWithMemrefs(**engine, "forward", args);
     };
     for (int64_t b = 0; b < batch; ++b) {
@@ -200,6 +211,18 @@ TEST_P(ModelGolden, PrefillLogitsAndGreedyDecode) {
                   (long long)b, worst);
       EXPECT_EQ(bad, 0) << "row " << b << " prefill logits (max |diff| "
                         << worst << ")";
+      // Which tokens each routed layer processed: exactly the reference's.
+      for (size_t r = 0; r < routingNames.size(); ++r) {
+        auto want = (*goldenFile)->readI64(routingNames[r]);
+        ASSERT_TRUE(bool(want)) << llvm::toString(want.takeError());
+        std::vector<int64_t> expected(want->begin() + b * seq,
+                                      want->begin() + b * seq + (*lengths)[b]);
+        EXPECT_EQ(selected[r], expected) << routingNames[r] << " row " << b;
+        std::printf("  %-11s row %lld %s: %lld tokens routed, as the reference\n",
+                    mc.dir, (long long)b, routingNames[r].c_str(),
+                    (long long)std::count(selected[r].begin(),
+                                          selected[r].end(), 1));
+      }
       std::vector<int64_t> generated;
       for (int64_t j = 0; j < steps; ++j) {
         const float *last = &out[(row.size() - 1) * vocab];

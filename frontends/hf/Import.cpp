@@ -137,6 +137,14 @@ public:
                                  ".router.weight_predictor.weight"));
   }
 
+  int64_t routedLayer(size_t k) const {
+    for (size_t i = 0, seen = 0; i < routed.size(); ++i)
+      if (routed[i] && seen++ == k)
+        return int64_t(i);
+    return -1;
+  }
+  size_t numRouted() const { return llvm::count(routed, true); }
+
   /// True when some layer is depth-routed. The public MoD reference routes
   /// over the whole sequence, so decoding recomputes it (no layer caches).
   bool recomputes() const { return llvm::is_contained(routed, true); }
@@ -221,6 +229,7 @@ public:
         Value(), Value(), Value(), ch::QuantAttr());
     SmallVector<Value> results = {logits};
     results.append(newCaches);
+    results.append(routing);
     return results;
   }
 
@@ -300,6 +309,12 @@ private:
     x = g.rmsNorm(h1, blk + s.ffnNorm + ".weight", c.normEps);
     Value out = g.add(h1, mlp(blk + s.mlp + ".", x));
     ch::YieldOp::create(b, loc, ValueRange{out});
+    if (exposeRouting) {
+      b.setInsertionPointAfter(route);
+      auto selType = cast<RankedTensorType>(route.getSelected().getType());
+      routing.push_back(arith::ExtUIOp::create(
+          b, loc, selType.clone(b.getI64Type()), route.getSelected()));
+    }
     return route.getResult();
   }
 
@@ -385,6 +400,10 @@ private:
   const Scheme &s;
   Type elt;
   std::vector<bool> routed;
+  SmallVector<Value> routing; // per routed layer: its decisions, i64
+
+public:
+  bool exposeRouting = false;
   Value positions, lengths, offsets;
 };
 
@@ -392,7 +411,8 @@ private:
 
 namespace chimera::hf {
 llvm::Expected<OwningOpRef<ModuleOp>>
-importCheckpoint(MLIRContext &ctx, const Checkpoint &ckpt, Type weightType) {
+importCheckpoint(MLIRContext &ctx, const Checkpoint &ckpt, Type weightType,
+                 bool exposeRouting) {
   ctx.loadDialect<ch::ChimeraDialect, func::FuncDialect, tensor::TensorDialect,
                   arith::ArithDialect, math::MathDialect>();
   llvm::Expected<Scheme> scheme = schemeFor(ckpt);
@@ -422,6 +442,10 @@ importCheckpoint(MLIRContext &ctx, const Checkpoint &ckpt, Type weightType) {
     inputs.push_back(slot.type);
     results.push_back(slot.type);
   }
+  size_t numRouting = exposeRouting ? importer.numRouted() : 0;
+  importer.exposeRouting = exposeRouting;
+  for (size_t k = 0; k < numRouting; ++k)
+    results.push_back(RankedTensorType::get({dyn, dyn}, i64));
   auto func = func::FuncOp::create(b, loc, "forward",
                                    b.getFunctionType(inputs, results));
   auto nameAttr = [&](llvm::StringRef name) {
@@ -435,6 +459,9 @@ importCheckpoint(MLIRContext &ctx, const Checkpoint &ckpt, Type weightType) {
     argAttrs.push_back(nameAttr(slot.name));
     resAttrs.push_back(nameAttr(slot.name));
   }
+  for (size_t k = 0; k < numRouting; ++k)
+    resAttrs.push_back(nameAttr("router_selected.layer" +
+                                std::to_string(importer.routedLayer(k))));
   func.setAllArgAttrs(argAttrs);
   func.setAllResultAttrs(resAttrs);
   // What the runtime needs to size caches and check inputs.
@@ -457,6 +484,7 @@ importCheckpoint(MLIRContext &ctx, const Checkpoint &ckpt, Type weightType) {
   SmallVector<Value> outs =
       importer.build(entry->getArgument(0), entry->getArgument(1),
                      entry->getArgument(2), entry->getArguments().drop_front(3));
+
   func::ReturnOp::create(b, loc, outs);
   if (llvm::Error err = importer.takeError())
     return std::move(err);

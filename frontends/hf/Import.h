@@ -29,9 +29,12 @@ namespace chimera::hf {
 /// Imports `ckpt`. Activations and accumulation are f32; `weightType`
 /// (default f32; bf16 halves what a decode step reads) is the element type
 /// of the matrices and embedding tables, which kernels upcast as they load.
+/// With `exposeRouting`, every depth-routed layer's decisions are extra
+/// results after the caches: `router_selected.layer<i>` (i64 [B, S], 1 =
+/// processed by the block), for tests against the reference's.
 llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>>
 importCheckpoint(mlir::MLIRContext &ctx, const Checkpoint &ckpt,
-                 mlir::Type weightType = {});
+                 mlir::Type weightType = {}, bool exposeRouting = false);
 
 } // namespace chimera::hf
 
