@@ -13,14 +13,10 @@
 #include "llvm/ADT/StringSwitch.h"
 
 using namespace mlir;
+using namespace mlir::chimera;
 
-void chimera::buildReferenceToLLVMPipeline(OpPassManager &pm,
-                                           bool resultsAsOutParams) {
-  pm.addPass(createLowerToReference());
-  pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
-  pm.addPass(createCanonicalizerPass());
-  pm.addPass(createCSEPass());
-
+/// One-shot bufferization across function boundaries with identity layouts.
+static void addBufferize(OpPassManager &pm) {
   bufferization::OneShotBufferizePassOptions bufferize;
   bufferize.bufferizeFunctionBoundaries = true;
   // The reference scan and top-k loops carry freshly computed tensors.
@@ -28,6 +24,39 @@ void chimera::buildReferenceToLLVMPipeline(OpPassManager &pm,
   bufferize.functionBoundaryTypeConversion =
       bufferization::LayoutMapOption::IdentityLayoutMap;
   pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+}
+
+/// From loops over memrefs to the LLVM dialect.
+static void addLoopsToLLVM(OpPassManager &pm, bool parallelKernels) {
+  pm.addNestedPass<func::FuncOp>(createStridedCopiesToLinalg());
+  if (parallelKernels) {
+    // Parallel dims become scf.parallel, and top-level ones become kernels
+    // launched on the runtime's thread pool; the rest are plain loops.
+    pm.addNestedPass<func::FuncOp>(createConvertLinalgToParallelLoopsPass());
+    pm.addPass(createOutlineKernels());
+    pm.addPass(createCanonicalizerPass());
+  } else {
+    pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
+  }
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  pm.addPass(createConvertMathToLLVMPass());
+  pm.addPass(createConvertMathToLibmPass());
+  pm.addPass(createConvertToLLVMPass());
+  if (parallelKernels)
+    pm.addPass(createLaunchToRuntime());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+}
+
+void chimera::buildReferenceToLLVMPipeline(OpPassManager &pm,
+                                           bool resultsAsOutParams) {
+  pm.addPass(createLowerToReference());
+  pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+  addBufferize(pm);
   if (resultsAsOutParams) {
     bufferization::BufferResultsToOutParamsPassOptions outParams;
     outParams.hoistStaticAllocs = true;
@@ -36,16 +65,7 @@ void chimera::buildReferenceToLLVMPipeline(OpPassManager &pm,
   }
   bufferization::BufferDeallocationPipelineOptions dealloc;
   bufferization::buildBufferDeallocationPipeline(pm, dealloc);
-
-  pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
-  pm.addPass(createSCFToControlFlowPass());
-  pm.addPass(memref::createExpandStridedMetadataPass());
-  pm.addPass(createLowerAffinePass());
-  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
-  pm.addPass(createConvertMathToLLVMPass());
-  pm.addPass(createConvertMathToLibmPass());
-  pm.addPass(createConvertToLLVMPass());
-  pm.addPass(createReconcileUnrealizedCastsPass());
+  addLoopsToLLVM(pm, /*parallelKernels=*/false);
 }
 
 void chimera::buildModelPhase(OpPassManager &pm, ModelPhase phase) {
@@ -71,12 +91,7 @@ void chimera::buildModelPhase(OpPassManager &pm, ModelPhase phase) {
   case ModelPhase::Bufferize: {
     // Results computed into fresh tensors are built in their destinations.
     pm.addPass(bufferization::createEmptyTensorEliminationPass());
-    bufferization::OneShotBufferizePassOptions bufferize;
-    bufferize.bufferizeFunctionBoundaries = true;
-    bufferize.allowReturnAllocsFromLoops = true;
-    bufferize.functionBoundaryTypeConversion =
-        bufferization::LayoutMapOption::IdentityLayoutMap;
-    pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+    addBufferize(pm);
     // Loops that only carry a cache buffer fold to it; then every result is
     // an argument written in place and is dropped.
     pm.addPass(createCanonicalizerPass());
@@ -86,21 +101,7 @@ void chimera::buildModelPhase(OpPassManager &pm, ModelPhase phase) {
     return;
   }
   case ModelPhase::LLVM:
-    pm.addNestedPass<func::FuncOp>(createStridedCopiesToLinalg());
-    // Parallel dims become scf.parallel, and top-level ones become kernels
-    // launched on the runtime's thread pool; the rest are plain loops.
-    pm.addNestedPass<func::FuncOp>(createConvertLinalgToParallelLoopsPass());
-    pm.addPass(createOutlineKernels());
-    pm.addPass(createCanonicalizerPass());
-    pm.addPass(createSCFToControlFlowPass());
-    pm.addPass(memref::createExpandStridedMetadataPass());
-    pm.addPass(createLowerAffinePass());
-    pm.addPass(createFinalizeMemRefToLLVMConversionPass());
-    pm.addPass(createConvertMathToLLVMPass());
-    pm.addPass(createConvertMathToLibmPass());
-    pm.addPass(createConvertToLLVMPass());
-    pm.addPass(createLaunchToRuntime());
-    pm.addPass(createReconcileUnrealizedCastsPass());
+    addLoopsToLLVM(pm, /*parallelKernels=*/true);
     pm.addPass(createAddPackedEntry());
     return;
   }

@@ -60,9 +60,6 @@ static std::vector<int64_t> descriptorFor(void *data,
   return d;
 }
 
-static std::vector<int64_t> descriptorFor(HostTensor &t) {
-  return descriptorFor(t.data.data(), t.shape);
-}
 
 static void initialiseNativeTarget() {
   static bool initialised = [] {
@@ -123,19 +120,8 @@ llvm::Error chimera::testing::runReference(const std::string &mlirSource,
                                            const std::string &function,
                                            std::vector<HostTensor> &inputs,
                                            std::vector<HostTensor> &outputs) {
-  static bool initialised = [] {
-    llvm::InitializeNativeTarget();
-    llvm::InitializeNativeTargetAsmPrinter();
-    return true;
-  }();
-  (void)initialised;
-
   mlir::DialectRegistry registry;
-  mlir::registerAllDialects(registry);
-  mlir::registerAllExtensions(registry);
-  registry.insert<mlir::chimera::ChimeraDialect>();
-  mlir::registerBuiltinDialectTranslation(registry);
-  mlir::registerLLVMDialectTranslation(registry);
+  registerJitDialects(registry);
   mlir::MLIRContext context(registry);
 
   std::string diagnostics;
@@ -153,29 +139,13 @@ llvm::Error chimera::testing::runReference(const std::string &mlirSource,
   mlir::chimera::buildReferenceToLLVMPipeline(pm, /*resultsAsOutParams=*/true);
   if (mlir::failed(pm.run(*module)))
     return llvm::createStringError("lowering failed:\n" + diagnostics);
-
-  // ExecutionEngineOptions holds function_refs: keep the callee alive.
-  std::function<llvm::Error(llvm::Module *)> optimize =
-      mlir::makeOptimizingTransformer(2, 0, nullptr);
-  mlir::ExecutionEngineOptions options;
-  options.transformer = optimize;
-  // memref.copy of non-contiguous views lowers to `memrefCopy`.
-  llvm::SmallVector<llvm::StringRef, 1> libs = {CHIMERA_C_RUNNER_UTILS};
-  options.sharedLibPaths = libs;
-  auto engine = mlir::ExecutionEngine::create(*module, options);
+  auto engine = jitCompile(*module);
   if (!engine)
     return engine.takeError();
-
-  std::vector<std::vector<int64_t>> descriptors;
+  std::vector<MemrefArg> args;
   for (HostTensor &t : inputs)
-    descriptors.push_back(descriptorFor(t));
+    args.push_back({t.data.data(), t.shape});
   for (HostTensor &t : outputs)
-    descriptors.push_back(descriptorFor(t));
-  std::vector<void *> descPtrs;
-  for (auto &d : descriptors)
-    descPtrs.push_back(d.data());
-  std::vector<void *> args;
-  for (void *&p : descPtrs)
-    args.push_back(&p);
-  return (*engine)->invokePacked("_mlir_ciface_" + function, args);
+    args.push_back({t.data.data(), t.shape});
+  return invokeWithMemrefs(**engine, function, args);
 }
