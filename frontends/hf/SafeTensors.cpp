@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <sys/mman.h>
+#include <unistd.h>
 
 using namespace chimera::hf;
 using llvm::Error;
@@ -286,4 +288,18 @@ SafeTensorsFile::readI64(llvm::StringRef name) const {
     out[i] = wide ? int64_t(llvm::support::endian::read64le(p + 8 * i))
                   : int64_t(int32_t(llvm::support::endian::read32le(p + 4 * i)));
   return out;
+}
+
+void SafeTensorsFile::release(llvm::StringRef name) const {
+  const TensorView *view = find(name);
+  if (!view || view->bytes.empty())
+    return;
+  uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
+  uintptr_t begin = uintptr_t(view->bytes.data());
+  uintptr_t end = begin + view->bytes.size();
+  // Only whole pages inside the tensor: neighbours may still be in use.
+  begin = (begin + page - 1) & ~(page - 1);
+  end &= ~(page - 1);
+  if (end > begin)
+    (void)madvise(reinterpret_cast<void *>(begin), end - begin, MADV_DONTNEED);
 }

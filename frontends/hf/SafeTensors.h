@@ -61,6 +61,9 @@ public:
   llvm::Expected<std::vector<float>> readF32(llvm::StringRef name) const;
   /// The tensor called `name` as int64 values (I64, I32).
   llvm::Expected<std::vector<int64_t>> readI64(llvm::StringRef name) const;
+  /// Tells the kernel the pages of `name` are no longer needed, so that
+  /// streaming a checkpoint through the map does not keep it resident.
+  void release(llvm::StringRef name) const;
 
 private:
   std::string filePath;

@@ -107,6 +107,7 @@ Error chimera::writeWeightArchive(mlir::ModuleOp module,
       auto values = found->file->readF32(n);
       if (!values)
         return values.takeError();
+      found->file->release(n);
       if (type.isF32()) {
         os.write(reinterpret_cast<const char *>(values->data()),
                  values->size() * sizeof(float));
