@@ -60,6 +60,8 @@ void chimera_manifest_free(chimera_manifest *manifest);
 /* The compiled model: args[i] points at the memref descriptor of manifest
  * argument i. Defined in the artifact's generated code. */
 void chimera_model_forward(void **args);
+/* "name:dtype:rank;" per argument of the compiled entry, NUL-terminated. */
+extern const char chimera_model_signature[];
 
 struct chimera_model {
   chimera_manifest manifest;

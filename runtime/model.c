@@ -47,6 +47,31 @@ static chimera_status check_arguments(const chimera_manifest *m,
     if (a[i].role != ROLE_CACHE || a[i].rank < 1 || a[i].shape[0] != DIM_BATCH)
       return chimera_fail(CHIMERA_ERROR_FORMAT, "%s: argument '%s' must be a "
                           "cache with a leading batch dim", path, a[i].name);
+  /* The compiled code's own description of its buffers. */
+  size_t used = 0, cap = 64 * (size_t)n + 1;
+  char *sig = malloc(cap);
+  if (!sig)
+    return chimera_fail(CHIMERA_ERROR_OUT_OF_MEMORY, "out of memory");
+  static const char *const dtypes[] = {"", "i8", "bf16", "", "f32", "", "", "",
+                                       "i64"};
+  for (int i = 0; i < n; ++i) {
+    int size = a[i].element_size;
+    const char *dtype = size <= 8 ? dtypes[size] : "";
+    int w = snprintf(sig + used, cap - used, "%s:%s:%d;", a[i].name, dtype,
+                     a[i].rank);
+    if (w < 0 || (size_t)w >= cap - used) {
+      free(sig);
+      return chimera_fail(CHIMERA_ERROR_FORMAT, "%s: argument names too long",
+                          path);
+    }
+    used += (size_t)w;
+  }
+  int same = !strcmp(sig, chimera_model_signature);
+  free(sig);
+  if (!same)
+    return chimera_fail(CHIMERA_ERROR_FORMAT, "%s: 'arguments' do not match "
+                        "the buffers model.so was compiled for (%s)", path,
+                        chimera_model_signature);
   const chimera_arg *logits = &a[n - 1];
   if (logits->rank != 3 || logits->shape[2] != m->vocab_size ||
       logits->element_size != 4)

@@ -135,6 +135,26 @@ Error chimera::writeWeightArchive(mlir::ModuleOp module,
   return Error::success();
 }
 
+static std::string dtypeOf(mlir::Type elt) {
+  return elt.isF32()          ? "f32"
+         : elt.isBF16()       ? "bf16"
+         : elt.isInteger(64)  ? "i64"
+         : elt.isInteger(8)   ? "i8"
+                              : "";
+}
+
+std::string chimera::entrySignature(mlir::func::FuncOp entry) {
+  std::string sig;
+  for (unsigned i = 0; i < entry.getNumArguments(); ++i) {
+    auto name = entry.getArgAttrOfType<mlir::StringAttr>(i, "chimera.name");
+    auto type = llvm::cast<mlir::ShapedType>(entry.getArgument(i).getType());
+    sig += (name ? name.getValue().str() : std::string("?")) + ":" +
+           dtypeOf(type.getElementType()) + ":" +
+           std::to_string(type.getRank()) + ";";
+  }
+  return sig;
+}
+
 /// The symbolic name of dim `d` of argument `role`.
 static llvm::json::Value dimValue(llvm::StringRef role, unsigned d,
                                   int64_t size) {
@@ -165,12 +185,7 @@ Error chimera::writeManifest(mlir::ModuleOp module, mlir::func::FuncOp entry,
                            ? n.str()
                            : "cache";
     auto type = llvm::cast<mlir::ShapedType>(entry.getArgument(i).getType());
-    mlir::Type elt = type.getElementType();
-    std::string dtype = elt.isF32()           ? "f32"
-                        : elt.isBF16()        ? "bf16"
-                        : elt.isInteger(64)   ? "i64"
-                        : elt.isInteger(8)    ? "i8"
-                                              : "";
+    std::string dtype = dtypeOf(type.getElementType());
     if (dtype.empty())
       return fail("internal: argument '" + n + "' has an unsupported type");
     llvm::json::Array shape;

@@ -44,6 +44,12 @@ llvm::Error writeWeightArchive(mlir::ModuleOp module,
                                const hf::Checkpoint &ckpt,
                                llvm::StringRef path);
 
+/// "name:dtype:rank;..." for every argument of the bound entry: embedded in
+/// model.so (`chimera_model_signature`) and rebuilt by the runtime from
+/// manifest.json, so a manifest that does not describe this library's
+/// buffers is refused instead of crashing the caller.
+std::string entrySignature(mlir::func::FuncOp entry);
+
 struct ManifestInfo {
   std::string modelName, target, targetCpu, dtype;
   int64_t maxSeqLen = 0, maxBatch = 0;

@@ -17,6 +17,7 @@
 
 #include "dialects/chimera/ChimeraDialect.h"
 
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/OperationSupport.h"
@@ -323,6 +324,19 @@ int main(int argc, char **argv) {
   if (!tm)
     return fail(llvm::toString(tm.takeError()));
   llvm::LLVMContext llvmContext;
+  {
+    // The buffers this library expects, for the runtime to check the
+    // manifest against.
+    std::string signature = entrySignature(boundEntry);
+    signature.push_back('\0');
+    mlir::OpBuilder b = mlir::OpBuilder::atBlockEnd((*module)->getBody());
+    auto type = mlir::LLVM::LLVMArrayType::get(b.getI8Type(), signature.size());
+    mlir::LLVM::GlobalOp::create(b, (*module)->getLoc(), type,
+                                 /*isConstant=*/true,
+                                 mlir::LLVM::Linkage::External,
+                                 "chimera_model_signature",
+                                 b.getStringAttr(signature));
+  }
   auto llvmModule = x86::translateAndOptimize(**module, llvmContext, **tm);
   if (!llvmModule)
     return fail(llvm::toString(llvmModule.takeError()));
