@@ -47,9 +47,11 @@ static void drain(void) {
   inside_grid = 0;
 }
 
-static void *worker(void *unused) {
-  (void)unused;
-  uint64_t seen = 0;
+/* `arg` is the generation published before the worker was created: it
+ * waits for the next one (the grid being launched), never for one that has
+ * already run. */
+static void *worker(void *arg) {
+  uint64_t seen = (uint64_t)(uintptr_t)arg;
   pthread_mutex_lock(&lock);
   for (;;) {
     while (generation == seen)
@@ -99,7 +101,7 @@ void chimera_parallel_for(int64_t n, void (*fn)(int64_t, int64_t, void *),
   pthread_mutex_lock(&lock);
   while (started < workers) {
     pthread_t t;
-    if (pthread_create(&t, NULL, worker, NULL) != 0)
+    if (pthread_create(&t, NULL, worker, (void *)(uintptr_t)generation) != 0)
       break; /* fewer threads is still correct */
     pthread_detach(t);
     ++started;
