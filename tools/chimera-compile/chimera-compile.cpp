@@ -166,14 +166,26 @@ private:
   std::chrono::steady_clock::time_point start;
 };
 
+/// Writes `path` atomically ('-' is stdout) with `body`; one error line on
+/// failure.
+llvm::Error writeFile(llvm::StringRef path,
+                      llvm::function_ref<void(llvm::raw_ostream &)> body) {
+  if (llvm::Error err = llvm::writeToOutput(path, [&](llvm::raw_ostream &os) {
+        body(os);
+        return llvm::Error::success();
+      }))
+    return llvm::createStringError(path + ": cannot write: " +
+                                   llvm::toString(std::move(err)));
+  return llvm::Error::success();
+}
+
 llvm::Error printModule(mlir::ModuleOp module, llvm::StringRef path) {
   mlir::OpPrintingFlags flags;
   if (debugLocs)
     flags.enableDebugInfo();
-  return llvm::writeToOutput(path, [&](llvm::raw_ostream &os) {
+  return writeFile(path, [&](llvm::raw_ostream &os) {
     module->print(os, flags);
     os << "\n";
-    return llvm::Error::success();
   });
 }
 
@@ -315,7 +327,7 @@ int main(int argc, char **argv) {
   if (!full) {
     progress.finish();
     if (llvm::Error err = printModule(**module, output))
-      return fail(output + ": cannot write: " + llvm::toString(std::move(err)));
+      return fail(llvm::toString(std::move(err)));
     return 0;
   }
 
@@ -342,12 +354,10 @@ int main(int argc, char **argv) {
     return fail(llvm::toString(llvmModule.takeError()));
   if (emit == Emit::Llvm) {
     progress.finish();
-    if (llvm::Error err = llvm::writeToOutput(
-            output, [&](llvm::raw_ostream &os) {
-              (*llvmModule)->print(os, nullptr);
-              return llvm::Error::success();
-            }))
-      return fail(output + ": cannot write: " + llvm::toString(std::move(err)));
+    if (llvm::Error err = writeFile(output, [&](llvm::raw_ostream &os) {
+          (*llvmModule)->print(os, nullptr);
+        }))
+      return fail(llvm::toString(std::move(err)));
     return 0;
   }
   auto object = x86::emitObject(**llvmModule, **tm);
@@ -355,22 +365,16 @@ int main(int argc, char **argv) {
     return fail(llvm::toString(object.takeError()));
   if (emit == Emit::Obj) {
     progress.finish();
-    if (llvm::Error err = llvm::writeToOutput(
-            output, [&](llvm::raw_ostream &os) {
-              os << *object;
-              return llvm::Error::success();
-            }))
-      return fail(output + ": cannot write: " + llvm::toString(std::move(err)));
+    if (llvm::Error err = writeFile(
+            output, [&](llvm::raw_ostream &os) { os << *object; }))
+      return fail(llvm::toString(std::move(err)));
     return 0;
   }
 
   progress.step("link model.so");
   std::string objectPath = dir->path("model.o");
-  if (llvm::Error err = llvm::writeToOutput(objectPath,
-                                            [&](llvm::raw_ostream &os) {
-                                              os << *object;
-                                              return llvm::Error::success();
-                                            }))
+  if (llvm::Error err = writeFile(
+          objectPath, [&](llvm::raw_ostream &os) { os << *object; }))
     return fail(llvm::toString(std::move(err)));
   std::string archive =
       runtimeLib.empty() ? defaultRuntimeLib(argv[0]) : runtimeLib.getValue();
