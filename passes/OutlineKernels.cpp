@@ -62,7 +62,11 @@ struct OutlineKernelsPass
       counts.push_back(
           arith::CeilDivSIOp::create(b, loc, extent, loop.getStep()[d]));
     }
-    Value bs = arith::ConstantIndexOp::create(b, loc, blockSize);
+    // A loop whose iterations are already work items says so.
+    int64_t itemSize = blockSize;
+    if (auto attr = loop->getAttrOfType<IntegerAttr>("chimera.block_size"))
+      itemSize = std::max<int64_t>(1, attr.getInt());
+    Value bs = arith::ConstantIndexOp::create(b, loc, itemSize);
     Value blocks = arith::CeilDivSIOp::create(b, loc, counts.back(), bs);
     Value grid = blocks;
     for (unsigned d = 0; d + 1 < rank; ++d)
@@ -107,7 +111,7 @@ struct OutlineKernelsPass
 
     Value c0 = arith::ConstantIndexOp::create(kb, loc, 0);
     Value c1 = arith::ConstantIndexOp::create(kb, loc, 1);
-    Value kbs = arith::ConstantIndexOp::create(kb, loc, blockSize);
+    Value kbs = arith::ConstantIndexOp::create(kb, loc, itemSize);
     Value nLast = lookup(counts.back());
     Value kBlocks = arith::CeilDivSIOp::create(kb, loc, nLast, kbs);
     auto items = scf::ForOp::create(kb, loc, entry->getArgument(0),

@@ -143,6 +143,9 @@ def OutlineKernels : Pass<"chimera-outline-kernels", "::mlir::ModuleOp"> {
           (outer dims..., block) = delinearise(item)
           for j in block: body(ivs)
 
+    A loop with a `chimera.block_size` attribute is blocked by that instead
+    (1: each iteration is already a work item, as for matmul tiles).
+
     Constants are cloned into the kernel; every other value the loop uses is
     passed as a launch operand. Loops nested in sequential loops (a scan's
     time steps) stay on the host thread.
@@ -154,6 +157,40 @@ def OutlineKernels : Pass<"chimera-outline-kernels", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::scf::SCFDialect",
                            "::mlir::func::FuncDialect",
                            "::mlir::chimera::ChimeraDialect"];
+}
+
+def VectorizeMatmuls : Pass<"chimera-vectorize-matmuls"> {
+  let summary = "Register-blocked vector kernels for x·Wᵀ on buffers";
+  let description = [{
+    Replaces each bufferized `linalg.generic` of the form
+    `out[..., n] += x[..., k] * w[n, k]` (a linear layer with the weight in
+    its checkpoint layout, f32 or upcast from bf16/f16) by an
+    `scf.parallel` over blocks of `rows` weight rows. Each block walks K in
+    chunks of `k-chunk` (so its weight rows stay in L1) and, per chunk, all
+    x rows in tiles of `cols`: `rows × cols` accumulators of
+    `vector<vector-width x f32>`, FMAs per K vector, one horizontal sum each
+    at the end. Decode (one x row) streams the weights with `rows`
+    independent accumulators; prefill reuses each loaded weight vector
+    `cols` times and each x vector `rows` times.
+
+    The loop carries `chimera.block_size = 1`: each iteration is one grid
+    item for `chimera-outline-kernels`. Ragged M and N use 1-wide tiles, a
+    K that is not a multiple of the vector a masked load. Matmuls whose
+    buffers are not row-major with a unit inner stride are left alone.
+  }];
+  let options = [
+    Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"16",
+           "f32 lanes per vector (16: AVX-512)">,
+    Option<"rows", "rows", "int64_t", /*default=*/"8",
+           "Weight rows per grid item and tile">,
+    Option<"cols", "cols", "int64_t", /*default=*/"3",
+           "x rows per tile">,
+    Option<"kChunk", "k-chunk", "int64_t", /*default=*/"1024",
+           "K elements per pass over the x rows (rounded down to the vector)">
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::scf::SCFDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::vector::VectorDialect"];
 }
 
 def LaunchToRuntime : Pass<"chimera-launch-to-runtime", "::mlir::ModuleOp"> {

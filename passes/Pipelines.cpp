@@ -30,6 +30,8 @@ static void addBufferize(OpPassManager &pm) {
 static void addLoopsToLLVM(OpPassManager &pm, bool parallelKernels) {
   pm.addNestedPass<func::FuncOp>(createStridedCopiesToLinalg());
   if (parallelKernels) {
+    // Linear layers become register-blocked vector kernels.
+    pm.addNestedPass<func::FuncOp>(createVectorizeMatmuls());
     // Parallel dims become scf.parallel, and top-level ones become kernels
     // launched on the runtime's thread pool; the rest are plain loops.
     pm.addNestedPass<func::FuncOp>(createConvertLinalgToParallelLoopsPass());
@@ -41,6 +43,7 @@ static void addLoopsToLLVM(OpPassManager &pm, bool parallelKernels) {
   pm.addPass(createSCFToControlFlowPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
+  pm.addPass(createConvertVectorToLLVMPass());
   pm.addPass(createFinalizeMemRefToLLVMConversionPass());
   pm.addPass(createConvertMathToLLVMPass());
   pm.addPass(createConvertMathToLibmPass());

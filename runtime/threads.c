@@ -18,13 +18,18 @@ enum { MAX_THREADS = 256 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
-static pthread_cond_t done = PTHREAD_COND_INITIALIZER;
 static pthread_mutex_t grid_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* A worker polls for the next grid this many times (about 50-100 us) before
+ * it sleeps: a decode step launches hundreds of short grids back to back,
+ * and a condition-variable wake-up per grid cost more than the kernels. */
+enum { SPIN_LIMIT = 1 << 12 };
 
 static int requested = 0; /* 0: one per core */
 static int started = 0;   /* workers running */
-static uint64_t generation = 0;
-static int busy = 0;      /* workers still in the current grid */
+static atomic_uint_fast64_t generation = 0; /* bumped once per grid */
+static atomic_int pending = 0;  /* workers still in the current grid */
+static atomic_int sleepers = 0; /* workers blocked on `wake` */
 
 static struct {
   int64_t n, chunk;
@@ -34,6 +39,12 @@ static struct {
 } grid;
 
 static _Thread_local int inside_grid = 0;
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
 
 static void drain(void) {
   inside_grid = 1;
@@ -47,21 +58,36 @@ static void drain(void) {
   inside_grid = 0;
 }
 
+/* The next generation after `seen`: polled, then slept for. A launcher
+ * bumps `generation` before it reads `sleepers`, and a sleeper counts
+ * itself before it re-reads `generation` (both sequentially consistent), so
+ * one of them always sees the other. */
+static uint64_t await_grid(uint64_t seen) {
+  uint64_t g;
+  for (int spins = 0; spins < SPIN_LIMIT; ++spins) {
+    g = atomic_load_explicit(&generation, memory_order_acquire);
+    if (g != seen)
+      return g;
+    cpu_relax();
+  }
+  pthread_mutex_lock(&lock);
+  atomic_fetch_add(&sleepers, 1);
+  while ((g = atomic_load(&generation)) == seen)
+    pthread_cond_wait(&wake, &lock);
+  atomic_fetch_sub(&sleepers, 1);
+  pthread_mutex_unlock(&lock);
+  return g;
+}
+
 /* `arg` is the generation published before the worker was created: it
  * waits for the next one (the grid being launched), never for one that has
  * already run. */
 static void *worker(void *arg) {
   uint64_t seen = (uint64_t)(uintptr_t)arg;
-  pthread_mutex_lock(&lock);
   for (;;) {
-    while (generation == seen)
-      pthread_cond_wait(&wake, &lock);
-    seen = generation;
-    pthread_mutex_unlock(&lock);
+    seen = await_grid(seen);
     drain();
-    pthread_mutex_lock(&lock);
-    if (--busy == 0)
-      pthread_cond_signal(&done);
+    atomic_fetch_sub_explicit(&pending, 1, memory_order_release);
   }
   return NULL;
 }
@@ -98,15 +124,14 @@ void chimera_parallel_for(int64_t n, void (*fn)(int64_t, int64_t, void *),
   int workers = threads - 1;
   if (workers > n - 1)
     workers = (int)(n - 1);
-  pthread_mutex_lock(&lock);
   while (started < workers) {
     pthread_t t;
-    if (pthread_create(&t, NULL, worker, (void *)(uintptr_t)generation) != 0)
+    uint64_t now = atomic_load(&generation);
+    if (pthread_create(&t, NULL, worker, (void *)(uintptr_t)now) != 0)
       break; /* fewer threads is still correct */
     pthread_detach(t);
     ++started;
   }
-  pthread_mutex_unlock(&lock);
   if (workers <= 0 || started == 0) {
     fn(0, n, ctx);
     pthread_mutex_unlock(&grid_lock);
@@ -117,15 +142,15 @@ void chimera_parallel_for(int64_t n, void (*fn)(int64_t, int64_t, void *),
   grid.fn = fn;
   grid.ctx = ctx;
   atomic_store(&grid.next, 0);
-  pthread_mutex_lock(&lock);
-  busy = started;
-  ++generation;
-  pthread_cond_broadcast(&wake);
-  pthread_mutex_unlock(&lock);
+  atomic_store(&pending, started);
+  atomic_fetch_add(&generation, 1);
+  if (atomic_load(&sleepers) > 0) {
+    pthread_mutex_lock(&lock);
+    pthread_cond_broadcast(&wake);
+    pthread_mutex_unlock(&lock);
+  }
   drain();
-  pthread_mutex_lock(&lock);
-  while (busy > 0)
-    pthread_cond_wait(&done, &lock);
-  pthread_mutex_unlock(&lock);
+  while (atomic_load_explicit(&pending, memory_order_acquire) > 0)
+    cpu_relax();
   pthread_mutex_unlock(&grid_lock);
 }

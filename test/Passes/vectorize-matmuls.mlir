@@ -1,0 +1,79 @@
+// RUN: chimera-opt %s --split-input-file --chimera-vectorize-matmuls="rows=8 cols=3 k-chunk=32" | FileCheck %s
+// RUN: chimera-opt %s --split-input-file --chimera-vectorize-matmuls --chimera-outline-kernels --canonicalize | FileCheck %s --check-prefix=GRID
+
+// x·Wᵀ with a bf16 weight: N = 20 is two full blocks of 8 weight rows and
+// a ragged block of 4 done row by row; K = 40 is one 32-chunk of two
+// vectors and a chunk of 8 read with a mask.
+// CHECK-LABEL: func.func @bf16_weight(
+// CHECK-SAME: %[[X:.*]]: memref<?x?x40xf32>, %[[W:.*]]: memref<20x40xbf16>, %[[OUT:.*]]: memref<?x?x20xf32>)
+// CHECK-DAG: %[[X2:.*]] = memref.collapse_shape %[[X]] {{\[\[}}0, 1], [2]]
+// CHECK-DAG: %[[OUT2:.*]] = memref.collapse_shape %[[OUT]] {{\[\[}}0, 1], [2]]
+// CHECK: scf.parallel (%[[ITEM:.*]]) = (%{{.*}}) to (%c3) step (%{{.*}}) {
+// CHECK: %[[FULL:.*]] = arith.cmpi slt, %[[ITEM]], %c2
+// CHECK: scf.if %[[FULL]] {
+// A 3 x 8 tile: 24 accumulators, 3 x loads and 8 upcast weight loads per step.
+// CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c3
+// CHECK: scf.for %[[K:.*]] = %{{.*}} to %c32 step %c16 iter_args(
+// CHECK-COUNT-3: vector.load %[[X2]][%{{.*}}, %[[K]]] : memref<?x40xf32>, vector<16xf32>
+// CHECK: vector.load %[[W]][%{{.*}}, %[[K]]] : memref<20x40xbf16>, vector<16xbf16>
+// CHECK-NEXT: arith.extf %{{.*}} : vector<16xbf16> to vector<16xf32>
+// CHECK-COUNT-24: vector.fma
+// CHECK: vector.reduction <add>, %{{.*}} fastmath<reassoc,contract> : vector<16xf32> into f32
+// The K tail: masked loads from column 32.
+// CHECK: vector.constant_mask [8] : vector<16xi1>
+// CHECK: vector.maskedload %[[X2]]
+// CHECK: } else {
+// CHECK: scf.for %{{.*}} = %{{.*}} to %c20 step %c1
+// CHECK: } {chimera.block_size = 1 : i64}
+// CHECK-NOT: linalg.generic
+
+// Each block of 8 weight rows is one grid item.
+// GRID-LABEL: func.func @bf16_weight(
+// GRID: chimera.launch @bf16_weight_kernel_0[%c3]
+func.func @bf16_weight(%x: memref<?x?x40xf32>, %w: memref<20x40xbf16>, %out: memref<?x?x20xf32>) {
+  linalg.generic {indexing_maps = [affine_map<(b, s, n, k) -> (b, s, k)>, affine_map<(b, s, n, k) -> (n, k)>, affine_map<(b, s, n, k) -> (b, s, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<?x?x40xf32>, memref<20x40xbf16>) outs(%out : memref<?x?x20xf32>) {
+  ^bb0(%a: f32, %bw: bf16, %o: f32):
+    %e = arith.extf %bw : bf16 to f32
+    %p = arith.mulf %a, %e : f32
+    %s = arith.addf %o, %p : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// Not x·Wᵀ (the weight is indexed [k, n]): left alone.
+// CHECK-LABEL: func.func @not_transposed(
+// CHECK: linalg.generic
+// CHECK-NOT: vector.fma
+func.func @not_transposed(%x: memref<?x32xf32>, %w: memref<32x16xf32>, %out: memref<?x16xf32>) {
+  linalg.generic {indexing_maps = [affine_map<(m, n, k) -> (m, k)>, affine_map<(m, n, k) -> (k, n)>, affine_map<(m, n, k) -> (m, n)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<?x32xf32>, memref<32x16xf32>) outs(%out : memref<?x16xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %p = arith.mulf %a, %b : f32
+    %s = arith.addf %o, %p : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// A body with more than the multiply-add (here a scale) is left alone.
+// CHECK-LABEL: func.func @extra_op(
+// CHECK: linalg.generic
+// CHECK-NOT: vector.fma
+func.func @extra_op(%x: memref<?x32xf32>, %w: memref<16x32xf32>, %out: memref<?x16xf32>) {
+  %c = arith.constant 2.0 : f32
+  linalg.generic {indexing_maps = [affine_map<(m, n, k) -> (m, k)>, affine_map<(m, n, k) -> (n, k)>, affine_map<(m, n, k) -> (m, n)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<?x32xf32>, memref<16x32xf32>) outs(%out : memref<?x16xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %p = arith.mulf %a, %b : f32
+    %q = arith.mulf %p, %c : f32
+    %s = arith.addf %o, %q : f32
+    linalg.yield %s : f32
+  }
+  return
+}
