@@ -149,37 +149,42 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
     if (failed(mm))
       return failure();
     Location loc = op.getLoc();
-    auto c = [&](OpBuilder &b, int64_t v) -> Value {
-      return arith::ConstantIndexOp::create(b, loc, v);
-    };
     Value m = memref::DimOp::create(rewriter, loc, mm->x, 0);
-    int64_t items = llvm::divideCeil(mm->n, rows);
-    auto grid = scf::ParallelOp::create(rewriter, loc, ValueRange{c(rewriter, 0)},
-                                        ValueRange{c(rewriter, items)},
-                                        ValueRange{c(rewriter, 1)});
+    Value c0 = arith::ConstantIndexOp::create(rewriter, loc, 0);
+    Value c1 = arith::ConstantIndexOp::create(rewriter, loc, 1);
+    Value items = arith::ConstantIndexOp::create(
+        rewriter, loc, llvm::divideCeil(mm->n, rows));
+    auto grid = scf::ParallelOp::create(rewriter, loc, ValueRange{c0},
+                                        ValueRange{items}, ValueRange{c1});
     // Each iteration is already a sizeable work item: no further blocking.
     grid->setAttr("chimera.block_size", rewriter.getI64IntegerAttr(1));
     OpBuilder b = OpBuilder::atBlockBegin(grid.getBody());
-    Value n0 = arith::MulIOp::create(b, loc, grid.getInductionVars()[0],
-                                     c(b, rows));
-    int64_t fullItems = mm->n / rows;
-    if (fullItems == items) {
-      emitRows(b, *mm, m, n0, rows);
-    } else {
-      // The last item holds N % rows rows, done one by one.
-      Value isFull = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
-                                           grid.getInductionVars()[0],
-                                           c(b, fullItems));
-      auto branch = scf::IfOp::create(b, loc, isFull, /*withElse=*/true);
-      OpBuilder tb = branch.getThenBodyBuilder();
-      emitRows(tb, *mm, m, n0, rows);
-      OpBuilder eb = branch.getElseBodyBuilder();
-      auto each = scf::ForOp::create(eb, loc, n0, c(eb, mm->n), c(eb, 1));
-      OpBuilder fb = OpBuilder::atBlockBegin(each.getBody());
-      emitRows(fb, *mm, m, each.getInductionVar(), 1);
-    }
+    emitItem(b, *mm, m, grid.getInductionVars()[0]);
     rewriter.eraseOp(op);
     return success();
+  }
+
+  /// Grid item `item`: weight rows [item·rows, (item+1)·rows) against all
+  /// `m` x rows. The last item may be ragged.
+  void emitItem(OpBuilder &b, const Matmul &mm, Value m, Value item) const {
+    Location loc = item.getLoc();
+    auto c = [&](OpBuilder &bb, int64_t v) -> Value {
+      return arith::ConstantIndexOp::create(bb, loc, v);
+    };
+    Value n0 = arith::MulIOp::create(b, loc, item, c(b, rows));
+    int64_t fullItems = mm.n / rows;
+    if (fullItems * rows == mm.n)
+      return emitRows(b, mm, m, n0, rows);
+    // The last item holds N % rows rows, done one by one.
+    Value isFull = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
+                                         item, c(b, fullItems));
+    auto branch = scf::IfOp::create(b, loc, isFull, /*withElse=*/true);
+    OpBuilder tb = branch.getThenBodyBuilder();
+    emitRows(tb, mm, m, n0, rows);
+    OpBuilder eb = branch.getElseBodyBuilder();
+    auto each = scf::ForOp::create(eb, loc, n0, c(eb, mm.n), c(eb, 1));
+    OpBuilder fb = OpBuilder::atBlockBegin(each.getBody());
+    emitRows(fb, mm, m, each.getInductionVar(), 1);
   }
 
   /// out[:, n0 : n0+nr] += x · w[n0 : n0+nr]ᵀ, chunk by chunk of K.
@@ -286,6 +291,128 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
   }
 };
 
+/// The mixture-of-experts form: h[t, j, i] += in[t, (j,) x] · W[ids[t, j], i, x]
+/// with W loaded in the body (the reference's routed matmul). Each token and
+/// slot reads only its expert's rows: a grid over (t, j, blocks of `rows`
+/// weight rows), each item a 1 × rows tile of the kernel above on 2-D views.
+struct VectorizeRoutedMatmul : OpRewritePattern<linalg::GenericOp> {
+  VectorizeRoutedMatmul(MLIRContext *ctx, const VectorizeMatmul &kernel)
+      : OpRewritePattern(ctx), kernel(kernel) {}
+
+  const VectorizeMatmul &kernel;
+
+  /// The expert weight `W` if `op`'s body is out + in · ext?(W[e, i, x]).
+  static memref::LoadOp matchBody(linalg::GenericOp op) {
+    Block &body = op.getRegion().front();
+    if (body.getOperations().size() > 8)
+      return {};
+    auto yield = cast<linalg::YieldOp>(body.getTerminator());
+    auto add = yield.getValues()[0].getDefiningOp<arith::AddFOp>();
+    if (!add)
+      return {};
+    Value acc = body.getArgument(2), in = body.getArgument(0),
+          ids = body.getArgument(1);
+    Value prod = add.getLhs() == acc ? add.getRhs() : add.getLhs();
+    if ((add.getLhs() == acc) == (add.getRhs() == acc))
+      return {};
+    auto mul = prod.getDefiningOp<arith::MulFOp>();
+    if (!mul)
+      return {};
+    Value w = mul.getLhs() == in ? mul.getRhs() : mul.getLhs();
+    if (mul.getLhs() != in && mul.getRhs() != in)
+      return {};
+    if (auto ext = w.getDefiningOp<arith::ExtFOp>())
+      w = ext.getIn();
+    auto load = w.getDefiningOp<memref::LoadOp>();
+    if (!load || load->getBlock() != &body || load.getIndices().size() != 3)
+      return {};
+    auto cast = load.getIndices()[0].getDefiningOp<arith::IndexCastOp>();
+    auto i = load.getIndices()[1].getDefiningOp<linalg::IndexOp>();
+    auto x = load.getIndices()[2].getDefiningOp<linalg::IndexOp>();
+    if (!cast || cast.getIn() != ids || !i || i.getDim() != 2 || !x ||
+        x.getDim() != 3)
+      return {};
+    // The weight must be defined outside the op (a view of the archive).
+    if (op->isAncestor(load.getMemRef().getParentRegion()->getParentOp()))
+      return {};
+    return load;
+  }
+
+  LogicalResult matchAndRewrite(linalg::GenericOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!op.hasPureBufferSemantics() || op.getNumDpsInputs() != 2 ||
+        op.getNumDpsInits() != 1 || op.getNumLoops() != 4 ||
+        op.getNumReductionLoops() != 1 ||
+        op.getIteratorTypesArray().back() != utils::IteratorType::reduction)
+      return failure();
+    SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+    bool inPerSlot = isDims(maps[0], {0, 1, 3});
+    if ((!inPerSlot && !isDims(maps[0], {0, 3})) || !isDims(maps[1], {0, 1}) ||
+        !isDims(maps[2], {0, 1, 2}))
+      return failure();
+    memref::LoadOp load = matchBody(op);
+    if (!load)
+      return failure();
+    Value in = op.getDpsInputs()[0], ids = op.getDpsInputs()[1],
+          out = op.getDpsInits()[0], w = load.getMemRef();
+    auto wType = cast<MemRefType>(w.getType());
+    auto inType = cast<MemRefType>(in.getType());
+    auto outType = cast<MemRefType>(out.getType());
+    Type f32 = rewriter.getF32Type();
+    if (inType.getElementType() != f32 || outType.getElementType() != f32 ||
+        !wType.hasStaticShape() || !isRowMajor(wType) || !isRowMajor(inType) ||
+        !isRowMajor(outType) || !isa<FloatType>(wType.getElementType()))
+      return failure();
+    int64_t n = wType.getDimSize(1), k = wType.getDimSize(2);
+
+    Location loc = op.getLoc();
+    auto c = [&](OpBuilder &bb, int64_t v) -> Value {
+      return arith::ConstantIndexOp::create(bb, loc, v);
+    };
+    Value tokens = memref::DimOp::create(rewriter, loc, ids, 0);
+    Value slots = memref::DimOp::create(rewriter, loc, ids, 1);
+    Value blocks = c(rewriter, llvm::divideCeil(n, kernel.rows));
+    Value c0 = c(rewriter, 0), c1 = c(rewriter, 1);
+    auto grid = scf::ParallelOp::create(
+        rewriter, loc, ValueRange{c0, c0, c0}, ValueRange{tokens, slots, blocks},
+        ValueRange{c1, c1, c1});
+    grid->setAttr("chimera.block_size", rewriter.getI64IntegerAttr(1));
+    OpBuilder b = OpBuilder::atBlockBegin(grid.getBody());
+    Value t = grid.getInductionVars()[0], j = grid.getInductionVars()[1];
+    Value id = memref::LoadOp::create(b, loc, ids, ValueRange{t, j});
+    Value e = arith::IndexCastOp::create(b, loc, b.getIndexType(), id);
+
+    // 2-D views: W[e] as [N, K], the input row as [1, K], the output row as
+    // [1, N].
+    auto view = [&](Value src, ArrayRef<OpFoldResult> offsets,
+                    ArrayRef<int64_t> shape2d) -> Value {
+      auto srcType = cast<MemRefType>(src.getType());
+      unsigned rank = srcType.getRank();
+      SmallVector<OpFoldResult> sizes(rank, b.getIndexAttr(1));
+      sizes[rank - 1] = b.getIndexAttr(shape2d.back());
+      if (shape2d.front() != 1)
+        sizes[rank - 2] = b.getIndexAttr(shape2d.front());
+      SmallVector<OpFoldResult> strides(rank, b.getIndexAttr(1));
+      auto type = memref::SubViewOp::inferRankReducedResultType(
+          shape2d, srcType, offsets, sizes, strides);
+      return memref::SubViewOp::create(b, loc, type, src, offsets, sizes,
+                                       strides);
+    };
+    OpFoldResult zero = b.getIndexAttr(0);
+    Value wv = view(w, {e, zero, zero}, {n, k});
+    SmallVector<OpFoldResult> inOffsets = {t};
+    if (inPerSlot)
+      inOffsets.push_back(j);
+    inOffsets.push_back(zero);
+    Value xv = view(in, inOffsets, {1, k});
+    Value ov = view(out, {t, j, zero}, {1, n});
+    Matmul mm{xv, wv, ov, n, k};
+    kernel.emitItem(b, mm, c(b, 1), grid.getInductionVars()[2]);
+    rewriter.eraseOp(op);
+    return success();
+  }
+};
+
 struct VectorizeMatmulsPass
     : public impl::VectorizeMatmulsBase<VectorizeMatmulsPass> {
   using Base::Base;
@@ -299,8 +426,10 @@ struct VectorizeMatmulsPass
     }
     RewritePatternSet patterns(&getContext());
     int64_t chunk = kChunk / vectorWidth * vectorWidth;
+    VectorizeMatmul kernel(&getContext(), vectorWidth, rows, cols, chunk);
     patterns.add<VectorizeMatmul>(&getContext(), vectorWidth, rows, cols,
                                   chunk);
+    patterns.add<VectorizeRoutedMatmul>(&getContext(), kernel);
     // One rewrite per matmul; the kernels it creates never match again.
     walkAndApplyPatterns(getOperation(), std::move(patterns));
   }

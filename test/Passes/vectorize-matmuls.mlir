@@ -77,3 +77,33 @@ func.func @extra_op(%x: memref<?x32xf32>, %w: memref<16x32xf32>, %out: memref<?x
   }
   return
 }
+
+// -----
+
+// The routed expert matmul of a mixture of experts: each (token, slot)
+// reads only the rows of its expert, through 2-D views of W[e].
+// CHECK-LABEL: func.func @routed(
+// CHECK-SAME: %[[IN:.*]]: memref<?x64xf32>, %[[IDS:.*]]: memref<?x2xi64>, %[[W:.*]]: memref<4x96x64xf32>, %[[OUT:.*]]: memref<?x2x96xf32>)
+// CHECK: scf.parallel (%[[T:.*]], %[[J:.*]], %[[B:.*]]) = {{.*}} to (%{{.*}}, %{{.*}}, %c12)
+// CHECK: %[[ID:.*]] = memref.load %[[IDS]][%[[T]], %[[J]]]
+// CHECK: %[[E:.*]] = arith.index_cast %[[ID]] : i64 to index
+// CHECK: memref.subview %[[W]][%[[E]], 0, 0] [1, 96, 64] [1, 1, 1] : memref<4x96x64xf32> to memref<96x64xf32, strided<[64, 1], offset: ?>>
+// CHECK: memref.subview %[[IN]][%[[T]], 0] [1, 64] [1, 1] : memref<?x64xf32> to memref<1x64xf32, strided<[64, 1], offset: ?>>
+// CHECK: memref.subview %[[OUT]][%[[T]], %[[J]], 0] [1, 1, 96] [1, 1, 1] : memref<?x2x96xf32> to memref<1x96xf32, strided<[192, 1], offset: ?>>
+// CHECK-COUNT-8: vector.fma
+// CHECK: } {chimera.block_size = 1 : i64}
+// CHECK-NOT: linalg.generic
+func.func @routed(%in: memref<?x64xf32>, %ids: memref<?x2xi64>, %w: memref<4x96x64xf32>, %out: memref<?x2x96xf32>) {
+  linalg.generic {indexing_maps = [affine_map<(t, j, i, x) -> (t, x)>, affine_map<(t, j, i, x) -> (t, j)>, affine_map<(t, j, i, x) -> (t, j, i)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%in, %ids : memref<?x64xf32>, memref<?x2xi64>) outs(%out : memref<?x2x96xf32>) {
+  ^bb0(%a: f32, %id: i64, %o: f32):
+    %e = arith.index_cast %id : i64 to index
+    %i = linalg.index 2 : index
+    %x = linalg.index 3 : index
+    %wv = memref.load %w[%e, %i, %x] : memref<4x96x64xf32>
+    %p = arith.mulf %a, %wv : f32
+    %s = arith.addf %o, %p : f32
+    linalg.yield %s : f32
+  }
+  return
+}
