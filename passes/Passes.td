@@ -159,6 +159,25 @@ def OutlineKernels : Pass<"chimera-outline-kernels", "::mlir::ModuleOp"> {
                            "::mlir::chimera::ChimeraDialect"];
 }
 
+def FlashAttention : Pass<"chimera-flash-attention"> {
+  let summary = "Attention as one online-softmax sweep over the visible keys";
+  let description = [{
+    Rewrites `chimera.attention` with a causal, sliding-window or no mask
+    (f32, static head counts and head dims) into an `scf.forall` over
+    (batch, query head, query) whose body walks only the keys the query can
+    see, with the online softmax: one dot product of `vector<D>`, two
+    exponentials and one `vector<Dv>` FMA per key, no score tensor. Block-
+    causal attention (VAR) keeps the reference lowering.
+
+    Runs on tensors, before `chimera-lower-to-reference`; one-shot
+    bufferization writes each output row in place and
+    `scf-forall-to-parallel` turns the loop into a kernel grid.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::scf::SCFDialect",
+                           "::mlir::math::MathDialect", "::mlir::tensor::TensorDialect",
+                           "::mlir::vector::VectorDialect"];
+}
+
 def VectorizeMatmuls : Pass<"chimera-vectorize-matmuls"> {
   let summary = "Register-blocked vector kernels for x·Wᵀ on buffers";
   let description = [{

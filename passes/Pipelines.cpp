@@ -7,6 +7,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/Passes.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Dialect/SCF/Transforms/Passes.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
 
@@ -35,6 +36,7 @@ static void addLoopsToLLVM(OpPassManager &pm, bool parallelKernels) {
     // Parallel dims become scf.parallel, and top-level ones become kernels
     // launched on the runtime's thread pool; the rest are plain loops.
     pm.addNestedPass<func::FuncOp>(createConvertLinalgToParallelLoopsPass());
+    pm.addPass(createForallToParallelLoopPass());
     pm.addPass(createOutlineKernels());
     pm.addPass(createCanonicalizerPass());
   } else {
@@ -80,6 +82,7 @@ void chimera::buildModelPhase(OpPassManager &pm, ModelPhase phase) {
     pm.addPass(createResultsToDestinations());
     return;
   case ModelPhase::Linalg:
+    pm.addNestedPass<func::FuncOp>(createFlashAttention());
     pm.addPass(createLowerToReference());
     pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
     pm.addPass(createCanonicalizerPass());

@@ -1,0 +1,187 @@
+//===- FlashAttention.cpp - one pass over the visible keys per query ------===//
+//
+// The reference attention materialises the [B, H, S, T] score tensor and
+// walks it five times (scores, mask, max, exp, sum) before a PV product
+// whose reduction runs across rows of V. This pass rewrites a
+// `chimera.attention` with a positional mask into a single sweep per
+// (batch, head, query) with the online softmax (Milakov & Gimelshein 2018,
+// as used by FlashAttention): only keys in the query's visible range
+// [lo, hi) are touched, K and V rows are read once as vectors of D, and the
+// running max, denominator and output accumulator live in registers.
+//
+//   scf.forall (b, h, i):
+//     (m, l, acc) = (-inf, 0, 0)
+//     for t in [lo(p), hi(p)):
+//       s = scale · <q[b,i,h], k[b,t,h/g]>
+//       m' = max(m, s); c = exp(m - m'); e = exp(s - m')
+//       l = l·c + e;  acc = acc·c + e·v[b,t,h/g]
+//     out[b,i,h] = acc / l
+//
+// The loop nest is (b, h, i) with the query innermost, so the kernel grid
+// blocks queries of one head together (they share K/V rows in cache), and a
+// decode step still spreads its heads over the threads.
+//
+//===----------------------------------------------------------------------===//
+#include "passes/Passes.h"
+
+#include "dialects/chimera/ChimeraOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/WalkPatternRewriteDriver.h"
+
+#include <cmath>
+#include <limits>
+
+namespace mlir::chimera {
+#define GEN_PASS_DEF_FLASHATTENTION
+#include "passes/Passes.h.inc"
+
+namespace {
+
+struct FlashAttentionPattern : OpRewritePattern<AttentionOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(AttentionOp op,
+                                PatternRewriter &rewriter) const override {
+    MaskKind mask = op.getMask();
+    if (mask == MaskKind::BlockCausal || !op.getPositions())
+      return rewriter.notifyMatchFailure(op, "needs a positional mask");
+    auto qType = op.getQuery().getType();
+    auto kType = op.getKey().getType();
+    auto vType = op.getValue().getType();
+    Type f32 = rewriter.getF32Type();
+    if (qType.getElementType() != f32 || kType.getElementType() != f32 ||
+        vType.getElementType() != f32 || op.getType().getElementType() != f32)
+      return rewriter.notifyMatchFailure(op, "f32 only");
+    int64_t hq = qType.getDimSize(2), hkv = kType.getDimSize(2);
+    int64_t d = qType.getDimSize(3), dv = vType.getDimSize(3);
+    if (ShapedType::isDynamic(hq) || ShapedType::isDynamic(hkv) ||
+        ShapedType::isDynamic(d) || ShapedType::isDynamic(dv))
+      return rewriter.notifyMatchFailure(op, "static heads and head dims");
+    int64_t group = hq / hkv;
+    double scale = op.getScale() ? op.getScale()->convertToDouble()
+                                 : 1.0 / std::sqrt(double(d));
+
+    Location loc = op.getLoc();
+    Value q = op.getQuery(), k = op.getKey(), v = op.getValue(),
+          positions = op.getPositions();
+    auto index = [&](OpBuilder &b, int64_t c) -> Value {
+      return arith::ConstantIndexOp::create(b, loc, c);
+    };
+    OpFoldResult bSz = tensor::getMixedSize(rewriter, loc, q, 0);
+    OpFoldResult sSz = tensor::getMixedSize(rewriter, loc, q, 1);
+    Value tSz = tensor::DimOp::create(rewriter, loc, k, 1);
+    Value init = tensor::EmptyOp::create(
+        rewriter, loc,
+        SmallVector<OpFoldResult>{bSz, sSz, rewriter.getIndexAttr(hq),
+                                  rewriter.getIndexAttr(dv)},
+        f32);
+    auto qVec = VectorType::get({d}, f32);
+    auto vVec = VectorType::get({dv}, f32);
+    auto fast = arith::FastMathFlags::reassoc | arith::FastMathFlags::contract;
+
+    SmallVector<OpFoldResult> ubs = {bSz, rewriter.getIndexAttr(hq), sSz};
+    auto forall = scf::ForallOp::create(rewriter, loc, ubs, ValueRange{init},
+                                        std::nullopt);
+    {
+          OpBuilder b = OpBuilder::atBlockBegin(forall.getBody());
+          SmallVector<Value> ivs(forall.getInductionVars());
+          Value bi = ivs[0], h = ivs[1], i = ivs[2];
+          Value hk = arith::DivUIOp::create(b, loc, h, index(b, group));
+          Value c0 = index(b, 0), c1 = index(b, 1);
+          Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0));
+
+          // Visible keys [lo, hi) of the query at position p.
+          Value p = tensor::ExtractOp::create(b, loc, positions,
+                                              ValueRange{bi, i});
+          p = arith::IndexCastOp::create(b, loc, b.getIndexType(), p);
+          Value hi = tSz, lo = c0;
+          if (mask != MaskKind::None) {
+            hi = arith::MinSIOp::create(
+                b, loc, arith::AddIOp::create(b, loc, p, c1), tSz);
+            hi = arith::MaxSIOp::create(b, loc, hi, c0);
+          }
+          if (mask == MaskKind::SlidingWindow) {
+            lo = arith::SubIOp::create(
+                b, loc, p, index(b, *op.getWindow() - 1));
+            lo = arith::MaxSIOp::create(b, loc, lo, c0);
+          }
+
+          Value qv = vector::TransferReadOp::create(
+              b, loc, qVec, q, ValueRange{bi, i, h, c0}, zero,
+              ArrayRef<bool>{true});
+          Value scaleC = arith::ConstantOp::create(
+              b, loc, b.getF32FloatAttr(float(scale)));
+          Value negInf = arith::ConstantOp::create(
+              b, loc,
+              b.getF32FloatAttr(-std::numeric_limits<float>::infinity()));
+          Value acc0 = arith::ConstantOp::create(
+              b, loc, vVec, DenseElementsAttr::get(vVec, b.getF32FloatAttr(0)));
+          auto sweep = scf::ForOp::create(
+              b, loc, lo, hi, c1, ValueRange{negInf, zero, acc0},
+              [&](OpBuilder &lb, Location, Value t, ValueRange it) {
+                Value m = it[0], l = it[1], acc = it[2];
+                Value kv = vector::TransferReadOp::create(
+                    lb, loc, qVec, k, ValueRange{bi, t, hk, c0}, zero,
+                    ArrayRef<bool>{true});
+                Value prod = arith::MulFOp::create(lb, loc, qv, kv, fast);
+                Value s = vector::ReductionOp::create(
+                    lb, loc, vector::CombiningKind::ADD, prod, Value(), fast);
+                s = arith::MulFOp::create(lb, loc, s, scaleC);
+                Value m2 = arith::MaximumFOp::create(lb, loc, m, s);
+                Value corr = math::ExpOp::create(
+                    lb, loc, arith::SubFOp::create(lb, loc, m, m2));
+                Value e = math::ExpOp::create(
+                    lb, loc, arith::SubFOp::create(lb, loc, s, m2));
+                Value l2 = arith::AddFOp::create(
+                    lb, loc, arith::MulFOp::create(lb, loc, l, corr), e);
+                Value vv = vector::TransferReadOp::create(
+                    lb, loc, vVec, v, ValueRange{bi, t, hk, c0}, zero,
+                    ArrayRef<bool>{true});
+                Value corrV = vector::BroadcastOp::create(lb, loc, vVec, corr);
+                Value eV = vector::BroadcastOp::create(lb, loc, vVec, e);
+                Value scaled = arith::MulFOp::create(lb, loc, acc, corrV);
+                Value acc2 = vector::FMAOp::create(lb, loc, eV, vv, scaled);
+                scf::YieldOp::create(lb, loc, ValueRange{m2, l2, acc2});
+              });
+          Value l = sweep.getResult(1);
+          Value out = arith::DivFOp::create(
+              b, loc, sweep.getResult(2),
+              vector::BroadcastOp::create(b, loc, vVec, l));
+
+          // The row [dv] written into the shared output at [b, i, h, :].
+          Value row = tensor::EmptyOp::create(
+              b, loc, ArrayRef<int64_t>{dv}, f32);
+          row = vector::TransferWriteOp::create(b, loc, out, row,
+                                                ValueRange{c0},
+                                                ArrayRef<bool>{true})
+                    .getResult();
+          OpBuilder ib = OpBuilder::atBlockEnd(forall.getTerminator().getBody());
+          OpFoldResult one = ib.getIndexAttr(1);
+          tensor::ParallelInsertSliceOp::create(
+              ib, loc, row, forall.getRegionIterArgs()[0],
+              SmallVector<OpFoldResult>{bi, i, h, ib.getIndexAttr(0)},
+              SmallVector<OpFoldResult>{one, one, one, ib.getIndexAttr(dv)},
+              SmallVector<OpFoldResult>(4, one));
+    }
+    rewriter.replaceOp(op, forall.getResults());
+    return success();
+  }
+};
+
+struct FlashAttentionPass
+    : public impl::FlashAttentionBase<FlashAttentionPass> {
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    patterns.add<FlashAttentionPattern>(&getContext());
+    walkAndApplyPatterns(getOperation(), std::move(patterns));
+  }
+};
+
+} // namespace
+} // namespace mlir::chimera

@@ -1,0 +1,39 @@
+// RUN: chimera-opt %s --split-input-file --chimera-flash-attention | FileCheck %s
+
+// Sliding-window GQA attention (4 query heads on 2 kv heads, window 8):
+// one sweep over keys [max(p - 7, 0), min(p + 1, T)) per (b, h, i).
+// CHECK-LABEL: func.func @sliding(
+// CHECK-SAME: %[[Q:[^:]*]]: tensor<2x?x4x16xf32>, %[[K:[^:]*]]: tensor<2x64x2x16xf32>, %[[V:[^:]*]]: tensor<2x64x2x16xf32>, %[[POS:[^:]*]]: tensor<2x?xi64>)
+// CHECK: %[[OUT:.*]] = scf.forall (%[[B:.*]], %[[H:.*]], %[[I:.*]]) in (2, 4, %{{.*}}) shared_outs(%[[O:.*]] = %{{.*}}) -> (tensor<2x?x4x16xf32>)
+// CHECK: %[[HK:.*]] = arith.divui %[[H]], %c2
+// CHECK: %[[P:.*]] = tensor.extract %[[POS]][%[[B]], %[[I]]]
+// CHECK: %[[HI:.*]] = arith.maxsi
+// CHECK: %[[LO0:.*]] = arith.subi %{{.*}}, %c7
+// CHECK: %[[LO:.*]] = arith.maxsi %[[LO0]], %c0
+// CHECK: %[[QV:.*]] = vector.transfer_read %[[Q]][%[[B]], %[[I]], %[[H]], %c0]
+// CHECK: scf.for %[[T:.*]] = %[[LO]] to %[[HI]] step %{{.*}} iter_args(
+// CHECK: vector.transfer_read %[[K]][%[[B]], %[[T]], %[[HK]], %c0]
+// CHECK: vector.reduction <add>
+// CHECK: arith.maximumf
+// CHECK-COUNT-2: math.exp
+// CHECK: vector.transfer_read %[[V]][%[[B]], %[[T]], %[[HK]], %c0]
+// CHECK: vector.fma
+// CHECK: arith.divf %{{.*}} : vector<16xf32>
+// CHECK: scf.forall.in_parallel
+// CHECK: tensor.parallel_insert_slice %{{.*}} into %[[O]][%[[B]], %[[I]], %[[H]], 0] [1, 1, 1, 16]
+// CHECK: return %[[OUT]]
+func.func @sliding(%q: tensor<2x?x4x16xf32>, %k: tensor<2x64x2x16xf32>, %v: tensor<2x64x2x16xf32>, %pos: tensor<2x?xi64>) -> tensor<2x?x4x16xf32> {
+  %o = chimera.attention %q, %k, %v positions(%pos) {mask = #chimera<mask sliding_window>, window = 8 : i64} : (tensor<2x?x4x16xf32>, tensor<2x64x2x16xf32>, tensor<2x64x2x16xf32>, tensor<2x?xi64>) -> tensor<2x?x4x16xf32>
+  return %o : tensor<2x?x4x16xf32>
+}
+
+// -----
+
+// Block-causal attention (VAR's scales) keeps the reference lowering.
+// CHECK-LABEL: func.func @block_causal(
+// CHECK: chimera.attention
+// CHECK-NOT: scf.forall
+func.func @block_causal(%q: tensor<1x14x2x8xf32>, %pos: tensor<1x14xi64>) -> tensor<1x14x2x8xf32> {
+  %o = chimera.attention %q, %q, %q positions(%pos) {mask = #chimera<mask block_causal>, segments = array<i64: 1, 4, 9>} : (tensor<1x14x2x8xf32>, tensor<1x14x2x8xf32>, tensor<1x14x2x8xf32>, tensor<1x14xi64>) -> tensor<1x14x2x8xf32>
+  return %o : tensor<1x14x2x8xf32>
+}
