@@ -202,8 +202,9 @@ def VectorizeMatmuls : Pass<"chimera-vectorize-matmuls"> {
            "f32 lanes per vector (16: AVX-512)">,
     Option<"rows", "rows", "int64_t", /*default=*/"8",
            "Weight rows per grid item and tile">,
-    Option<"cols", "cols", "int64_t", /*default=*/"3",
-           "x rows per tile">,
+    Option<"cols", "cols", "int64_t", /*default=*/"2",
+           "x rows per tile (8 x 2: 16 accumulators and 10 loads fit the 32 "
+           "AVX-512 registers; 3 x 8 spilled)">,
     Option<"kChunk", "k-chunk", "int64_t", /*default=*/"1024",
            "K elements per pass over the x rows (rounded down to the vector)">
   ];
