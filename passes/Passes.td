@@ -159,6 +159,21 @@ def OutlineKernels : Pass<"chimera-outline-kernels", "::mlir::ModuleOp"> {
                            "::mlir::chimera::ChimeraDialect"];
 }
 
+def ApproximateMath : Pass<"chimera-approximate-math"> {
+  let summary = "Expand exp, log, tanh and erf into vectorisable polynomials";
+  let description = [{
+    Applies upstream's polynomial approximations (`math-polynomial-
+    approximation`) to `math.exp`, `math.expm1`, `math.log`, `math.log1p`,
+    `math.tanh` and `math.erf` only: each becomes arith/math ops that LLVM
+    vectorises with the surrounding loop, instead of a scalar libm call per
+    element. `math.sin`/`math.cos` keep libm, whose range reduction is
+    exact for the large angles RoPE produces. The approximations are within
+    a few ulp; the fixtures' goldens are checked through them.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
+                           "::mlir::vector::VectorDialect"];
+}
+
 def FlashAttention : Pass<"chimera-flash-attention"> {
   let summary = "Attention as one online-softmax sweep over the visible keys";
   let description = [{

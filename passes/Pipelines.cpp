@@ -45,6 +45,8 @@ static void addLoopsToLLVM(OpPassManager &pm, bool parallelKernels) {
   pm.addPass(createSCFToControlFlowPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
+  if (parallelKernels)
+    pm.addPass(createApproximateMath());
   pm.addPass(createConvertVectorToLLVMPass());
   pm.addPass(createFinalizeMemRefToLLVMConversionPass());
   pm.addPass(createConvertMathToLLVMPass());
