@@ -48,7 +48,11 @@ static void addLoopsToLLVM(OpPassManager &pm, bool parallelKernels) {
   if (parallelKernels)
     pm.addPass(createApproximateMath());
   pm.addPass(createConvertVectorToLLVMPass());
-  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  // Model code allocates through the runtime, which keeps freed
+  // activations for the next call (runtime/scratch.c).
+  FinalizeMemRefToLLVMConversionPassOptions memrefToLLVM;
+  memrefToLLVM.useGenericFunctions = parallelKernels;
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass(memrefToLLVM));
   pm.addPass(createConvertMathToLLVMPass());
   pm.addPass(createConvertMathToLibmPass());
   pm.addPass(createConvertToLLVMPass());

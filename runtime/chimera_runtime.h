@@ -74,7 +74,9 @@ void chimera_session_free(chimera_session *session);
 
 /* Runs the prompts (`prompts[b]` has `lengths[b]` >= 1 ids) from position 0.
  * Afterwards chimera_session_logits holds one row per prompt position:
- * [batch, max(lengths), vocab], rows past a prompt's length are zero. */
+ * [batch, max(lengths), vocab], rows past a prompt's length are zero; or,
+ * for an artifact compiled with `--logits=last` (the default), one row per
+ * prompt, at its last position: [batch, 1, vocab]. */
 chimera_status chimera_prefill(chimera_session *session,
                                const int64_t *const *prompts,
                                const int64_t *lengths);
@@ -83,7 +85,9 @@ chimera_status chimera_prefill(chimera_session *session,
  * are [batch, 1, vocab]. */
 chimera_status chimera_decode(chimera_session *session, const int64_t *tokens);
 
-/* The logits of the last prefill/decode: `*steps` rows per batch row. */
+/* The logits of the last prefill/decode: `*steps` rows per batch row. The
+ * next token of row `b` is sampled from row `*steps == 1 ? 0 : length - 1`
+ * of its block (its last position either way). */
 const float *chimera_session_logits(const chimera_session *session,
                                     int64_t *steps, int64_t *vocab);
 /* The number of tokens row `row` has consumed so far. */

@@ -48,6 +48,7 @@ typedef struct chimera_manifest {
   int64_t vocab_size, max_seq_len, max_batch, weights_size;
   char weights_file[256];
   int recompute; /* "decode": "recompute": each step reruns the sequence */
+  int last_logits; /* "logits": "last": prefill yields [batch, 1, vocab] */
   int num_args;
   chimera_arg *args;
 } chimera_manifest;
@@ -76,6 +77,12 @@ void chimera_parallel_for(int64_t n,
                           void (*fn)(int64_t begin, int64_t end, void *ctx),
                           void *ctx);
 int chimera_thread_count(void);
+
+/* Scratch memory for memref.alloc/dealloc in compiled code (scratch.c):
+ * large freed blocks are kept for the next call. */
+void *_mlir_memref_to_llvm_alloc(size_t size);
+void *_mlir_memref_to_llvm_aligned_alloc(size_t alignment, size_t size);
+void _mlir_memref_to_llvm_free(void *ptr);
 
 #ifdef __cplusplus
 }

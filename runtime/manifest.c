@@ -300,6 +300,20 @@ chimera_status chimera_manifest_parse(const char *text, size_t size,
     goto done;
   }
   out->recompute = !strcmp(decode, "recompute");
+  char logits[32] = "all";
+  const json_node *logits_node = member(&ps, root, "logits");
+  if (logits_node && (!copy_string(logits_node, logits, sizeof logits) ||
+                      (strcmp(logits, "all") && strcmp(logits, "last")))) {
+    status = chimera_fail(CHIMERA_ERROR_FORMAT, "%s: key 'logits' must be "
+                          "\"all\" or \"last\"", path);
+    goto done;
+  }
+  out->last_logits = !strcmp(logits, "last");
+  if (out->last_logits && out->recompute) {
+    status = chimera_fail(CHIMERA_ERROR_FORMAT, "%s: \"logits\": \"last\" "
+                          "cannot go with \"decode\": \"recompute\"", path);
+    goto done;
+  }
   const json_node *weights = member(&ps, root, "weights");
   if (!copy_string(member(&ps, weights, "file"), out->weights_file,
                    sizeof out->weights_file) ||

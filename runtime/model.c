@@ -48,7 +48,7 @@ static chimera_status check_arguments(const chimera_manifest *m,
       return chimera_fail(CHIMERA_ERROR_FORMAT, "%s: argument '%s' must be a "
                           "cache with a leading batch dim", path, a[i].name);
   /* The compiled code's own description of its buffers. */
-  size_t used = 0, cap = 64 * (size_t)n + 1;
+  size_t used = 0, cap = 160 * (size_t)n + 1;
   char *sig = malloc(cap);
   if (!sig)
     return chimera_fail(CHIMERA_ERROR_OUT_OF_MEMORY, "out of memory");
@@ -57,8 +57,19 @@ static chimera_status check_arguments(const chimera_manifest *m,
   for (int i = 0; i < n; ++i) {
     int size = a[i].element_size;
     const char *dtype = size <= 8 ? dtypes[size] : "";
-    int w = snprintf(sig + used, cap - used, "%s:%s:%d;", a[i].name, dtype,
+    int w = snprintf(sig + used, cap - used, "%s:%s:%d:", a[i].name, dtype,
                      a[i].rank);
+    for (int d = 0; w >= 0 && (size_t)w < cap - used && d < a[i].rank; ++d) {
+      used += (size_t)w;
+      w = a[i].shape[d] < 0
+              ? snprintf(sig + used, cap - used, "%s?", d ? "x" : "")
+              : snprintf(sig + used, cap - used, "%s%lld", d ? "x" : "",
+                         (long long)a[i].shape[d]);
+    }
+    if (w >= 0 && (size_t)w < cap - used) {
+      used += (size_t)w;
+      w = snprintf(sig + used, cap - used, ";");
+    }
     if (w < 0 || (size_t)w >= cap - used) {
       free(sig);
       return chimera_fail(CHIMERA_ERROR_FORMAT, "%s: argument names too long",
@@ -73,10 +84,14 @@ static chimera_status check_arguments(const chimera_manifest *m,
                         "the buffers model.so was compiled for (%s)", path,
                         chimera_model_signature);
   const chimera_arg *logits = &a[n - 1];
-  if (logits->rank != 3 || logits->shape[2] != m->vocab_size ||
+  int64_t steps = m->last_logits ? 1 : DIM_TOKENS;
+  if (logits->rank != 3 || logits->shape[0] != DIM_BATCH ||
+      logits->shape[1] != steps || logits->shape[2] != m->vocab_size ||
       logits->element_size != 4)
-    return chimera_fail(CHIMERA_ERROR_FORMAT, "%s: 'logits' must be f32 "
-                        "[batch, tokens, vocab_size]", path);
+    return chimera_fail(CHIMERA_ERROR_FORMAT, "%s: 'logits' must be f32 %s",
+                        path, m->last_logits ? "[batch, 1, vocab_size] "
+                                               "(\"logits\": \"last\")"
+                                             : "[batch, tokens, vocab_size]");
   if (a[1].element_size != 8 || a[2].element_size != 8 || a[3].element_size != 8)
     return chimera_fail(CHIMERA_ERROR_FORMAT, "%s: input_ids, positions and "
                         "lengths must be i64", path);

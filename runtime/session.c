@@ -144,10 +144,11 @@ static chimera_status reserve(chimera_session *s, int64_t tokens) {
   if (!s->call_lengths)
     s->call_lengths = aligned_zeroed((size_t)s->batch * 8);
   int64_t v = s->model->manifest.vocab_size;
-  if (n * v > s->logits_capacity) {
+  int64_t rows = s->model->manifest.last_logits ? s->batch : n;
+  if (rows * v > s->logits_capacity) {
     free(s->logits);
-    s->logits = aligned_zeroed((size_t)(n * v) * 4);
-    s->logits_capacity = s->logits ? n * v : 0;
+    s->logits = aligned_zeroed((size_t)(rows * v) * 4);
+    s->logits_capacity = s->logits ? rows * v : 0;
   }
   if (!s->ids || !s->positions || !s->call_lengths || !s->logits)
     return chimera_fail(CHIMERA_ERROR_OUT_OF_MEMORY, "out of memory for %lld "
@@ -269,12 +270,17 @@ CHIMERA_API chimera_status chimera_prefill(chimera_session *s,
     s->call_lengths[b] = lengths[b];
   }
   run(s, longest);
+  for (int64_t b = 0; b < s->batch; ++b)
+    s->lengths[b] = lengths[b];
+  if (s->model->manifest.last_logits) {
+    /* One row per prompt: its last position. */
+    s->steps = 1;
+    return CHIMERA_OK;
+  }
   /* Rows past a prompt's end computed padding; they mean nothing. */
-  for (int64_t b = 0; b < s->batch; ++b) {
+  for (int64_t b = 0; b < s->batch; ++b)
     memset(s->logits + (b * longest + lengths[b]) * v, 0,
            (size_t)((longest - lengths[b]) * v) * 4);
-    s->lengths[b] = lengths[b];
-  }
   s->steps = longest;
   return CHIMERA_OK;
 }

@@ -96,6 +96,15 @@ chimera::testing::jitCompile(mlir::ModuleOp module) {
     map[interner("chimera_parallel_for")] = {
         llvm::orc::ExecutorAddr::fromPtr(&chimera_parallel_for),
         llvm::JITSymbolFlags::Exported};
+    map[interner("_mlir_memref_to_llvm_alloc")] = {
+        llvm::orc::ExecutorAddr::fromPtr(&_mlir_memref_to_llvm_alloc),
+        llvm::JITSymbolFlags::Exported};
+    map[interner("_mlir_memref_to_llvm_aligned_alloc")] = {
+        llvm::orc::ExecutorAddr::fromPtr(&_mlir_memref_to_llvm_aligned_alloc),
+        llvm::JITSymbolFlags::Exported};
+    map[interner("_mlir_memref_to_llvm_free")] = {
+        llvm::orc::ExecutorAddr::fromPtr(&_mlir_memref_to_llvm_free),
+        llvm::JITSymbolFlags::Exported};
     return map;
   });
   return engine;

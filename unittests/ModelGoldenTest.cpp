@@ -95,8 +95,9 @@ TEST_P(ModelGolden, PrefillLogitsAndGreedyDecode) {
   mlir::DialectRegistry registry;
   registerJitDialects(registry);
   mlir::MLIRContext ctx(registry);
-  auto module = chimera::hf::importCheckpoint(ctx, **ckpt, mlir::Type(),
-                                              /*exposeRouting=*/mc.recompute);
+  chimera::hf::ImportOptions options;
+  options.exposeRouting = mc.recompute;
+  auto module = chimera::hf::importCheckpoint(ctx, **ckpt, options);
   ASSERT_TRUE(bool(module)) << llvm::toString(module.takeError());
   auto forward = (*module)->lookupSymbol<mlir::func::FuncOp>("forward");
   ASSERT_TRUE(forward);

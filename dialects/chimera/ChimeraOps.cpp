@@ -385,6 +385,30 @@ LogicalResult AttentionOp::inferReturnTypes(MLIRContext *,
 }
 
 //===----------------------------------------------------------------------===//
+// LastTokenOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult LastTokenOp::inferReturnTypes(MLIRContext *,
+                                            std::optional<Location> loc,
+                                            Adaptor adaptor,
+                                            SmallVectorImpl<Type> &inferred) {
+  ShapeChecker check(loc, getOperationName());
+  if (failed(check.rank(adaptor.getInput(), "input", 3)) ||
+      failed(check.rank(adaptor.getLengths(), "lengths", 1)))
+    return failure();
+  int64_t batch = rankedType(adaptor.getInput()).getDimSize(0);
+  if (failed(check.dim(adaptor.getLengths(), "lengths", 0, batch,
+                       "'input' dim 0")))
+    return failure();
+  auto type = rankedType(adaptor.getInput());
+  inferred.push_back(withShape(
+      adaptor.getInput(),
+      {mergeDims(batch, rankedType(adaptor.getLengths()).getDimSize(0)), 1,
+       type.getDimSize(2)}));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
 // CacheWriteOp
 //===----------------------------------------------------------------------===//
 

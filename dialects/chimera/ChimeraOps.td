@@ -216,6 +216,22 @@ def Chimera_AttentionOp : Chimera_InferredOp<"attention"> {
   }];
 }
 
+def Chimera_LastTokenOp : Chimera_InferredOp<"last_token"> {
+  let summary = "each row's activations at its last valid position";
+  let description = [{
+    `input : [B, S, H]`, integer `lengths : [B]`:
+    `out[b, 0, h] = input[b, clamp(lengths[b], 1, S) − 1, h]`, a `[B, 1, H]`
+    tensor. Placed before the LM head it computes logits only where the
+    next token is sampled (`chimera-compile --logits=last`): for a prompt of
+    S tokens the head's work drops S-fold.
+  }];
+  let arguments = (ins Chimera_FloatTensor:$input, Chimera_IntTensor:$lengths);
+  let results = (outs Chimera_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $lengths attr-dict `:` functional-type(operands, results)
+  }];
+}
+
 def Chimera_CacheWriteOp : Chimera_InferredOp<"cache_write"> {
   let summary = "write new rows into a preallocated cache at per-row offsets";
   let description = [{

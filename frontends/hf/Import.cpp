@@ -223,6 +223,8 @@ public:
       h = g.add(h, x);
     }
     g.setScope("lm_head");
+    if (lastLogitsOnly)
+      h = ch::LastTokenOp::create(b, g.location(), h, lengths);
     h = g.rmsNorm(h, s.finalNorm, c.normEps, s.unitOffsetNorm);
     Value logits = ch::LinearOp::create(
         b, g.location(), h, g.matrix(s.lmHead, {c.vocabSize, c.hiddenSize}),
@@ -404,6 +406,7 @@ private:
 
 public:
   bool exposeRouting = false;
+  bool lastLogitsOnly = false;
   Value positions, lengths, offsets;
 };
 
@@ -411,8 +414,8 @@ public:
 
 namespace chimera::hf {
 llvm::Expected<OwningOpRef<ModuleOp>>
-importCheckpoint(MLIRContext &ctx, const Checkpoint &ckpt, Type weightType,
-                 bool exposeRouting) {
+importCheckpoint(MLIRContext &ctx, const Checkpoint &ckpt,
+                 const ImportOptions &options) {
   ctx.loadDialect<ch::ChimeraDialect, func::FuncDialect, tensor::TensorDialect,
                   arith::ArithDialect, math::MathDialect>();
   llvm::Expected<Scheme> scheme = schemeFor(ckpt);
@@ -420,7 +423,7 @@ importCheckpoint(MLIRContext &ctx, const Checkpoint &ckpt, Type weightType,
     return scheme.takeError();
   const ModelConfig &c = ckpt.config();
   Type elt = Float32Type::get(&ctx);
-  Type matrixElt = weightType ? weightType : elt;
+  Type matrixElt = options.weightType ? options.weightType : elt;
 
   OpBuilder b(&ctx);
   Location loc = FileLineColLoc::get(
@@ -436,14 +439,20 @@ importCheckpoint(MLIRContext &ctx, const Checkpoint &ckpt, Type weightType,
   SmallVector<Type> inputs = {RankedTensorType::get({dyn, dyn}, i64),
                               RankedTensorType::get({dyn, dyn}, i64),
                               RankedTensorType::get({dyn}, i64)};
-  SmallVector<Type> results = {
-      RankedTensorType::get({dyn, dyn, c.vocabSize}, elt)};
+  if (options.lastLogitsOnly && importer.recomputes())
+    return llvm::createStringError(
+        ckpt.directory().str() + "/config.json: this model routes over the "
+        "whole sequence and reruns it per decode step, which needs the logits "
+        "of every position; last-position-only logits are not available");
+  importer.lastLogitsOnly = options.lastLogitsOnly;
+  SmallVector<Type> results = {RankedTensorType::get(
+      {dyn, options.lastLogitsOnly ? 1 : dyn, c.vocabSize}, elt)};
   for (const CacheSlot &slot : slots) {
     inputs.push_back(slot.type);
     results.push_back(slot.type);
   }
-  size_t numRouting = exposeRouting ? importer.numRouted() : 0;
-  importer.exposeRouting = exposeRouting;
+  size_t numRouting = options.exposeRouting ? importer.numRouted() : 0;
+  importer.exposeRouting = options.exposeRouting;
   for (size_t k = 0; k < numRouting; ++k)
     results.push_back(RankedTensorType::get({dyn, dyn}, i64));
   auto func = func::FuncOp::create(b, loc, "forward",
@@ -477,6 +486,10 @@ importCheckpoint(MLIRContext &ctx, const Checkpoint &ckpt, Type weightType,
                                                  importer.recomputes()
                                                      ? "recompute"
                                                      : "cached")),
+                    b.getNamedAttr("logits",
+                                   b.getStringAttr(options.lastLogitsOnly
+                                                       ? "last"
+                                                       : "all")),
                 }));
 
   Block *entry = func.addEntryBlock();

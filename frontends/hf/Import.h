@@ -9,6 +9,8 @@
 //                      <caches>...)
 //       -> (tensor<?x?xVxf32> /*logits*/, <updated caches>...)
 //
+// (logits are tensor<?x1xVxf32> with ImportOptions::lastLogitsOnly.)
+//
 // Caches, in layer order: an attention layer has `k_cache`, `v_cache`
 // ([B, T, kv_heads, head_dim], written at positions[b, 0]); a Mamba layer has
 // `conv_state` ([B, conv_kernel - 1, inner]) and `ssm_state`
@@ -26,15 +28,26 @@
 
 namespace chimera::hf {
 
-/// Imports `ckpt`. Activations and accumulation are f32; `weightType`
-/// (default f32; bf16 halves what a decode step reads) is the element type
-/// of the matrices and embedding tables, which kernels upcast as they load.
-/// With `exposeRouting`, every depth-routed layer's decisions are extra
-/// results after the caches: `router_selected.layer<i>` (i64 [B, S], 1 =
-/// processed by the block), for tests against the reference's.
+/// What the imported `@forward` computes besides the model itself.
+struct ImportOptions {
+  /// Element type of the matrices and embedding tables (default f32; bf16
+  /// halves what a decode step reads); kernels upcast them as they load.
+  /// Activations and accumulation are always f32.
+  mlir::Type weightType;
+  /// Every depth-routed layer's decisions become extra results after the
+  /// caches: `router_selected.layer<i>` (i64 [B, S], 1 = processed by the
+  /// block), for tests against the reference's.
+  bool exposeRouting = false;
+  /// Logits only at each row's last valid position (`lengths[b] - 1`):
+  /// `logits` is [B, 1, V] and the LM head runs once per row, not once per
+  /// prompt token. Not for models whose decode reruns the sequence.
+  bool lastLogitsOnly = false;
+};
+
+/// Imports `ckpt`.
 llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>>
 importCheckpoint(mlir::MLIRContext &ctx, const Checkpoint &ckpt,
-                 mlir::Type weightType = {}, bool exposeRouting = false);
+                 const ImportOptions &options = {});
 
 } // namespace chimera::hf
 

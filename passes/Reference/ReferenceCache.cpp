@@ -1,4 +1,4 @@
-//===- ReferenceCache.cpp - in-place cache writes -------------------------===//
+//===- ReferenceCache.cpp - in-place cache writes, last-token rows --------===//
 #include "passes/Passes.h"
 #include "passes/Reference/ReferenceUtils.h"
 
@@ -48,8 +48,42 @@ struct LowerCacheWrite : OpRewritePattern<CacheWriteOp> {
   }
 };
 
+/// out[b, 0, h] = input[b, clamp(lengths[b], 1, S) - 1, h]
+struct LowerLastToken : OpRewritePattern<LastTokenOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(LastTokenOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    MLIRContext *ctx = op.getContext();
+    Value input = op.getInput();
+    SmallVector<OpFoldResult> sizes = sizesOf(rewriter, loc, input);
+    sizes[1] = rewriter.getIndexAttr(1);
+    Value init = emptyTensor(rewriter, loc, sizes,
+                             op.getType().getElementType());
+    Value steps = tensor::DimOp::create(rewriter, loc, input, 1);
+    Value result = generic(
+        rewriter, loc, op.getLengths(), init,
+        {dimsMap(ctx, 3, {0}), AffineMap::getMultiDimIdentityMap(3, ctx)},
+        iterators(3), [&](OpBuilder &b, Location l, ValueRange args) {
+          Value one = indexConst(b, l, 1);
+          Value n = toIndex(b, l, args[0]);
+          n = arith::MaxSIOp::create(b, l, arith::MinSIOp::create(b, l, n, steps),
+                                     one);
+          Value t = arith::SubIOp::create(b, l, n, one);
+          Value row = linalg::IndexOp::create(b, l, 0);
+          Value h = linalg::IndexOp::create(b, l, 2);
+          linalg::YieldOp::create(
+              b, l,
+              Value(tensor::ExtractOp::create(b, l, input,
+                                              ValueRange{row, t, h})));
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
 } // namespace
 
 void mlir::chimera::populateReferenceCachePatterns(RewritePatternSet &patterns) {
-  patterns.add<LowerCacheWrite>(patterns.getContext());
+  patterns.add<LowerCacheWrite, LowerLastToken>(patterns.getContext());
 }

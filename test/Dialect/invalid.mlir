@@ -456,3 +456,12 @@ func.func @launch_signature(%m: memref<4xf32>, %n: index) {
   chimera.launch @kernel2[%n](%m) : memref<4xf32>
   return
 }
+
+// -----
+
+func.func @last_token_batch(%h: tensor<2x?x64xf32>, %len: tensor<3xi64>) {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{operand 'lengths' dim 0}}
+  %l = chimera.last_token %h, %len : (tensor<2x?x64xf32>, tensor<3xi64>) -> tensor<2x1x64xf32>
+  return
+}

@@ -134,3 +134,10 @@ func.func @host_schedule(%m: memref<?xf32>, %n: index, %x: f32) {
   chimera.launch @kernel[%n](%m, %x) : memref<?xf32>, f32
   return
 }
+
+// CHECK-LABEL: func.func @last_token
+func.func @last_token(%h: tensor<2x?x64xf32>, %len: tensor<2xi64>) -> tensor<2x1x64xf32> {
+  // CHECK: chimera.last_token %{{.*}}, %{{.*}} : (tensor<2x?x64xf32>, tensor<2xi64>) -> tensor<2x1x64xf32>
+  %l = chimera.last_token %h, %len : (tensor<2x?x64xf32>, tensor<2xi64>) -> tensor<2x1x64xf32>
+  return %l : tensor<2x1x64xf32>
+}

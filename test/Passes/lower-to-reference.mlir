@@ -112,3 +112,18 @@ func.func @next_scale(%f: tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32> {
   }
   return %r : tensor<1x2x4x4xf32>
 }
+
+// -----
+
+// Each row's activations at position clamp(lengths[b], 1, S) - 1.
+// CHECK-LABEL: func.func @last_token
+// CHECK: linalg.generic
+// CHECK: arith.minsi
+// CHECK: arith.maxsi
+// CHECK: arith.subi
+// CHECK: tensor.extract %arg0[%{{.*}}, %{{.*}}, %{{.*}}] : tensor<2x?x64xf32>
+// CHECK-NOT: chimera.last_token
+func.func @last_token(%h: tensor<2x?x64xf32>, %len: tensor<2xi64>) -> tensor<2x1x64xf32> {
+  %l = chimera.last_token %h, %len : (tensor<2x?x64xf32>, tensor<2xi64>) -> tensor<2x1x64xf32>
+  return %l : tensor<2x1x64xf32>
+}

@@ -150,7 +150,15 @@ std::string chimera::entrySignature(mlir::func::FuncOp entry) {
     auto type = llvm::cast<mlir::ShapedType>(entry.getArgument(i).getType());
     sig += (name ? name.getValue().str() : std::string("?")) + ":" +
            dtypeOf(type.getElementType()) + ":" +
-           std::to_string(type.getRank()) + ";";
+           std::to_string(type.getRank()) + ":";
+    // Static dims too (`?` for the runtime's): a manifest that claims
+    // [batch, 1, vocab] logits for code that writes every position would
+    // overflow the runtime's buffer.
+    for (auto [d, size] : llvm::enumerate(type.getShape()))
+      sig += (d ? "x" : "") + (mlir::ShapedType::isDynamic(size)
+                                   ? std::string("?")
+                                   : std::to_string(size));
+    sig += ";";
   }
   return sig;
 }
@@ -199,10 +207,14 @@ Error chimera::writeManifest(mlir::ModuleOp module, mlir::func::FuncOp entry,
   auto size = module->getAttrOfType<mlir::IntegerAttr>("chimera.weights_size");
   // "recompute": the model routes over the whole sequence (the public MoD
   // reference), so each decode step reruns it; "cached" otherwise.
-  std::string decode = "cached";
-  if (auto model = entry->getAttrOfType<mlir::DictionaryAttr>("chimera.model"))
+  std::string decode = "cached", logits = "all";
+  if (auto model = entry->getAttrOfType<mlir::DictionaryAttr>("chimera.model")) {
     if (auto d = model.getAs<mlir::StringAttr>("decode"))
       decode = d.getValue().str();
+    // "last": prefill computes each row's last-position logits only.
+    if (auto l = model.getAs<mlir::StringAttr>("logits"))
+      logits = l.getValue().str();
+  }
   llvm::json::Object manifest{
       {"format", "chimera-artifact"},
       {"chimera_version", CHIMERA_VERSION},
@@ -219,6 +231,7 @@ Error chimera::writeManifest(mlir::ModuleOp module, mlir::func::FuncOp entry,
       {"max_batch", info.maxBatch},
       {"entry", "chimera_model_forward"},
       {"decode", decode},
+      {"logits", logits},
       {"library", "model.so"},
       {"weights", llvm::json::Object{{"file", "weights.bin"},
                                      {"size", size ? size.getInt() : 0}}},

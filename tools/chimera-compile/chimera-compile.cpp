@@ -101,6 +101,20 @@ static cl::opt<DTypeOpt> weightDtype(
                           "for BF16 checkpoints")),
     cl::cat(category));
 
+enum class LogitsOpt { Auto, Last, All };
+static cl::opt<LogitsOpt> logitsMode(
+    "logits",
+    cl::desc("Which prompt positions get logits (default: last, or all for "
+             "models whose decode reruns the sequence)"),
+    cl::init(LogitsOpt::Auto),
+    cl::values(clEnumValN(LogitsOpt::Last, "last",
+                          "each row's last position only: what sampling "
+                          "needs; the LM head runs once per row"),
+               clEnumValN(LogitsOpt::All, "all",
+                          "every prompt position (scoring, --dump-logits "
+                          "of whole prompts)")),
+    cl::cat(category));
+
 static cl::opt<bool> stats(
     "import-stats",
     cl::desc("Print import time, peak memory and weight bytes to stderr"),
@@ -282,7 +296,12 @@ int main(int argc, char **argv) {
   mlir::Type elt = weightDtype == DTypeOpt::BF16
                        ? mlir::Type(mlir::BFloat16Type::get(&ctx))
                        : mlir::Type(mlir::Float32Type::get(&ctx));
-  auto module = hf::importCheckpoint(ctx, **ckpt, elt);
+  hf::ImportOptions importOptions;
+  importOptions.weightType = elt;
+  importOptions.lastLogitsOnly =
+      logitsMode == LogitsOpt::Last ||
+      (logitsMode == LogitsOpt::Auto && !(*ckpt)->config().mixtureOfDepths);
+  auto module = hf::importCheckpoint(ctx, **ckpt, importOptions);
   if (!module)
     return fail(llvm::toString(module.takeError()));
   if (stats) {

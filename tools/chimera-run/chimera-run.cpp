@@ -41,7 +41,9 @@ const char *kUsage =
     "and prints one line per row with the generated ids. Greedy unless a\n"
     "temperature is given. --dump-logits writes a safetensors file with\n"
     "`logits` F32 [rows, longest prompt, vocab] (the prefill logits; rows\n"
-    "past a prompt's end are zero) and `generated` I64 [rows, N].\n";
+    "past a prompt's end are zero) and `generated` I64 [rows, N]. For an\n"
+    "artifact compiled with --logits=last (the default), `logits` is\n"
+    "[rows, 1, vocab]: each prompt's last position.\n";
 
 int64_t parseInt(const char *flag, const char *text) {
   errno = 0;
@@ -215,7 +217,8 @@ int main(int argc, char **argv) {
     int64_t rowsPerCall = 0;
     logits = api.logits(session, &rowsPerCall, &vocab);
     for (int64_t b = 0; b < batch; ++b) {
-      int64_t position = j == 0 ? lengths[b] - 1 : 0;
+      // After a prefill with every position's logits, the row's last one.
+      int64_t position = rowsPerCall == 1 ? 0 : lengths[b] - 1;
       const float *row = logits + (b * rowsPerCall + position) * vocab;
       if (api.sample(&sampler, row, vocab, &state, &next[b]) != CHIMERA_OK)
         die("%s", api.last_error());
