@@ -15,7 +15,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-enum { MIN_CACHED = 64 << 10, MAX_BLOCKS = 64 };
+/* A Mamba prefill frees a few hundred large blocks per call; the cache
+ * keeps up to MAX_BLOCKS of them and CACHE_LIMIT bytes in all. */
+enum { MIN_CACHED = 64 << 10, MAX_BLOCKS = 1024 };
+#define CACHE_LIMIT ((size_t)2 << 30)
 
 /* Stored just before the pointer handed out. */
 typedef struct {
@@ -26,6 +29,7 @@ typedef struct {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static header cached[MAX_BLOCKS];
 static int ncached = 0;
+static size_t cached_bytes = 0;
 
 /* The data pointer of a block at `base` for `alignment`. */
 static char *data_of(void *base, size_t alignment) {
@@ -52,6 +56,7 @@ static void *scratch_alloc(size_t alignment, size_t size) {
     if (best >= 0) {
       block = cached[best];
       cached[best] = cached[--ncached];
+      cached_bytes -= block.total;
     }
     pthread_mutex_unlock(&lock);
   }
@@ -80,8 +85,9 @@ void _mlir_memref_to_llvm_free(void *ptr) {
   header block = ((header *)ptr)[-1];
   if (block.total >= MIN_CACHED) {
     pthread_mutex_lock(&lock);
-    if (ncached < MAX_BLOCKS) {
+    if (ncached < MAX_BLOCKS && cached_bytes + block.total <= CACHE_LIMIT) {
       cached[ncached++] = block;
+      cached_bytes += block.total;
       block.base = NULL;
     }
     pthread_mutex_unlock(&lock);
