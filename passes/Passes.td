@@ -174,6 +174,26 @@ def ApproximateMath : Pass<"chimera-approximate-math"> {
                            "::mlir::vector::VectorDialect"];
 }
 
+def ChannelScan : Pass<"chimera-channel-scan"> {
+  let summary = "The selective scan as a grid over (batch, channel)";
+  let description = [{
+    Rewrites an f32 `chimera.selective_scan` with a static state size N into
+    an `scf.forall` over (batch, channel) whose body runs the whole time
+    loop with the channel's state in one `vector<N>`: per step one vector
+    exp, two FMAs and one horizontal sum, no host round trip. The reference
+    lowering is a host-side time loop of whole-tensor steps; this is the
+    same recurrence reordered (the recurrence is independent per channel).
+
+    The state is read from and written back to the initial state in place;
+    `lengths` freezes a row's state past its length as the op specifies.
+    Runs on tensors before `chimera-lower-to-reference`.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::scf::SCFDialect",
+                           "::mlir::math::MathDialect", "::mlir::tensor::TensorDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::vector::VectorDialect"];
+}
+
 def FlashAttention : Pass<"chimera-flash-attention"> {
   let summary = "Attention as one online-softmax sweep over the visible keys";
   let description = [{

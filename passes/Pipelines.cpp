@@ -89,6 +89,7 @@ void chimera::buildModelPhase(OpPassManager &pm, ModelPhase phase) {
     return;
   case ModelPhase::Linalg:
     pm.addNestedPass<func::FuncOp>(createFlashAttention());
+    pm.addNestedPass<func::FuncOp>(createChannelScan());
     pm.addPass(createLowerToReference());
     pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
     pm.addPass(createCanonicalizerPass());

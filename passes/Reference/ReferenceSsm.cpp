@@ -109,15 +109,6 @@ struct LowerCausalConv1d : OpRewritePattern<CausalConv1dOp> {
   }
 };
 
-/// softplus as PyTorch computes it: x above 20 passes through.
-static Value softplus(OpBuilder &b, Location loc, Value x) {
-  Type t = x.getType();
-  Value big = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, x,
-                                    floatConst(b, loc, t, 20.0));
-  Value sp = math::Log1pOp::create(b, loc, math::ExpOp::create(b, loc, x));
-  return arith::SelectOp::create(b, loc, big, x, sp);
-}
-
 /// Δ = softplus?(delta + bias); x_t = exp(Δ_t A) x_{t-1} + Δ_t B_t u_t;
 /// y_t = <x_t, C_t> + D u_t; y · silu(z).
 struct LowerSelectiveScan : OpRewritePattern<SelectiveScanOp> {

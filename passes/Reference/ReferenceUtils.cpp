@@ -165,3 +165,11 @@ Value reference::insertAt(OpBuilder &b, Location loc, Value slice, Value dest,
   return tensor::InsertSliceOp::create(b, loc, slice, dest, offsets, sizes,
                                        strides);
 }
+
+Value reference::softplus(OpBuilder &b, Location loc, Value x) {
+  Type t = x.getType();
+  Value big = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, x,
+                                    floatConst(b, loc, t, 20.0));
+  Value sp = math::Log1pOp::create(b, loc, math::ExpOp::create(b, loc, x));
+  return arith::SelectOp::create(b, loc, big, x, sp);
+}

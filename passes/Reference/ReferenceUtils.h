@@ -57,6 +57,10 @@ Value toIndex(OpBuilder &b, Location loc, Value v);
 /// act(x) for a scalar float.
 Value activation(OpBuilder &b, Location loc, Activation act, Value x);
 
+/// softplus as PyTorch computes it: log(1 + exp(x)), x above 20 passes
+/// through.
+Value softplus(OpBuilder &b, Location loc, Value x);
+
 /// Extracts the rank-reduced slice `source[..., i, ...]` at `dim` (all other
 /// dims whole).
 Value sliceAt(OpBuilder &b, Location loc, Value source, unsigned dim,
