@@ -38,6 +38,10 @@ namespace {
 struct Matmul {
   Value x, w, out; // [M, K], [N, K], [M, N]
   int64_t n, k;
+  /// When set, row i of the product is out row `rowList[i]` and x row
+  /// `rowList[i] / xRowDiv` (the tokens routed to one expert).
+  Value rowList = {};
+  int64_t xRowDiv = 1;
 };
 
 /// Whether `map` is (d_dims[0], d_dims[1], ...).
@@ -224,9 +228,21 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
     auto fast = arith::FastMathFlagsAttr::get(
         b.getContext(),
         arith::FastMathFlags::reassoc | arith::FastMathFlags::contract);
-    SmallVector<Value> mIdx, nIdx;
-    for (int64_t i = 0; i < mr; ++i)
-      mIdx.push_back(i ? arith::AddIOp::create(b, loc, m0, c(b, i)) : m0);
+    SmallVector<Value> mIdx, oIdx, nIdx;
+    for (int64_t i = 0; i < mr; ++i) {
+      Value row = i ? arith::AddIOp::create(b, loc, m0, c(b, i)) : m0;
+      if (!mm.rowList) {
+        mIdx.push_back(row);
+        oIdx.push_back(row);
+        continue;
+      }
+      Value slot = memref::LoadOp::create(b, loc, mm.rowList, ValueRange{row});
+      oIdx.push_back(slot);
+      mIdx.push_back(mm.xRowDiv == 1
+                         ? slot
+                         : arith::DivUIOp::create(b, loc, slot,
+                                                  c(b, mm.xRowDiv)));
+    }
     for (int64_t j = 0; j < nr; ++j)
       nIdx.push_back(j ? arith::AddIOp::create(b, loc, n0, c(b, j)) : n0);
 
@@ -283,7 +299,7 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
         Value sum = vector::ReductionOp::create(
             b, loc, vector::CombiningKind::ADD, accs[i * nr + j], Value(),
             fast.getValue());
-        SmallVector<Value, 2> at = {mIdx[i], nIdx[j]};
+        SmallVector<Value, 2> at = {oIdx[i], nIdx[j]};
         Value old = memref::LoadOp::create(b, loc, mm.out, at);
         Value sumOld = arith::AddFOp::create(b, loc, old, sum);
         memref::StoreOp::create(b, loc, sumOld, mm.out, at);
@@ -292,9 +308,12 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
 };
 
 /// The mixture-of-experts form: h[t, j, i] += in[t, (j,) x] · W[ids[t, j], i, x]
-/// with W loaded in the body (the reference's routed matmul). Each token and
-/// slot reads only its expert's rows: a grid over (t, j, blocks of `rows`
-/// weight rows), each item a 1 × rows tile of the kernel above on 2-D views.
+/// with W loaded in the body (the reference's routed matmul), as a grouped
+/// GEMM: a grid over (expert, blocks of `rows` weight rows); each item
+/// lists the slots (t, j) routed to its expert and runs the kernel above on
+/// those rows, so an expert's weights are read once per prefill, and a
+/// decode step reads only the routed experts' (the other items find no
+/// slot).
 struct VectorizeRoutedMatmul : OpRewritePattern<linalg::GenericOp> {
   VectorizeRoutedMatmul(MLIRContext *ctx, const VectorizeMatmul &kernel)
       : OpRewritePattern(ctx), kernel(kernel) {}
@@ -365,49 +384,76 @@ struct VectorizeRoutedMatmul : OpRewritePattern<linalg::GenericOp> {
       return failure();
     int64_t n = wType.getDimSize(1), k = wType.getDimSize(2);
 
+    // Slots (t, j) flatten to s = t·J + j over contiguous buffers.
+    if (!outType.getLayout().isIdentity() || !inType.getLayout().isIdentity() ||
+        !cast<MemRefType>(ids.getType()).getLayout().isIdentity())
+      return failure();
     Location loc = op.getLoc();
     auto c = [&](OpBuilder &bb, int64_t v) -> Value {
       return arith::ConstantIndexOp::create(bb, loc, v);
     };
-    Value tokens = memref::DimOp::create(rewriter, loc, ids, 0);
-    Value slots = memref::DimOp::create(rewriter, loc, ids, 1);
-    Value blocks = c(rewriter, llvm::divideCeil(n, kernel.rows));
+    int64_t experts = wType.getDimSize(0);
+    int64_t slotsPerToken = cast<MemRefType>(ids.getType()).getDimSize(1);
+    if (ShapedType::isDynamic(slotsPerToken))
+      return failure();
+    SmallVector<ReassociationIndices> flat = {{0, 1}, {2}};
+    Value out2d = memref::CollapseShapeOp::create(rewriter, loc, out, flat);
+    Value x2d = inPerSlot
+                    ? Value(memref::CollapseShapeOp::create(rewriter, loc, in,
+                                                            flat))
+                    : in;
+    Value idsFlat = memref::CollapseShapeOp::create(
+        rewriter, loc, ids, SmallVector<ReassociationIndices>{{0, 1}});
+    Value slots = memref::DimOp::create(rewriter, loc, idsFlat, 0);
     Value c0 = c(rewriter, 0), c1 = c(rewriter, 1);
     auto grid = scf::ParallelOp::create(
-        rewriter, loc, ValueRange{c0, c0, c0}, ValueRange{tokens, slots, blocks},
-        ValueRange{c1, c1, c1});
+        rewriter, loc, ValueRange{c0, c0},
+        ValueRange{c(rewriter, experts),
+                   c(rewriter, llvm::divideCeil(n, kernel.rows))},
+        ValueRange{c1, c1});
     grid->setAttr("chimera.block_size", rewriter.getI64IntegerAttr(1));
-    OpBuilder b = OpBuilder::atBlockBegin(grid.getBody());
-    Value t = grid.getInductionVars()[0], j = grid.getInductionVars()[1];
-    Value id = memref::LoadOp::create(b, loc, ids, ValueRange{t, j});
-    Value e = arith::IndexCastOp::create(b, loc, b.getIndexType(), id);
-
-    // 2-D views: W[e] as [N, K], the input row as [1, K], the output row as
-    // [1, N].
-    auto view = [&](Value src, ArrayRef<OpFoldResult> offsets,
-                    ArrayRef<int64_t> shape2d) -> Value {
-      auto srcType = cast<MemRefType>(src.getType());
-      unsigned rank = srcType.getRank();
-      SmallVector<OpFoldResult> sizes(rank, b.getIndexAttr(1));
-      sizes[rank - 1] = b.getIndexAttr(shape2d.back());
-      if (shape2d.front() != 1)
-        sizes[rank - 2] = b.getIndexAttr(shape2d.front());
-      SmallVector<OpFoldResult> strides(rank, b.getIndexAttr(1));
-      auto type = memref::SubViewOp::inferRankReducedResultType(
-          shape2d, srcType, offsets, sizes, strides);
-      return memref::SubViewOp::create(b, loc, type, src, offsets, sizes,
-                                       strides);
-    };
-    OpFoldResult zero = b.getIndexAttr(0);
-    Value wv = view(w, {e, zero, zero}, {n, k});
-    SmallVector<OpFoldResult> inOffsets = {t};
-    if (inPerSlot)
-      inOffsets.push_back(j);
-    inOffsets.push_back(zero);
-    Value xv = view(in, inOffsets, {1, k});
-    Value ov = view(out, {t, j, zero}, {1, n});
-    Matmul mm{xv, wv, ov, n, k};
-    kernel.emitItem(b, mm, c(b, 1), grid.getInductionVars()[2]);
+    OpBuilder gb = OpBuilder::atBlockBegin(grid.getBody());
+    Value e = grid.getInductionVars()[0];
+    // The list of slots routed to expert e lives on the stack for one item.
+    auto scope = memref::AllocaScopeOp::create(gb, loc, TypeRange{});
+    Block *body = new Block();
+    scope.getBodyRegion().push_back(body);
+    OpBuilder b = OpBuilder::atBlockBegin(body);
+    Value list = memref::AllocaOp::create(
+        b, loc, MemRefType::get({ShapedType::kDynamic}, b.getIndexType()),
+        ValueRange{slots});
+    auto collect = scf::ForOp::create(
+        b, loc, c(b, 0), slots, c(b, 1), ValueRange{c(b, 0)},
+        [&](OpBuilder &lb, Location, Value slot, ValueRange it) {
+          Value id = memref::LoadOp::create(lb, loc, idsFlat, ValueRange{slot});
+          Value hit = arith::CmpIOp::create(
+              lb, loc, arith::CmpIPredicate::eq,
+              arith::IndexCastOp::create(lb, loc, lb.getIndexType(), id), e);
+          auto branch = scf::IfOp::create(lb, loc, lb.getIndexType(), hit,
+                                          /*withElse=*/true);
+          OpBuilder tb = branch.getThenBodyBuilder();
+          memref::StoreOp::create(tb, loc, slot, list, ValueRange{it[0]});
+          scf::YieldOp::create(
+              tb, loc,
+              Value(arith::AddIOp::create(tb, loc, it[0], c(tb, 1))));
+          OpBuilder eb = branch.getElseBodyBuilder();
+          scf::YieldOp::create(eb, loc, it[0]);
+          scf::YieldOp::create(lb, loc, branch.getResult(0));
+        });
+    Value count = collect.getResult(0);
+    // W[e] as [N, K].
+    SmallVector<OpFoldResult> offsets = {e, b.getIndexAttr(0),
+                                         b.getIndexAttr(0)};
+    SmallVector<OpFoldResult> sizes = {b.getIndexAttr(1), b.getIndexAttr(n),
+                                       b.getIndexAttr(k)};
+    SmallVector<OpFoldResult> strides(3, b.getIndexAttr(1));
+    auto viewType = memref::SubViewOp::inferRankReducedResultType(
+        {n, k}, wType, offsets, sizes, strides);
+    Value wv = memref::SubViewOp::create(b, loc, viewType, w, offsets, sizes,
+                                         strides);
+    Matmul mm{x2d, wv, out2d, n, k, list, inPerSlot ? 1 : slotsPerToken};
+    kernel.emitItem(b, mm, count, grid.getInductionVars()[1]);
+    memref::AllocaScopeReturnOp::create(b, loc, ValueRange{});
     rewriter.eraseOp(op);
     return success();
   }

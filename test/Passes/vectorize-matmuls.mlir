@@ -80,17 +80,26 @@ func.func @extra_op(%x: memref<?x32xf32>, %w: memref<16x32xf32>, %out: memref<?x
 
 // -----
 
-// The routed expert matmul of a mixture of experts: each (token, slot)
-// reads only the rows of its expert, through 2-D views of W[e].
+// The routed expert matmul of a mixture of experts, as a grouped GEMM: one
+// grid item per (expert, 8 weight rows) lists the slots routed to its
+// expert, then runs the register-blocked kernel on those rows of x and out.
 // CHECK-LABEL: func.func @routed(
 // CHECK-SAME: %[[IN:.*]]: memref<?x64xf32>, %[[IDS:.*]]: memref<?x2xi64>, %[[W:.*]]: memref<4x96x64xf32>, %[[OUT:.*]]: memref<?x2x96xf32>)
-// CHECK: scf.parallel (%[[T:.*]], %[[J:.*]], %[[B:.*]]) = {{.*}} to (%{{.*}}, %{{.*}}, %c12)
-// CHECK: %[[ID:.*]] = memref.load %[[IDS]][%[[T]], %[[J]]]
-// CHECK: %[[E:.*]] = arith.index_cast %[[ID]] : i64 to index
+// CHECK-DAG: %[[OUT2:.*]] = memref.collapse_shape %[[OUT]] {{\[\[}}0, 1], [2]]
+// CHECK-DAG: %[[IDS1:.*]] = memref.collapse_shape %[[IDS]] {{\[\[}}0, 1]]
+// CHECK: scf.parallel (%[[E:.*]], %[[NB:.*]]) = {{.*}} to (%c4, %c12)
+// CHECK: memref.alloca_scope
+// CHECK: %[[LIST:.*]] = memref.alloca(%{{.*}}) : memref<?xindex>
+// CHECK: scf.for %[[S:.*]] = {{.*}} iter_args(
+// CHECK: memref.load %[[IDS1]][%[[S]]]
+// CHECK: arith.cmpi eq, %{{.*}}, %[[E]]
+// CHECK: memref.store %[[S]], %[[LIST]]
 // CHECK: memref.subview %[[W]][%[[E]], 0, 0] [1, 96, 64] [1, 1, 1] : memref<4x96x64xf32> to memref<96x64xf32, strided<[64, 1], offset: ?>>
-// CHECK: memref.subview %[[IN]][%[[T]], 0] [1, 64] [1, 1] : memref<?x64xf32> to memref<1x64xf32, strided<[64, 1], offset: ?>>
-// CHECK: memref.subview %[[OUT]][%[[T]], %[[J]], 0] [1, 1, 96] [1, 1, 1] : memref<?x2x96xf32> to memref<1x96xf32, strided<[192, 1], offset: ?>>
-// CHECK-COUNT-8: vector.fma
+// Three listed slots per tile; x row = slot / 2 (the token), out row = slot.
+// CHECK: memref.load %[[LIST]]
+// CHECK: arith.divui %{{.*}}, %c2
+// CHECK-COUNT-24: vector.fma
+// CHECK: memref.store %{{.*}}, %[[OUT2]]
 // CHECK: } {chimera.block_size = 1 : i64}
 // CHECK-NOT: linalg.generic
 func.func @routed(%in: memref<?x64xf32>, %ids: memref<?x2xi64>, %w: memref<4x96x64xf32>, %out: memref<?x2x96xf32>) {
