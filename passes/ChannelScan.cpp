@@ -41,6 +41,150 @@ namespace {
 struct ChannelScanPattern : OpRewritePattern<SelectiveScanOp> {
   using OpRewritePattern::OpRewritePattern;
 
+  /// Channels per grid item in the blocked form (one AVX-512 vector).
+  static constexpr int64_t kBlock = 16;
+
+  /// The blocked form, for D a multiple of kBlock: one grid item per
+  /// (b, kBlock channels), the state as N vectors across the channels, so Δ,
+  /// u, z and y move as contiguous vectors, softplus and SiLU are vector
+  /// ops, and <h, C> needs no horizontal sum (B[t, n] and C[t, n] are
+  /// broadcast scalars).
+  ValueRange blockedScan(PatternRewriter &rewriter, SelectiveScanOp op,
+                         Value yInit, Value state, Value steps,
+                         OpFoldResult bSz, int64_t channels, int64_t n) const {
+    Location loc = op.getLoc();
+    Type f32 = rewriter.getF32Type();
+    Value u = op.getU(), delta = op.getDelta(), A = op.getA(), Bm = op.getB(),
+          Cm = op.getC(), D = op.getD(), z = op.getZ(),
+          bias = op.getDeltaBias(), lengths = op.getLengths();
+    auto vec = VectorType::get({kBlock}, f32);
+    auto index = [&](OpBuilder &b, int64_t c) -> Value {
+      return arith::ConstantIndexOp::create(b, loc, c);
+    };
+    auto forall = scf::ForallOp::create(
+        rewriter, loc,
+        SmallVector<OpFoldResult>{bSz,
+                                  rewriter.getIndexAttr(channels / kBlock)},
+        ValueRange{yInit, state}, std::nullopt);
+    OpBuilder b = OpBuilder::atBlockBegin(forall.getBody());
+    Value bi = forall.getInductionVars()[0];
+    Value d0 = arith::MulIOp::create(b, loc, forall.getInductionVars()[1],
+                                     index(b, kBlock));
+    Value yOut = forall.getRegionIterArgs()[0];
+    Value stateOut = forall.getRegionIterArgs()[1];
+    Value c0 = index(b, 0), c1 = index(b, 1);
+    Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0));
+    auto read = [&](OpBuilder &bb, Value src, ValueRange at) -> Value {
+      return vector::TransferReadOp::create(bb, loc, vec, src, at, zero,
+                                            ArrayRef<bool>{true});
+    };
+    // Column n of a [D, N] tile as a vector across the block's channels.
+    auto column = [&](Value src, ValueRange prefix, int64_t col) -> Value {
+      SmallVector<Value> elems;
+      for (int64_t i = 0; i < kBlock; ++i) {
+        SmallVector<Value> at(prefix);
+        at.push_back(arith::AddIOp::create(b, loc, d0, index(b, i)));
+        at.push_back(index(b, col));
+        elems.push_back(tensor::ExtractOp::create(b, loc, src, at));
+      }
+      return vector::FromElementsOp::create(b, loc, vec, elems);
+    };
+
+    Value len = steps;
+    if (lengths) {
+      len = reference::toIndex(
+          b, loc, tensor::ExtractOp::create(b, loc, lengths, ValueRange{bi}));
+      len = arith::MinSIOp::create(b, loc, len, steps);
+    }
+    SmallVector<Value> aCols, h0;
+    for (int64_t j = 0; j < n; ++j) {
+      aCols.push_back(column(A, {}, j));
+      h0.push_back(column(stateOut, {bi}, j));
+    }
+    Value dd = D ? read(b, D, {d0}) : Value();
+    Value db = bias ? read(b, bias, {d0}) : Value();
+    // y[b, :, d0 : d0 + kBlock], written a row per step.
+    Value yTile = tensor::ExtractSliceOp::create(
+        b, loc, RankedTensorType::get({ShapedType::kDynamic, kBlock}, f32),
+        yOut, SmallVector<OpFoldResult>{bi, b.getIndexAttr(0), d0},
+        SmallVector<OpFoldResult>{b.getIndexAttr(1), steps,
+                                  b.getIndexAttr(kBlock)},
+        SmallVector<OpFoldResult>(3, b.getIndexAttr(1)));
+    SmallVector<Value> inits(h0);
+    inits.push_back(yTile);
+
+    auto time = scf::ForOp::create(
+        b, loc, c0, steps, c1, inits,
+        [&](OpBuilder &lb, Location, Value t, ValueRange it) {
+          SmallVector<Value, 3> at = {bi, t, d0};
+          Value dt = read(lb, delta, at);
+          if (db)
+            dt = arith::AddFOp::create(lb, loc, dt, db);
+          if (op.getDeltaSoftplus())
+            dt = reference::softplus(lb, loc, dt);
+          Value ut = read(lb, u, at);
+          Value dtu = arith::MulFOp::create(lb, loc, dt, ut);
+          Value valid = arith::CmpIOp::create(lb, loc, arith::CmpIPredicate::slt,
+                                              t, len);
+          Value y = dd ? Value(arith::MulFOp::create(lb, loc, ut, dd))
+                       : Value(arith::ConstantOp::create(
+                             lb, loc, vec,
+                             DenseElementsAttr::get(vec, lb.getF32FloatAttr(0))));
+          SmallVector<Value> next;
+          for (int64_t j = 0; j < n; ++j) {
+            SmallVector<Value, 3> btj = {bi, t, index(lb, j)};
+            Value bj = vector::BroadcastOp::create(
+                lb, loc, vec, tensor::ExtractOp::create(lb, loc, Bm, btj));
+            Value cj = vector::BroadcastOp::create(
+                lb, loc, vec, tensor::ExtractOp::create(lb, loc, Cm, btj));
+            Value decay = math::ExpOp::create(
+                lb, loc, arith::MulFOp::create(lb, loc, dt, aCols[j]));
+            Value hj = vector::FMAOp::create(
+                lb, loc, dtu, bj, arith::MulFOp::create(lb, loc, decay, it[j]));
+            // Past its length a row's state stays as it was.
+            hj = arith::SelectOp::create(lb, loc, valid, hj, it[j]);
+            y = vector::FMAOp::create(lb, loc, hj, cj, y);
+            next.push_back(hj);
+          }
+          if (z)
+            y = arith::MulFOp::create(
+                lb, loc, y,
+                reference::activation(lb, loc, Activation::Silu,
+                                      read(lb, z, at)));
+          Value tile = vector::TransferWriteOp::create(
+                           lb, loc, y, it[n], ValueRange{t, index(lb, 0)},
+                           ArrayRef<bool>{true})
+                           .getResult();
+          next.push_back(tile);
+          scf::YieldOp::create(lb, loc, next);
+        });
+
+    // The final state back into [1, kBlock, N] of the state buffer.
+    Value stateTile = tensor::EmptyOp::create(
+        b, loc, ArrayRef<int64_t>{kBlock, n}, f32);
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t i = 0; i < kBlock; ++i) {
+        Value e = vector::ExtractOp::create(b, loc, time.getResult(j),
+                                            ArrayRef<int64_t>{i});
+        stateTile = tensor::InsertOp::create(
+            b, loc, e, stateTile, ValueRange{index(b, i), index(b, j)});
+      }
+    OpBuilder ib = OpBuilder::atBlockEnd(forall.getTerminator().getBody());
+    OpFoldResult one = ib.getIndexAttr(1);
+    tensor::ParallelInsertSliceOp::create(
+        ib, loc, time.getResult(n), yOut,
+        SmallVector<OpFoldResult>{bi, ib.getIndexAttr(0), d0},
+        SmallVector<OpFoldResult>{one, steps, ib.getIndexAttr(kBlock)},
+        SmallVector<OpFoldResult>(3, one));
+    tensor::ParallelInsertSliceOp::create(
+        ib, loc, stateTile, stateOut,
+        SmallVector<OpFoldResult>{bi, d0, ib.getIndexAttr(0)},
+        SmallVector<OpFoldResult>{one, ib.getIndexAttr(kBlock),
+                                  ib.getIndexAttr(n)},
+        SmallVector<OpFoldResult>(3, one));
+    return forall.getResults();
+  }
+
   LogicalResult matchAndRewrite(SelectiveScanOp op,
                                 PatternRewriter &rewriter) const override {
     Type f32 = rewriter.getF32Type();
@@ -69,6 +213,12 @@ struct ChannelScanPattern : OpRewritePattern<SelectiveScanOp> {
       state = reference::filledTensor(rewriter, loc,
                                       {bSz, dSz, rewriter.getIndexAttr(n)},
                                       f32, 0.0);
+    int64_t channels = cast<RankedTensorType>(u.getType()).getDimSize(2);
+    if (!ShapedType::isDynamic(channels) && channels % kBlock == 0) {
+      rewriter.replaceOp(op, blockedScan(rewriter, op, yInit, state, steps,
+                                         bSz, channels, n));
+      return success();
+    }
     auto vec = VectorType::get({n}, f32);
     auto fast = arith::FastMathFlags::reassoc | arith::FastMathFlags::contract;
 

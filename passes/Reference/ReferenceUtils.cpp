@@ -31,6 +31,12 @@ Value reference::filledTensor(OpBuilder &b, Location loc,
 
 Value reference::floatConst(OpBuilder &b, Location loc, Type type,
                             double value) {
+  // Vectors get a splat, so the scalar formulas serve vectorised kernels.
+  if (auto shaped = dyn_cast<ShapedType>(type))
+    return arith::ConstantOp::create(
+        b, loc,
+        DenseElementsAttr::get(
+            shaped, b.getFloatAttr(shaped.getElementType(), value)));
   return arith::ConstantOp::create(b, loc, b.getFloatAttr(type, value));
 }
 
