@@ -46,6 +46,9 @@ namespace {
 struct FlashAttentionPattern : OpRewritePattern<AttentionOp> {
   using OpRewritePattern::OpRewritePattern;
 
+  /// Keys per step of the sweep (one f32 vector of scores).
+  static constexpr int64_t kKeyBlock = 16;
+
   LogicalResult matchAndRewrite(AttentionOp op,
                                 PatternRewriter &rewriter) const override {
     MaskKind mask = op.getMask();
@@ -122,31 +125,70 @@ struct FlashAttentionPattern : OpRewritePattern<AttentionOp> {
               b.getF32FloatAttr(-std::numeric_limits<float>::infinity()));
           Value acc0 = arith::ConstantOp::create(
               b, loc, vVec, DenseElementsAttr::get(vVec, b.getF32FloatAttr(0)));
+          // Keys in blocks of kKeyBlock: the block's scores form one
+          // vector, so the softmax's exponentials are one vector exp and
+          // one rescale per block, not two scalar exps per key. Keys past
+          // `hi` in the last block score -inf (weight 0); their rows are
+          // read at `hi - 1`, which is visible.
+          auto sVec = VectorType::get({kKeyBlock}, f32);
+          Value hiLast = arith::SubIOp::create(b, loc, hi, c1);
+          Value negInfV = arith::ConstantOp::create(
+              b, loc, sVec,
+              DenseElementsAttr::get(
+                  sVec, b.getF32FloatAttr(
+                            -std::numeric_limits<float>::infinity())));
           auto sweep = scf::ForOp::create(
-              b, loc, lo, hi, c1, ValueRange{negInf, zero, acc0},
-              [&](OpBuilder &lb, Location, Value t, ValueRange it) {
+              b, loc, lo, hi, index(b, kKeyBlock),
+              ValueRange{negInf, zero, acc0},
+              [&](OpBuilder &lb, Location, Value t0, ValueRange it) {
                 Value m = it[0], l = it[1], acc = it[2];
-                Value kv = vector::TransferReadOp::create(
-                    lb, loc, qVec, k, ValueRange{bi, t, hk, c0}, zero,
-                    ArrayRef<bool>{true});
-                Value prod = arith::MulFOp::create(lb, loc, qv, kv, fast);
-                Value s = vector::ReductionOp::create(
-                    lb, loc, vector::CombiningKind::ADD, prod, Value(), fast);
-                s = arith::MulFOp::create(lb, loc, s, scaleC);
-                Value m2 = arith::MaximumFOp::create(lb, loc, m, s);
+                Value scores = negInfV;
+                SmallVector<Value> rows, valid;
+                for (int64_t j = 0; j < kKeyBlock; ++j) {
+                  Value t = arith::AddIOp::create(lb, loc, t0, index(lb, j));
+                  Value ok = arith::CmpIOp::create(
+                      lb, loc, arith::CmpIPredicate::slt, t, hi);
+                  t = arith::MinSIOp::create(lb, loc, t, hiLast);
+                  Value kv = vector::TransferReadOp::create(
+                      lb, loc, qVec, k, ValueRange{bi, t, hk, c0}, zero,
+                      ArrayRef<bool>{true});
+                  Value prod = arith::MulFOp::create(lb, loc, qv, kv, fast);
+                  Value sj = vector::ReductionOp::create(
+                      lb, loc, vector::CombiningKind::ADD, prod, Value(), fast);
+                  sj = arith::SelectOp::create(
+                      lb, loc, ok, arith::MulFOp::create(lb, loc, sj, scaleC),
+                      negInf);
+                  scores = vector::InsertOp::create(lb, loc, sj, scores,
+                                                    ArrayRef<int64_t>{j});
+                  rows.push_back(t);
+                }
+                Value blockMax = vector::ReductionOp::create(
+                    lb, loc, vector::CombiningKind::MAXIMUMF, scores);
+                Value m2 = arith::MaximumFOp::create(lb, loc, m, blockMax);
                 Value corr = math::ExpOp::create(
                     lb, loc, arith::SubFOp::create(lb, loc, m, m2));
-                Value e = math::ExpOp::create(
-                    lb, loc, arith::SubFOp::create(lb, loc, s, m2));
+                Value p = math::ExpOp::create(
+                    lb, loc,
+                    arith::SubFOp::create(
+                        lb, loc, scores,
+                        vector::BroadcastOp::create(lb, loc, sVec, m2)));
                 Value l2 = arith::AddFOp::create(
-                    lb, loc, arith::MulFOp::create(lb, loc, l, corr), e);
-                Value vv = vector::TransferReadOp::create(
-                    lb, loc, vVec, v, ValueRange{bi, t, hk, c0}, zero,
-                    ArrayRef<bool>{true});
-                Value corrV = vector::BroadcastOp::create(lb, loc, vVec, corr);
-                Value eV = vector::BroadcastOp::create(lb, loc, vVec, e);
-                Value scaled = arith::MulFOp::create(lb, loc, acc, corrV);
-                Value acc2 = vector::FMAOp::create(lb, loc, eV, vv, scaled);
+                    lb, loc, arith::MulFOp::create(lb, loc, l, corr),
+                    vector::ReductionOp::create(
+                        lb, loc, vector::CombiningKind::ADD, p, Value(), fast));
+                Value acc2 = arith::MulFOp::create(
+                    lb, loc, acc,
+                    vector::BroadcastOp::create(lb, loc, vVec, corr));
+                for (int64_t j = 0; j < kKeyBlock; ++j) {
+                  Value vv = vector::TransferReadOp::create(
+                      lb, loc, vVec, v, ValueRange{bi, rows[j], hk, c0}, zero,
+                      ArrayRef<bool>{true});
+                  Value pj = vector::ExtractOp::create(lb, loc, p,
+                                                       ArrayRef<int64_t>{j});
+                  acc2 = vector::FMAOp::create(
+                      lb, loc, vector::BroadcastOp::create(lb, loc, vVec, pj),
+                      vv, acc2);
+                }
                 scf::YieldOp::create(lb, loc, ValueRange{m2, l2, acc2});
               });
           Value l = sweep.getResult(1);

@@ -1,7 +1,9 @@
 // RUN: chimera-opt %s --split-input-file --chimera-flash-attention | FileCheck %s
 
 // Sliding-window GQA attention (4 query heads on 2 kv heads, window 8):
-// one sweep over keys [max(p - 7, 0), min(p + 1, T)) per (b, h, i).
+// one sweep over keys [max(p - 7, 0), min(p + 1, T)) per (b, h, i), 16 keys
+// per step: 16 scores in one vector, one vector exp and one rescale per
+// block, keys past the end clamped to the last visible row with weight 0.
 // CHECK-LABEL: func.func @sliding(
 // CHECK-SAME: %[[Q:[^:]*]]: tensor<2x?x4x16xf32>, %[[K:[^:]*]]: tensor<2x64x2x16xf32>, %[[V:[^:]*]]: tensor<2x64x2x16xf32>, %[[POS:[^:]*]]: tensor<2x?xi64>)
 // CHECK: %[[OUT:.*]] = scf.forall (%[[B:.*]], %[[H:.*]], %[[I:.*]]) in (2, 4, %{{.*}}) shared_outs(%[[O:.*]] = %{{.*}}) -> (tensor<2x?x4x16xf32>)
@@ -11,13 +13,12 @@
 // CHECK: %[[LO0:.*]] = arith.subi %{{.*}}, %c7
 // CHECK: %[[LO:.*]] = arith.maxsi %[[LO0]], %c0
 // CHECK: %[[QV:.*]] = vector.transfer_read %[[Q]][%[[B]], %[[I]], %[[H]], %c0]
-// CHECK: scf.for %[[T:.*]] = %[[LO]] to %[[HI]] step %{{.*}} iter_args(
-// CHECK: vector.transfer_read %[[K]][%[[B]], %[[T]], %[[HK]], %c0]
-// CHECK: vector.reduction <add>
-// CHECK: arith.maximumf
-// CHECK-COUNT-2: math.exp
-// CHECK: vector.transfer_read %[[V]][%[[B]], %[[T]], %[[HK]], %c0]
-// CHECK: vector.fma
+// CHECK: scf.for %[[T0:.*]] = %[[LO]] to %[[HI]] step %c16 iter_args(
+// CHECK-COUNT-16: vector.transfer_read %[[K]][%[[B]], %{{.*}}, %[[HK]], %c0]
+// CHECK: vector.reduction <maximumf>
+// CHECK: math.exp %{{.*}} : f32
+// CHECK: math.exp %{{.*}} : vector<16xf32>
+// CHECK-COUNT-16: vector.transfer_read %[[V]][%[[B]], %{{.*}}, %[[HK]], %c0]
 // CHECK: arith.divf %{{.*}} : vector<16xf32>
 // CHECK: scf.forall.in_parallel
 // CHECK: tensor.parallel_insert_slice %{{.*}} into %[[O]][%[[B]], %[[I]], %[[H]], 0] [1, 1, 1, 16]
