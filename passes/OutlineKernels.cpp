@@ -5,6 +5,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/Transforms/RegionUtils.h"
@@ -44,6 +45,22 @@ struct OutlineKernelsPass
       unsigned index = 0;
       for (scf::ParallelOp loop : loops)
         outline(loop, func, symbols, index++);
+    }
+    // Loops that stay on the host (nested in a sequential loop) run their
+    // iterations one after another too: their static stack buffers move to
+    // the function entry instead of being allocated once per iteration.
+    for (auto func : module.getOps<func::FuncOp>()) {
+      if (func.isExternal())
+        continue;
+      Block &entry = func.getBody().front();
+      SmallVector<memref::AllocaOp> nested;
+      func.walk([&](memref::AllocaOp alloca) {
+        if (alloca->getBlock() != &entry && alloca->getNumOperands() == 0 &&
+            !alloca->getParentOfType<memref::AllocaScopeOp>())
+          nested.push_back(alloca);
+      });
+      for (memref::AllocaOp alloca : nested)
+        alloca->moveBefore(&entry, entry.begin());
     }
   }
 
@@ -109,6 +126,15 @@ struct OutlineKernelsPass
         map.map(v, kb.clone(*v.getDefiningOp())->getResult(0));
     auto lookup = [&](Value v) { return map.lookupOrDefault(v); };
 
+    // Static stack buffers at the top of the body (scratch of one grid
+    // item) are allocated once per kernel call: its items run one after
+    // another, and an alloca inside the item loop would grow the stack per
+    // item.
+    for (Operation &op : loop.getBody()->without_terminator())
+      if (auto alloca = dyn_cast<memref::AllocaOp>(op);
+          alloca && alloca->getNumOperands() == 0)
+        map.map(alloca.getResult(), kb.clone(op)->getResult(0));
+
     Value c0 = arith::ConstantIndexOp::create(kb, loc, 0);
     Value c1 = arith::ConstantIndexOp::create(kb, loc, 1);
     Value kbs = arith::ConstantIndexOp::create(kb, loc, itemSize);
@@ -143,7 +169,9 @@ struct OutlineKernelsPass
       for (unsigned d = 0; d < rank; ++d)
         map.map(loop.getInductionVars()[d], ivs[d]);
       for (Operation &op : loop.getBody()->without_terminator())
-        bb.clone(op, map);
+        if (!map.contains(op.getResults().empty() ? Value()
+                                                  : op.getResult(0)))
+          bb.clone(op, map);
     }
     func::ReturnOp::create(kb, loc);
     (void)c0;

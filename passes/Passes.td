@@ -144,7 +144,10 @@ def OutlineKernels : Pass<"chimera-outline-kernels", "::mlir::ModuleOp"> {
           for j in block: body(ivs)
 
     A loop with a `chimera.block_size` attribute is blocked by that instead
-    (1: each iteration is already a work item, as for matmul tiles).
+    (1: each iteration is already a work item, as for matmul tiles). Static
+    `memref.alloca`s at the top of a loop body (one item's scratch) are
+    allocated once per kernel call, and those of loops left on the host move
+    to the function entry, so no stack grows per iteration.
 
     Constants are cloned into the kernel; every other value the loop uses is
     passed as a launch operand. Loops nested in sequential loops (a scan's
@@ -223,9 +226,15 @@ def VectorizeMatmuls : Pass<"chimera-vectorize-matmuls"> {
     chunks of `k-chunk` (so its weight rows stay in L1) and, per chunk, all
     x rows in tiles of `cols`: `rows × cols` accumulators of
     `vector<vector-width x f32>`, FMAs per K vector, one horizontal sum each
-    at the end. Decode (one x row) streams the weights with `rows`
+    at the end (grid items hold 2 × vector-width weight rows). Decode (one x row) streams the weights with `rows`
     independent accumulators; prefill reuses each loaded weight vector
     `cols` times and each x vector `rows` times.
+
+    Prefills of 256 rows or more take a broadcast-form kernel instead: each
+    grid item (a panel of 2 × vector-width weight rows) packs its panel
+    K-major into a stack buffer per 256-wide K chunk and keeps 6 x rows ×
+    2 vector accumulators over output columns, so no horizontal sums are
+    needed and each loaded weight vector serves 6 rows.
 
     The loop carries `chimera.block_size = 1`: each iteration is one grid
     item for `chimera-outline-kernels`. Ragged M and N use 1-wide tiles, a

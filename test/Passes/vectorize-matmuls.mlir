@@ -1,38 +1,55 @@
 // RUN: chimera-opt %s --split-input-file --chimera-vectorize-matmuls="rows=8 cols=3 k-chunk=32" | FileCheck %s
 // RUN: chimera-opt %s --split-input-file --chimera-vectorize-matmuls --chimera-outline-kernels --canonicalize | FileCheck %s --check-prefix=GRID
 
-// x·Wᵀ with a bf16 weight: N = 20 is two full blocks of 8 weight rows and
-// a ragged block of 4 done row by row; K = 40 is one 32-chunk of two
-// vectors and a chunk of 8 read with a mask.
+// x·Wᵀ with a bf16 weight, N = 40: one grid item per panel of 32 weight
+// rows (the second holds the ragged 8 rows). A full panel takes the packed
+// broadcast-form kernel for 256 x rows or more, else four 8-row dot-product
+// groups; K = 40 is one 32-chunk of two vectors and a masked chunk of 8.
 // CHECK-LABEL: func.func @bf16_weight(
-// CHECK-SAME: %[[X:.*]]: memref<?x?x40xf32>, %[[W:.*]]: memref<20x40xbf16>, %[[OUT:.*]]: memref<?x?x20xf32>)
+// CHECK-SAME: %[[X:.*]]: memref<?x?x40xf32>, %[[W:.*]]: memref<40x40xbf16>, %[[OUT:.*]]: memref<?x?x40xf32>)
 // CHECK-DAG: %[[X2:.*]] = memref.collapse_shape %[[X]] {{\[\[}}0, 1], [2]]
 // CHECK-DAG: %[[OUT2:.*]] = memref.collapse_shape %[[OUT]] {{\[\[}}0, 1], [2]]
-// CHECK: scf.parallel (%[[ITEM:.*]]) = (%{{.*}}) to (%c3) step (%{{.*}}) {
-// CHECK: %[[FULL:.*]] = arith.cmpi slt, %[[ITEM]], %c2
+// CHECK: scf.parallel (%[[ITEM:.*]]) = (%{{.*}}) to (%c2) step (%{{.*}}) {
+// CHECK: %[[BUF:.*]] = memref.alloca() {alignment = 64 : i64} : memref<256x32xf32>
+// CHECK: %[[FULL:.*]] = arith.cmpi slt, %[[ITEM]], %c1
 // CHECK: scf.if %[[FULL]] {
-// A 3 x 8 tile: 24 accumulators, 3 x loads and 8 upcast weight loads per step.
-// CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c3
-// CHECK: scf.for %[[K:.*]] = %{{.*}} to %c32 step %c16 iter_args(
+// CHECK: %[[MANY:.*]] = arith.cmpi sge, %{{.*}}, %c256
+// CHECK: scf.if %[[MANY]] {
+// Packed: the panel K-major in the buffer (upcast), then 6 x 2 accumulators.
+// CHECK: vector.load %[[W]]{{.*}} : memref<40x40xbf16>, vector<16xbf16>
+// CHECK: arith.extf
+// CHECK: memref.store %{{.*}}, %[[BUF]]
+// CHECK: scf.for {{.*}} iter_args(
+// CHECK: vector.load %[[BUF]]
+// CHECK: vector.load %[[BUF]]
+// CHECK: memref.load %[[X2]]
+// CHECK: vector.broadcast
+// CHECK-COUNT-12: vector.fma
+// CHECK: vector.store %{{.*}}, %[[OUT2]]
+// CHECK: } else {
+// Few rows: dot-product tiles of 3 x rows by 8 weight rows.
+// CHECK: scf.for %[[K:.*]] = %{{.*}} to %c32{{.*}} step %c16{{.*}} iter_args(
 // CHECK-COUNT-3: vector.load %[[X2]][%{{.*}}, %[[K]]] : memref<?x40xf32>, vector<16xf32>
-// CHECK: vector.load %[[W]][%{{.*}}, %[[K]]] : memref<20x40xbf16>, vector<16xbf16>
+// CHECK: vector.load %[[W]][%{{.*}}, %[[K]]] : memref<40x40xbf16>, vector<16xbf16>
 // CHECK-NEXT: arith.extf %{{.*}} : vector<16xbf16> to vector<16xf32>
 // CHECK-COUNT-24: vector.fma
 // CHECK: vector.reduction <add>, %{{.*}} fastmath<reassoc,contract> : vector<16xf32> into f32
 // The K tail: masked loads from column 32.
 // CHECK: vector.constant_mask [8] : vector<16xi1>
 // CHECK: vector.maskedload %[[X2]]
-// CHECK: } else {
-// CHECK: scf.for %{{.*}} = %{{.*}} to %c20 step %c1
 // CHECK: } {chimera.block_size = 1 : i64}
 // CHECK-NOT: linalg.generic
 
-// Each block of 8 weight rows is one grid item.
+// The scratch buffer is allocated once per kernel call, not per item.
 // GRID-LABEL: func.func @bf16_weight(
-// GRID: chimera.launch @bf16_weight_kernel_0[%c3]
-func.func @bf16_weight(%x: memref<?x?x40xf32>, %w: memref<20x40xbf16>, %out: memref<?x?x20xf32>) {
+// GRID: chimera.launch @bf16_weight_kernel_0[%c2]
+// GRID: func.func private @bf16_weight_kernel_0(
+// GRID-NOT: scf.for
+// GRID: memref.alloca() {alignment = 64 : i64} : memref<256x32xf32>
+// GRID: scf.for
+func.func @bf16_weight(%x: memref<?x?x40xf32>, %w: memref<40x40xbf16>, %out: memref<?x?x40xf32>) {
   linalg.generic {indexing_maps = [affine_map<(b, s, n, k) -> (b, s, k)>, affine_map<(b, s, n, k) -> (n, k)>, affine_map<(b, s, n, k) -> (b, s, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%x, %w : memref<?x?x40xf32>, memref<20x40xbf16>) outs(%out : memref<?x?x20xf32>) {
+      ins(%x, %w : memref<?x?x40xf32>, memref<40x40xbf16>) outs(%out : memref<?x?x40xf32>) {
   ^bb0(%a: f32, %bw: bf16, %o: f32):
     %e = arith.extf %bw : bf16 to f32
     %p = arith.mulf %a, %e : f32
@@ -87,7 +104,7 @@ func.func @extra_op(%x: memref<?x32xf32>, %w: memref<16x32xf32>, %out: memref<?x
 // CHECK-SAME: %[[IN:.*]]: memref<?x64xf32>, %[[IDS:.*]]: memref<?x2xi64>, %[[W:.*]]: memref<4x96x64xf32>, %[[OUT:.*]]: memref<?x2x96xf32>)
 // CHECK-DAG: %[[OUT2:.*]] = memref.collapse_shape %[[OUT]] {{\[\[}}0, 1], [2]]
 // CHECK-DAG: %[[IDS1:.*]] = memref.collapse_shape %[[IDS]] {{\[\[}}0, 1]]
-// CHECK: scf.parallel (%[[E:.*]], %[[NB:.*]]) = {{.*}} to (%c4, %c12)
+// CHECK: scf.parallel (%[[E:.*]], %[[NB:.*]]) = {{.*}} to (%c4, %c3)
 // CHECK: memref.alloca_scope
 // CHECK: %[[LIST:.*]] = memref.alloca(%{{.*}}) : memref<?xindex>
 // CHECK: scf.for %[[S:.*]] = {{.*}} iter_args(
