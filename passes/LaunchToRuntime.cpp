@@ -80,7 +80,9 @@ struct LaunchToRuntimePass
       }
 
       // <kernel>_task(begin, end, ctx): unpack and call the kernel.
+      // Launches of one kernel (layers share kernels) share its task.
       std::string taskName = (launch.getKernel() + "_task").str();
+      if (!module.lookupSymbol<LLVM::LLVMFuncOp>(taskName)) {
       auto task = LLVM::LLVMFuncOp::create(
           mb, loc, taskName,
           LLVM::LLVMFunctionType::get(voidType, {i64, i64, ptr}));
@@ -102,6 +104,7 @@ struct LaunchToRuntimePass
         LLVM::CallOp::create(tb, loc, ciface, args);
         LLVM::ReturnOp::create(tb, loc, ValueRange());
         mb.setInsertionPointToEnd(module.getBody());
+      }
       }
 
       // Host: pack the operands on the stack and run the grid.

@@ -7,6 +7,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/AsmState.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/Transforms/RegionUtils.h"
 
@@ -46,6 +47,7 @@ struct OutlineKernelsPass
       for (scf::ParallelOp loop : loops)
         outline(loop, func, symbols, index++);
     }
+    dedupKernels(module);
     // Loops that stay on the host (nested in a sequential loop) run their
     // iterations one after another too: their static stack buffers move to
     // the function entry instead of being allocated once per iteration.
@@ -62,6 +64,42 @@ struct OutlineKernelsPass
       for (memref::AllocaOp alloca : nested)
         alloca->moveBefore(&entry, entry.begin());
     }
+  }
+
+  /// Layers repeat: their kernels differ only in the buffers passed to
+  /// them. Kernels with identical bodies and signatures are merged into the
+  /// first, so code generation sees each distinct kernel once.
+  void dedupKernels(ModuleOp module) {
+    llvm::StringMap<FlatSymbolRefAttr> canonical;
+    llvm::DenseMap<StringAttr, FlatSymbolRefAttr> replace;
+    SmallVector<func::FuncOp> dead;
+    for (auto kernel : module.getOps<func::FuncOp>()) {
+      if (!kernel->hasAttr("chimera.kernel"))
+        continue;
+      std::string key;
+      llvm::raw_string_ostream os(key);
+      os << kernel.getFunctionType();
+      OpPrintingFlags flags;
+      flags.printGenericOpForm();
+      // One naming state for the whole kernel: printing ops one by one
+      // would renumber the function for each.
+      AsmState state(kernel, flags);
+      for (Operation &op : kernel.getBody().front())
+        op.print(os, state);
+      auto [it, inserted] = canonical.try_emplace(
+          key, FlatSymbolRefAttr::get(kernel.getSymNameAttr()));
+      if (!inserted) {
+        replace[kernel.getSymNameAttr()] = it->second;
+        dead.push_back(kernel);
+      }
+    }
+    module.walk([&](LaunchOp launch) {
+      auto it = replace.find(launch.getKernelAttr().getAttr());
+      if (it != replace.end())
+        launch.setKernelAttr(it->second);
+    });
+    for (func::FuncOp kernel : dead)
+      kernel.erase();
   }
 
   void outline(scf::ParallelOp loop, func::FuncOp host, SymbolTable &symbols,

@@ -253,9 +253,7 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
       return arith::ConstantIndexOp::create(bb, loc, v);
     };
     int64_t p = panel();
-    for (int64_t k0 = 0; k0 < mm.k; k0 += kPackK) {
-      int64_t kc = std::min(mm.k - k0, kPackK);
-      OpBuilder &sb = b;
+    auto chunk = [&](OpBuilder &sb, Value k0, int64_t kc) {
       // Pack: one weight row at a time, vector loads, scattered stores.
       auto pack = scf::ForOp::create(sb, loc, c(sb, 0), c(sb, p), c(sb, 1));
       {
@@ -270,7 +268,7 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
           Value kk = ks.getInductionVar();
           Value v = vector::LoadOp::create(
               kb, loc, VectorType::get({width}, wElt), mm.w,
-              ValueRange{row, arith::AddIOp::create(kb, loc, kk, c(kb, k0))});
+              ValueRange{row, arith::AddIOp::create(kb, loc, kk, k0)});
           if (wElt != f32)
             v = arith::ExtFOp::create(kb, loc, vec, v);
           for (int64_t i = 0; i < width; ++i)
@@ -281,8 +279,9 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
                 ValueRange{arith::AddIOp::create(kb, loc, kk, c(kb, i)), j});
         }
         for (int64_t kk = kFull; kk < kc; ++kk) {
-          Value v = memref::LoadOp::create(pb, loc, mm.w,
-                                           ValueRange{row, c(pb, k0 + kk)});
+          Value v = memref::LoadOp::create(
+              pb, loc, mm.w,
+              ValueRange{row, arith::AddIOp::create(pb, loc, k0, c(pb, kk))});
           if (wElt != f32)
             v = arith::ExtFOp::create(pb, loc, f32, v);
           memref::StoreOp::create(pb, loc, v, buf, ValueRange{c(pb, kk), j});
@@ -309,7 +308,7 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
                                                 ValueRange{kk, c(lb, 0)});
               Value w1 = vector::LoadOp::create(lb, loc, vec, buf,
                                                 ValueRange{kk, c(lb, width)});
-              Value kx = arith::AddIOp::create(lb, loc, kk, c(lb, k0));
+              Value kx = arith::AddIOp::create(lb, loc, kk, k0);
               SmallVector<Value> next;
               for (int64_t i = 0; i < mr; ++i) {
                 Value xs = memref::LoadOp::create(lb, loc, mm.x,
@@ -343,7 +342,18 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
         OpBuilder tb = OpBuilder::atBlockBegin(tail.getBody());
         tile(tb, tail.getInductionVar(), 1);
       }
+    };
+    int64_t full = mm.k / kPackK, tailLen = mm.k % kPackK;
+    if (full == 1) {
+      chunk(b, c(b, 0), kPackK);
+    } else if (full > 1) {
+      auto chunks = scf::ForOp::create(b, loc, c(b, 0), c(b, full * kPackK),
+                                       c(b, kPackK));
+      OpBuilder cb = OpBuilder::atBlockBegin(chunks.getBody());
+      chunk(cb, chunks.getInductionVar(), kPackK);
     }
+    if (tailLen)
+      chunk(b, c(b, full * kPackK), tailLen);
   }
 
   /// The packing buffer of one grid item: a static stack allocation at the
@@ -362,25 +372,38 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
     auto c = [&](int64_t v) -> Value {
       return arith::ConstantIndexOp::create(b, loc, v);
     };
-    for (int64_t k0 = 0; k0 < mm.k; k0 += kChunk) {
-      int64_t k1 = std::min(mm.k, k0 + kChunk);
-      // Full tiles of `cols` x rows, then the remainder one by one.
-      Value rem = arith::RemUIOp::create(b, loc, m, c(cols));
-      Value mFull = arith::SubIOp::create(b, loc, m, rem);
-      auto tiles = scf::ForOp::create(b, loc, c(0), mFull, c(cols));
+    // One chunk of K: full tiles of `cols` x rows, then the rest one by one.
+    auto chunk = [&](OpBuilder &cb, Value k0, int64_t len) {
+      auto ci = [&](int64_t v) -> Value {
+        return arith::ConstantIndexOp::create(cb, loc, v);
+      };
+      Value rem = arith::RemUIOp::create(cb, loc, m, ci(cols));
+      Value mFull = arith::SubIOp::create(cb, loc, m, rem);
+      auto tiles = scf::ForOp::create(cb, loc, ci(0), mFull, ci(cols));
       {
         OpBuilder tb = OpBuilder::atBlockBegin(tiles.getBody());
-        emitTile(tb, mm, tiles.getInductionVar(), cols, n0, nr, k0, k1);
+        emitTile(tb, mm, tiles.getInductionVar(), cols, n0, nr, k0, len);
       }
-      auto tail = scf::ForOp::create(b, loc, mFull, m, c(1));
+      auto tail = scf::ForOp::create(cb, loc, mFull, m, ci(1));
       OpBuilder tb = OpBuilder::atBlockBegin(tail.getBody());
-      emitTile(tb, mm, tail.getInductionVar(), 1, n0, nr, k0, k1);
+      emitTile(tb, mm, tail.getInductionVar(), 1, n0, nr, k0, len);
+    };
+    // Full chunks in a loop (code size independent of K), then the tail.
+    int64_t full = mm.k / kChunk, tailLen = mm.k % kChunk;
+    if (full == 1) {
+      chunk(b, c(0), kChunk);
+    } else if (full > 1) {
+      auto chunks = scf::ForOp::create(b, loc, c(0), c(full * kChunk), c(kChunk));
+      OpBuilder cb = OpBuilder::atBlockBegin(chunks.getBody());
+      chunk(cb, chunks.getInductionVar(), kChunk);
     }
+    if (tailLen)
+      chunk(b, c(full * kChunk), tailLen);
   }
 
-  /// One mr × nr tile over K in [k0, k1).
+  /// One mr × nr tile over K in [k0, k0 + len).
   void emitTile(OpBuilder &b, const Matmul &mm, Value m0, int64_t mr, Value n0,
-                int64_t nr, int64_t k0, int64_t k1) const {
+                int64_t nr, Value k0, int64_t len) const {
     Location loc = m0.getLoc();
     Type f32 = b.getF32Type();
     auto accType = VectorType::get({width}, f32);
@@ -442,21 +465,22 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
     Value zero = arith::ConstantOp::create(
         b, loc, accType, DenseElementsAttr::get(accType, b.getF32FloatAttr(0)));
     SmallVector<Value> init(mr * nr, zero);
-    int64_t kFull = k0 + (k1 - k0) / width * width;
+    int64_t fullLen = len / width * width;
+    Value kFull = arith::AddIOp::create(b, loc, k0, c(b, fullLen));
     SmallVector<Value> accs = init;
-    if (kFull > k0) {
+    if (fullLen > 0) {
       auto loop = scf::ForOp::create(
-          b, loc, c(b, k0), c(b, kFull), c(b, width), init,
+          b, loc, k0, kFull, c(b, width), init,
           [&](OpBuilder &lb, Location, Value k, ValueRange iter) {
             scf::YieldOp::create(lb, loc, step(lb, k, iter, Value()));
           });
       accs.assign(loop.getResults().begin(), loop.getResults().end());
     }
-    if (kFull < k1) {
+    if (fullLen < len) {
       auto maskType = VectorType::get({width}, b.getI1Type());
       Value mask = vector::ConstantMaskOp::create(
-          b, loc, maskType, ArrayRef<int64_t>{k1 - kFull});
-      accs = step(b, c(b, kFull), ValueRange(accs), mask);
+          b, loc, maskType, ArrayRef<int64_t>{len - fullLen});
+      accs = step(b, kFull, ValueRange(accs), mask);
     }
     for (int64_t i = 0; i < mr; ++i)
       for (int64_t j = 0; j < nr; ++j) {

@@ -28,7 +28,7 @@
 // CHECK: vector.store %{{.*}}, %[[OUT2]]
 // CHECK: } else {
 // Few rows: dot-product tiles of 3 x rows by 8 weight rows.
-// CHECK: scf.for %[[K:.*]] = %{{.*}} to %c32{{.*}} step %c16{{.*}} iter_args(
+// CHECK: scf.for %[[K:.*]] = %{{.*}} to %{{.*}} step %c16{{.*}} iter_args(
 // CHECK-COUNT-3: vector.load %[[X2]][%{{.*}}, %[[K]]] : memref<?x40xf32>, vector<16xf32>
 // CHECK: vector.load %[[W]][%{{.*}}, %[[K]]] : memref<40x40xbf16>, vector<16xbf16>
 // CHECK-NEXT: arith.extf %{{.*}} : vector<16xbf16> to vector<16xf32>
