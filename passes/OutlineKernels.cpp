@@ -168,10 +168,13 @@ struct OutlineKernelsPass
     // item) are allocated once per kernel call: its items run one after
     // another, and an alloca inside the item loop would grow the stack per
     // item.
+    llvm::SmallPtrSet<Operation *, 2> perCall;
     for (Operation &op : loop.getBody()->without_terminator())
       if (auto alloca = dyn_cast<memref::AllocaOp>(op);
-          alloca && alloca->getNumOperands() == 0)
+          alloca && alloca->getNumOperands() == 0) {
         map.map(alloca.getResult(), kb.clone(op)->getResult(0));
+        perCall.insert(&op);
+      }
 
     Value c0 = arith::ConstantIndexOp::create(kb, loc, 0);
     Value c1 = arith::ConstantIndexOp::create(kb, loc, 1);
@@ -207,8 +210,7 @@ struct OutlineKernelsPass
       for (unsigned d = 0; d < rank; ++d)
         map.map(loop.getInductionVars()[d], ivs[d]);
       for (Operation &op : loop.getBody()->without_terminator())
-        if (!map.contains(op.getResults().empty() ? Value()
-                                                  : op.getResult(0)))
+        if (!perCall.contains(&op))
           bb.clone(op, map);
     }
     func::ReturnOp::create(kb, loc);

@@ -211,6 +211,20 @@ static int get_integer(const json_node *node, int64_t *out) {
   return 1;
 }
 
+/* An optional key with two string values: absent or `off` gives 0, `on`
+ * gives 1; anything else fails. */
+static int get_choice(const json_node *node, const char *off, const char *on,
+                      int *out) {
+  char value[32];
+  *out = 0;
+  if (!node)
+    return 1;
+  if (!copy_string(node, value, sizeof value))
+    return 0;
+  *out = !strcmp(value, on);
+  return *out || !strcmp(value, off);
+}
+
 static int64_t symbolic_dim(const json_node *node, int *ok) {
   char name[32];
   int64_t value;
@@ -291,24 +305,18 @@ chimera_status chimera_manifest_parse(const char *text, size_t size,
                             "positive integer", path, integers[i].key);
       goto done;
     }
-  char decode[32] = "cached";
-  const json_node *decode_node = member(&ps, root, "decode");
-  if (decode_node && (!copy_string(decode_node, decode, sizeof decode) ||
-                      (strcmp(decode, "cached") && strcmp(decode, "recompute")))) {
+  if (!get_choice(member(&ps, root, "decode"), "cached", "recompute",
+                  &out->recompute)) {
     status = chimera_fail(CHIMERA_ERROR_FORMAT, "%s: key 'decode' must be "
                           "\"cached\" or \"recompute\"", path);
     goto done;
   }
-  out->recompute = !strcmp(decode, "recompute");
-  char logits[32] = "all";
-  const json_node *logits_node = member(&ps, root, "logits");
-  if (logits_node && (!copy_string(logits_node, logits, sizeof logits) ||
-                      (strcmp(logits, "all") && strcmp(logits, "last")))) {
+  if (!get_choice(member(&ps, root, "logits"), "all", "last",
+                  &out->last_logits)) {
     status = chimera_fail(CHIMERA_ERROR_FORMAT, "%s: key 'logits' must be "
                           "\"all\" or \"last\"", path);
     goto done;
   }
-  out->last_logits = !strcmp(logits, "last");
   if (out->last_logits && out->recompute) {
     status = chimera_fail(CHIMERA_ERROR_FORMAT, "%s: \"logits\": \"last\" "
                           "cannot go with \"decode\": \"recompute\"", path);
