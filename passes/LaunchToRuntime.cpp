@@ -6,6 +6,8 @@
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/Builders.h"
 
+#include "llvm/ADT/MapVector.h"
+
 namespace mlir::chimera {
 #define GEN_PASS_DEF_LAUNCHTORUNTIME
 #include "passes/Passes.h.inc"
@@ -13,6 +15,8 @@ namespace mlir::chimera {
 namespace {
 
 constexpr llvm::StringLiteral kParallelFor = "chimera_parallel_for";
+constexpr llvm::StringLiteral kGpuLaunch = "chimera_gpu_launch";
+constexpr llvm::StringLiteral kGpuKernels = "chimera_gpu_kernels";
 
 /// The LLVM value behind `v`: the conversion to LLVM left the launch's
 /// operands as casts of converted values.
@@ -26,6 +30,8 @@ Value llvmValue(Value v) {
 
 struct LaunchToRuntimePass
     : public impl::LaunchToRuntimeBase<LaunchToRuntimePass> {
+  using Base::Base;
+
   void runOnOperation() override {
     ModuleOp module = getOperation();
     MLIRContext *ctx = &getContext();
@@ -44,15 +50,20 @@ struct LaunchToRuntimePass
           mb, module.getLoc(), kParallelFor,
           LLVM::LLVMFunctionType::get(voidType, {i64, ptr, ptr}));
 
+    // GPU: kernels by index in the table the runtime reads.
+    llvm::MapVector<StringAttr, std::string> gpuKernels;
+    LLVM::LLVMFuncOp gpuLaunch;
+    if (gpu) {
+      gpuLaunch = module.lookupSymbol<LLVM::LLVMFuncOp>(kGpuLaunch);
+      if (!gpuLaunch)
+        gpuLaunch = LLVM::LLVMFuncOp::create(
+            mb, module.getLoc(), kGpuLaunch,
+            LLVM::LLVMFunctionType::get(voidType, {i64, i64, ptr}));
+    }
+
     for (LaunchOp launch : launches) {
       Location loc = launch.getLoc();
-      std::string cifaceName = ("_mlir_ciface_" + launch.getKernel()).str();
-      auto ciface = module.lookupSymbol<LLVM::LLVMFuncOp>(cifaceName);
-      if (!ciface) {
-        launch.emitOpError("kernel has no LLVM C interface '")
-            << cifaceName << "'; run after the conversion to LLVM";
-        return signalPassFailure();
-      }
+      StringRef kernelName = launch.getKernelAttr().getLeafReference();
       Value grid = llvmValue(launch.getGrid());
       SmallVector<Value> fields;
       for (Value v : launch.getKernelOperands()) {
@@ -72,6 +83,49 @@ struct LaunchToRuntimePass
       for (Value f : fields)
         fieldTypes.push_back(f.getType());
       auto structType = LLVM::LLVMStructType::getLiteral(ctx, fieldTypes);
+
+      OpBuilder b(launch);
+      auto packOperands = [&]() {
+        Value one =
+            LLVM::ConstantOp::create(b, loc, i64, b.getI64IntegerAttr(1));
+        Value context = LLVM::AllocaOp::create(b, loc, ptr, structType, one);
+        for (auto [k, f] : llvm::enumerate(fields)) {
+          Value slot =
+              LLVM::GEPOp::create(b, loc, ptr, structType, context,
+                                  ArrayRef<LLVM::GEPArg>{0, int32_t(k)});
+          LLVM::StoreOp::create(b, loc, f, slot);
+        }
+        return context;
+      };
+
+      if (gpu) {
+        auto signature = gpuSignature(launch);
+        if (!signature)
+          return signalPassFailure();
+        auto [it, inserted] = gpuKernels.try_emplace(
+            launch.getKernelAttr().getLeafReference(), *signature);
+        if (!inserted && it->second != *signature) {
+          launch.emitOpError("launches of one kernel with different operand "
+                             "types");
+          return signalPassFailure();
+        }
+        int64_t index = std::distance(gpuKernels.begin(), it);
+        Value context = packOperands();
+        Value kernel =
+            LLVM::ConstantOp::create(b, loc, i64, b.getI64IntegerAttr(index));
+        LLVM::CallOp::create(b, loc, gpuLaunch,
+                             ValueRange{kernel, grid, context});
+        launch.erase();
+        continue;
+      }
+
+      std::string cifaceName = ("_mlir_ciface_" + kernelName).str();
+      auto ciface = module.lookupSymbol<LLVM::LLVMFuncOp>(cifaceName);
+      if (!ciface) {
+        launch.emitOpError("kernel has no LLVM C interface '")
+            << cifaceName << "'; run after the conversion to LLVM";
+        return signalPassFailure();
+      }
       auto params = ciface.getFunctionType().getParams();
       if (params.size() != fields.size() + 2) {
         launch.emitOpError("kernel C interface takes ")
@@ -81,7 +135,7 @@ struct LaunchToRuntimePass
 
       // <kernel>_task(begin, end, ctx): unpack and call the kernel.
       // Launches of one kernel (layers share kernels) share its task.
-      std::string taskName = (launch.getKernel() + "_task").str();
+      std::string taskName = (kernelName + "_task").str();
       if (!module.lookupSymbol<LLVM::LLVMFuncOp>(taskName)) {
       auto task = LLVM::LLVMFuncOp::create(
           mb, loc, taskName,
@@ -108,18 +162,54 @@ struct LaunchToRuntimePass
       }
 
       // Host: pack the operands on the stack and run the grid.
-      OpBuilder b(launch);
-      Value one = LLVM::ConstantOp::create(b, loc, i64, b.getI64IntegerAttr(1));
-      Value context = LLVM::AllocaOp::create(b, loc, ptr, structType, one);
-      for (auto [k, f] : llvm::enumerate(fields)) {
-        Value slot = LLVM::GEPOp::create(b, loc, ptr, structType, context,
-                                         ArrayRef<LLVM::GEPArg>{0, int32_t(k)});
-        LLVM::StoreOp::create(b, loc, f, slot);
-      }
+      Value context = packOperands();
       Value fn = LLVM::AddressOfOp::create(b, loc, ptr, taskName);
       LLVM::CallOp::create(b, loc, parallelFor, ValueRange{grid, fn, context});
       launch.erase();
     }
+
+    if (gpu) {
+      std::string table;
+      for (auto &[name, signature] : gpuKernels)
+        table += (name.getValue() + "(" + signature + ");").str();
+      table.push_back('\0');
+      auto i8 = IntegerType::get(ctx, 8);
+      LLVM::GlobalOp::create(mb, module.getLoc(),
+                             LLVM::LLVMArrayType::get(i8, table.size()),
+                             /*isConstant=*/true, LLVM::Linkage::External,
+                             kGpuKernels, mb.getStringAttr(table));
+    }
+  }
+
+  /// How the runtime reads a launch's operand struct (see the pass doc).
+  std::optional<std::string> gpuSignature(LaunchOp launch) {
+    std::string sig;
+    for (Value v : launch.getKernelOperands()) {
+      Type t = v.getType();
+      if (!sig.empty())
+        sig += ",";
+      if (auto memref = dyn_cast<MemRefType>(t)) {
+        Type element = memref.getElementType();
+        if (!element.isIntOrFloat() || element.getIntOrFloatBitWidth() % 8) {
+          launch.emitOpError("GPU kernels cannot take memrefs of ") << element;
+          return std::nullopt;
+        }
+        sig += "m" + std::to_string(element.getIntOrFloatBitWidth() / 8) +
+               "." + std::to_string(memref.getRank());
+      } else if (t.isIndex()) {
+        sig += "x";
+      } else if (t.isInteger(32)) {
+        sig += "i";
+      } else if (t.isF32()) {
+        sig += "f";
+      } else if (t.isInteger(1)) {
+        sig += "b";
+      } else {
+        launch.emitOpError("GPU kernels cannot take operands of type ") << t;
+        return std::nullopt;
+      }
+    }
+    return sig;
   }
 };
 

@@ -94,7 +94,7 @@ struct OutlineKernelsPass
       }
     }
     module.walk([&](LaunchOp launch) {
-      auto it = replace.find(launch.getKernelAttr().getAttr());
+      auto it = replace.find(launch.getKernelAttr().getRootReference());
       if (it != replace.end())
         launch.setKernelAttr(it->second);
     });

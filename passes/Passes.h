@@ -45,7 +45,27 @@ void buildReferenceToLLVMPipeline(OpPassManager &pm,
 ///  * bufferize: memrefs; caches and states updated in place;
 ///  * llvm: the LLVM dialect with the packed entry point.
 enum class ModelPhase { Import, Bind, Linalg, Bufferize, LLVM };
-void buildModelPhase(OpPassManager &pm, ModelPhase phase);
+
+/// Where the kernels run. The phases up to kernel formation are the same
+/// for every target (DESIGN.md: one kernel abstraction); x86 adds its
+/// vector kernels before, the GPU targets map the same kernels to `gpu`
+/// and lower them to SPIR-V or PTX, embedded in the host code.
+struct KernelTarget {
+  enum Kind { X86, Vulkan, Cuda } kind = X86;
+  /// Vulkan: the SPIR-V version and capabilities the kernels may use.
+  std::string spirvVersion = "v1.3";
+  std::string spirvCaps = "Shader,Int64";
+  std::string spirvExts = "SPV_KHR_storage_buffer_storage_class";
+  /// CUDA: the SM and PTX feature ("+ptx80").
+  std::string cudaChip = "sm_80";
+  std::string cudaFeatures = "+ptx80";
+  /// Invocations per workgroup.
+  int64_t workgroupSize = 64;
+  bool isGpu() const { return kind != X86; }
+};
+
+void buildModelPhase(OpPassManager &pm, ModelPhase phase,
+                     const KernelTarget &target = {});
 std::optional<ModelPhase> parseModelPhase(llvm::StringRef name);
 
 /// `chimera-model-to-llvm`: an imported model (`@forward` with

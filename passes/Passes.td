@@ -258,14 +258,102 @@ def VectorizeMatmuls : Pass<"chimera-vectorize-matmuls"> {
 }
 
 def LaunchToRuntime : Pass<"chimera-launch-to-runtime", "::mlir::ModuleOp"> {
-  let summary = "Lower chimera.launch to chimera_parallel_for on x86";
+  let summary = "Lower chimera.launch to the runtime's launch call";
   let description = [{
     Runs after the conversion to the LLVM dialect (which leaves
     `chimera.launch` in place with its operands cast back from LLVM types).
-    Each launch packs its operands into a stack struct and calls the
-    runtime's `chimera_parallel_for(n, task, ctx)`; a generated
-    `<kernel>_task(begin, end, ctx)` unpacks them and calls the kernel's C
-    interface.
+    Each launch packs its operands into a stack struct.
+
+    On x86 it calls the runtime's `chimera_parallel_for(n, task, ctx)`; a
+    generated `<kernel>_task(begin, end, ctx)` unpacks them and calls the
+    kernel's C interface.
+
+    With `gpu`, the kernels live in the embedded GPU binary: each launch
+    calls `chimera_gpu_launch(kernel, n, ctx)` with the kernel's index in
+    the global `chimera_gpu_kernels`, the table "name(fields);..." that
+    tells the runtime how to read each kernel's struct: `m<bytes>.<rank>`
+    for a memref descriptor of elements of that size, `x` for an index
+    (i64), `i` for an i32, `f` for an f32, `b` for an i1.
+  }];
+  let options = [
+    Option<"gpu", "gpu", "bool", /*default=*/"false",
+           "Launch kernels of the embedded GPU binary (chimera_gpu_launch)">
+  ];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
+def KernelsToGpu : Pass<"chimera-kernels-to-gpu", "::mlir::ModuleOp"> {
+  let summary = "Move kernels into a gpu.module, one grid item per invocation";
+  let description = [{
+    Every `chimera.kernel` function becomes a `gpu.func` of
+    `gpu.module @chimera_kernels`, and its launches refer to it as
+    `@chimera_kernels::@name`. Invocation `i` (workgroups of
+    `workgroup-size` along x, spread over y past the x limit) runs grid item
+    `i`; items past the grid size do nothing.
+
+    The kernel takes one flat buffer (`memref<?xT>`) per memref operand and
+    a last `memref<?xi32>` of parameters: the grid size, then per operand in
+    order either a scalar (index, i32, i1 or the bits of an f32) or, for a
+    memref, its element offset in the flat buffer, its sizes and its
+    strides. The runtime binds whole device allocations and fills the
+    parameters from the host's memref descriptors, so any layout the host
+    passes works; the body rebuilds each operand as a
+    `memref.reinterpret_cast` of its flat buffer
+    (`chimera-linearize-kernel-buffers` then turns accesses into 1-D ones).
+    The workgroup size is recorded both as `known_block_size` (NVVM) and as
+    `spirv.entry_point_abi` (SPIR-V).
+  }];
+  let options = [
+    Option<"workgroupSize", "workgroup-size", "int64_t", /*default=*/"64",
+           "Invocations per workgroup">
+  ];
+  let dependentDialects = ["::mlir::gpu::GPUDialect", "::mlir::memref::MemRefDialect",
+                           "::mlir::arith::ArithDialect", "::mlir::spirv::SPIRVDialect"];
+}
+
+def LinearizeKernelBuffers : Pass<"chimera-linearize-kernel-buffers"> {
+  let summary = "Turn accesses through views of flat buffers into 1-D accesses";
+  let description = [{
+    After `chimera-kernels-to-gpu` and upstream's `expand-strided-metadata`,
+    every memref a GPU kernel reads is a `memref.reinterpret_cast` of a flat
+    buffer with dynamic offset and strides, which the SPIR-V conversion
+    cannot lower. Each `memref.load`/`memref.store` through such a view
+    becomes an access of the flat buffer at
+    `offset + sum(index_d * stride_d)`, and `memref.dim` of a view its size
+    operand. An access of a view that is neither is an error.
+
+    Flat bf16 buffers of GPU kernels then become i16 buffers whose loads and
+    stores are bitcast (SPIR-V has no bf16; `arith-expand{include-bf16}`
+    turns the f32 conversions into shifts).
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
+}
+
+def KernelsToSpirv : Pass<"chimera-kernels-to-spirv", "::mlir::ModuleOp"> {
+  let summary = "Convert the kernels' gpu.module to a spirv.module";
+  let description = [{
+    Upstream's `convert-gpu-to-spirv` with the math dialect added (exp,
+    rsqrt, tanh, sin, cos, ... as GLSL.std.450 instructions): memrefs of the
+    default memory space become storage buffers, function-local allocas
+    stay in the Function storage class, and each `gpu.module` (with the
+    `#spirv.target_env` that `spirv-attach-target` put in its targets)
+    becomes a `spirv.module` with one entry point per kernel.
+  }];
+  let dependentDialects = ["::mlir::spirv::SPIRVDialect"];
+}
+
+def EmbedGpuBinary : Pass<"chimera-embed-gpu-binary", "::mlir::ModuleOp"> {
+  let summary = "Replace the lowered kernels by an LLVM global holding them";
+  let description = [{
+    Takes the kernels after their target's conversion, either one
+    `spirv.module` (Vulkan: serialised to SPIR-V words) or a `gpu.binary`
+    (CUDA: the PTX text of its object), and replaces them and the
+    `gpu.module` with LLVM globals the runtime reads:
+    `chimera_gpu_binary` (the bytes), `chimera_gpu_binary_size` (i64),
+    `chimera_gpu_target` ("vulkan" or "cuda") and
+    `chimera_gpu_workgroup_size` (i64, from the module's
+    `chimera.workgroup_size` that chimera-kernels-to-gpu set). The host code is then lowered
+    like x86's.
   }];
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }

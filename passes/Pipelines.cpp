@@ -2,6 +2,11 @@
 #include "passes/Passes.h"
 
 #include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Arith/Transforms/Passes.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
+#include "mlir/Dialect/SPIRV/IR/SPIRVOps.h"
+#include "mlir/Dialect/SPIRV/Transforms/Passes.h"
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -27,18 +32,77 @@ static void addBufferize(OpPassManager &pm) {
   pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
 }
 
+/// Kernels as gpu.funcs, lowered for the target and embedded in the host
+/// module as a binary; the launches stay for the host lowering.
+static void addGpuKernels(OpPassManager &pm, const KernelTarget &target) {
+  KernelsToGpuOptions kernels;
+  kernels.workgroupSize = target.workgroupSize;
+  pm.addPass(createKernelsToGpu(kernels));
+  OpPassManager &device = pm.nest<gpu::GPUModuleOp>();
+  device.addPass(createCanonicalizerPass());
+  device.addPass(memref::createExpandStridedMetadataPass());
+  device.addPass(createLinearizeKernelBuffers());
+  arith::ArithExpandOpsPassOptions expand;
+  expand.includeBf16 = true;
+  device.addPass(arith::createArithExpandOpsPass(expand));
+  device.addPass(createLowerAffinePass());
+  device.addPass(createCanonicalizerPass());
+  device.addPass(createCSEPass());
+  if (target.kind == KernelTarget::Vulkan) {
+    // erf has no GLSL instruction; the others map to GLSL.std.450.
+    device.addPass(createApproximateMath());
+    GpuSPIRVAttachTargetOptions attach;
+    attach.spirvVersion = target.spirvVersion;
+    attach.clientApi = "Vulkan";
+    attach.spirvCapabilities = llvm::to_vector(
+        llvm::map_range(llvm::split(target.spirvCaps, ','),
+                        [](StringRef s) { return s.str(); }));
+    attach.spirvExtensions = llvm::to_vector(
+        llvm::map_range(llvm::split(target.spirvExts, ','),
+                        [](StringRef s) { return s.str(); }));
+    pm.addPass(createGpuSPIRVAttachTarget(attach));
+    pm.addPass(createKernelsToSpirv());
+    OpPassManager &spirvModule = pm.nest<spirv::ModuleOp>();
+    spirvModule.addPass(spirv::createSPIRVLowerABIAttributesPass());
+    spirvModule.addPass(spirv::createSPIRVUpdateVCEPass());
+  } else {
+    GpuNVVMAttachTargetOptions attach;
+    attach.chip = target.cudaChip;
+    attach.features = target.cudaFeatures;
+    attach.optLevel = 3;
+    pm.addPass(createGpuNVVMAttachTarget(attach));
+    device.addPass(createSCFToControlFlowPass());
+    device.addPass(createConvertGpuOpsToNVVMOps());
+    device.addPass(createCanonicalizerPass());
+    device.addPass(createCSEPass());
+    device.addPass(createReconcileUnrealizedCastsPass());
+    GpuModuleToBinaryPassOptions toBinary;
+    toBinary.compilationTarget = "isa";
+    pm.addPass(createGpuModuleToBinaryPass(toBinary));
+  }
+  pm.addPass(createEmbedGpuBinary());
+}
+
 /// From loops over memrefs to the LLVM dialect.
-static void addLoopsToLLVM(OpPassManager &pm, bool parallelKernels) {
+static void addLoopsToLLVM(OpPassManager &pm, bool parallelKernels,
+                           const KernelTarget &target = {}) {
   pm.addNestedPass<func::FuncOp>(createStridedCopiesToLinalg());
   if (parallelKernels) {
     // Linear layers become register-blocked vector kernels.
-    pm.addNestedPass<func::FuncOp>(createVectorizeMatmuls());
+    if (!target.isGpu())
+      pm.addNestedPass<func::FuncOp>(createVectorizeMatmuls());
     // Parallel dims become scf.parallel, and top-level ones become kernels
     // launched on the runtime's thread pool; the rest are plain loops.
     pm.addNestedPass<func::FuncOp>(createConvertLinalgToParallelLoopsPass());
     pm.addPass(createForallToParallelLoopPass());
-    pm.addPass(createOutlineKernels());
+    OutlineKernelsOptions outline;
+    // A GPU runs one grid item per invocation: no blocking.
+    if (target.isGpu())
+      outline.blockSize = 1;
+    pm.addPass(createOutlineKernels(outline));
     pm.addPass(createCanonicalizerPass());
+    if (target.isGpu())
+      addGpuKernels(pm, target);
   } else {
     pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
   }
@@ -56,8 +120,11 @@ static void addLoopsToLLVM(OpPassManager &pm, bool parallelKernels) {
   pm.addPass(createConvertMathToLLVMPass());
   pm.addPass(createConvertMathToLibmPass());
   pm.addPass(createConvertToLLVMPass());
-  if (parallelKernels)
-    pm.addPass(createLaunchToRuntime());
+  if (parallelKernels) {
+    LaunchToRuntimeOptions launch;
+    launch.gpu = target.isGpu();
+    pm.addPass(createLaunchToRuntime(launch));
+  }
   pm.addPass(createReconcileUnrealizedCastsPass());
 }
 
@@ -79,7 +146,8 @@ void chimera::buildReferenceToLLVMPipeline(OpPassManager &pm,
   addLoopsToLLVM(pm, /*parallelKernels=*/false);
 }
 
-void chimera::buildModelPhase(OpPassManager &pm, ModelPhase phase) {
+void chimera::buildModelPhase(OpPassManager &pm, ModelPhase phase,
+                              const KernelTarget &target) {
   switch (phase) {
   case ModelPhase::Import:
     return;
@@ -88,8 +156,12 @@ void chimera::buildModelPhase(OpPassManager &pm, ModelPhase phase) {
     pm.addPass(createResultsToDestinations());
     return;
   case ModelPhase::Linalg:
-    pm.addNestedPass<func::FuncOp>(createFlashAttention());
-    pm.addNestedPass<func::FuncOp>(createChannelScan());
+    // x86's vector kernels for attention and the scan; GPU targets take
+    // the reference loops.
+    if (!target.isGpu()) {
+      pm.addNestedPass<func::FuncOp>(createFlashAttention());
+      pm.addNestedPass<func::FuncOp>(createChannelScan());
+    }
     pm.addPass(createLowerToReference());
     pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
     pm.addPass(createCanonicalizerPass());
@@ -114,7 +186,7 @@ void chimera::buildModelPhase(OpPassManager &pm, ModelPhase phase) {
     return;
   }
   case ModelPhase::LLVM:
-    addLoopsToLLVM(pm, /*parallelKernels=*/true);
+    addLoopsToLLVM(pm, /*parallelKernels=*/true, target);
     pm.addPass(createAddPackedEntry());
     return;
   }

@@ -1,7 +1,7 @@
 /*===- chimera_runtime.h - the Chimera runtime C API ----------------------===*
  *
- * Every artifact that `chimera-compile --target=x86_64 -o DIR` writes is a
- * directory:
+ * Every artifact that `chimera-compile --target=x86_64|vulkan|cuda -o DIR`
+ * writes is a directory:
  *
  *   DIR/model.so       compiled model + this runtime; exports the API below
  *   DIR/weights.bin    the weight archive (mapped read-only, never copied)
@@ -17,7 +17,10 @@
  *   chimera_session_free(s); chimera_model_close(m);
  *
  * The runtime allocates, maps weights, calls the compiled model, keeps the
- * caches and samples; all model arithmetic is compiled code. Every call
+ * caches and samples; all model arithmetic is compiled code. A Vulkan or
+ * CUDA artifact loads its driver with dlopen when it is opened (a machine
+ * without one gets CHIMERA_ERROR_DEVICE), copies the weights to the device
+ * once and keeps the caches there. Every call
  * returns a status; on failure chimera_last_error() says what and where. No
  * input makes it abort the calling process.
  *
@@ -40,7 +43,9 @@ typedef enum chimera_status {
   CHIMERA_ERROR_VERSION = 3,       /* an artifact from another version */
   CHIMERA_ERROR_INVALID_ARGUMENT = 4,
   CHIMERA_ERROR_OUT_OF_RANGE = 5,  /* token id >= vocab, prompt too long */
-  CHIMERA_ERROR_OUT_OF_MEMORY = 6
+  CHIMERA_ERROR_OUT_OF_MEMORY = 6,
+  CHIMERA_ERROR_DEVICE = 7         /* no driver or device for a GPU artifact,
+                                      or a kernel failed on it */
 } chimera_status;
 
 typedef struct chimera_model chimera_model;
@@ -62,6 +67,8 @@ int64_t chimera_model_max_seq_len(const chimera_model *model);
 int64_t chimera_model_max_batch(const chimera_model *model);
 /* "llama", "jamba", ... */
 const char *chimera_model_architecture(const chimera_model *model);
+/* Where the kernels run: "cpu" (x86 artifacts), "vulkan" or "cuda". */
+const char *chimera_model_device(const chimera_model *model);
 
 /* Threads used to run kernels (0 = one per core). Process-wide. */
 chimera_status chimera_set_threads(int threads);

@@ -68,6 +68,7 @@ struct chimera_model {
   chimera_manifest manifest;
   void *weights; /* mapped PROT_READ: the compiled code only reads it */
   size_t weights_mapped;
+  int weights_on_device; /* a GPU artifact's copy in device memory */
 };
 
 /* Runs a kernel grid: fn(begin, end, ctx) over disjoint ranges covering

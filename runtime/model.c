@@ -1,5 +1,5 @@
 /*===- model.c - open an artifact: manifest + mapped weights --------------===*/
-#include "internal.h"
+#include "device.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -157,6 +157,26 @@ CHIMERA_API chimera_status chimera_model_open(const char *dir,
     model->weights_mapped = (size_t)m->weights_size;
   }
   close(fd);
+  /* A GPU artifact: its device, and the weights copied there once. */
+  status = chimera_device_open();
+  if (status == CHIMERA_OK && chimera_device_active() && m->weights_size > 0) {
+    void *copy = chimera_device_alloc((size_t)m->weights_size, 1);
+    if (!copy) {
+      status = chimera_fail(CHIMERA_ERROR_OUT_OF_MEMORY, "%s: %lld bytes of "
+                            "weights do not fit in %s memory", path,
+                            (long long)m->weights_size, chimera_device_name());
+    } else {
+      memcpy(copy, model->weights, (size_t)m->weights_size);
+      munmap(model->weights, model->weights_mapped);
+      model->weights = copy;
+      model->weights_mapped = 0;
+      model->weights_on_device = 1;
+    }
+  }
+  if (status != CHIMERA_OK) {
+    chimera_model_close(model);
+    return status;
+  }
   *out = model;
   return CHIMERA_OK;
 }
@@ -164,7 +184,9 @@ CHIMERA_API chimera_status chimera_model_open(const char *dir,
 CHIMERA_API void chimera_model_close(chimera_model *model) {
   if (!model)
     return;
-  if (model->weights)
+  if (model->weights_on_device)
+    chimera_device_free(model->weights);
+  else if (model->weights)
     munmap(model->weights, model->weights_mapped);
   chimera_manifest_free(&model->manifest);
   free(model);
@@ -179,6 +201,11 @@ CHIMERA_API int64_t chimera_model_max_seq_len(const chimera_model *model) {
 CHIMERA_API int64_t chimera_model_max_batch(const chimera_model *model) {
   return model ? model->manifest.max_batch : 0;
 }
+CHIMERA_API const char *chimera_model_device(const chimera_model *model) {
+  (void)model;
+  return chimera_device_name();
+}
+
 CHIMERA_API const char *chimera_model_architecture(const chimera_model *model) {
   return model ? model->manifest.model_type : "";
 }

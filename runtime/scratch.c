@@ -9,7 +9,7 @@
  * a warm session touches no new pages.
  *
  *===----------------------------------------------------------------------===*/
-#include "internal.h"
+#include "device.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -71,17 +71,27 @@ static void *scratch_alloc(size_t alignment, size_t size) {
   return data;
 }
 
+/* A GPU artifact's temporaries are device memory (device.c), which its
+ * backend already reuses. */
 void *_mlir_memref_to_llvm_alloc(size_t size) {
+  if (chimera_device_active())
+    return chimera_device_alloc(size, 0);
   return scratch_alloc(64, size);
 }
 
 void *_mlir_memref_to_llvm_aligned_alloc(size_t alignment, size_t size) {
+  if (chimera_device_active())
+    return chimera_device_alloc(size, 0);
   return scratch_alloc(alignment, size);
 }
 
 void _mlir_memref_to_llvm_free(void *ptr) {
   if (!ptr)
     return;
+  if (chimera_device_active()) {
+    chimera_device_free(ptr);
+    return;
+  }
   header block = ((header *)ptr)[-1];
   if (block.total >= MIN_CACHED) {
     pthread_mutex_lock(&lock);

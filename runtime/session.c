@@ -5,7 +5,7 @@
  * into them in place; the runtime never copies a cache.
  *
  *===----------------------------------------------------------------------===*/
-#include "internal.h"
+#include "device.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -32,12 +32,24 @@ struct chimera_session {
   float *row_logits;
 };
 
+/* Buffers the compiled code reads or writes: device memory for a GPU
+ * artifact (device.c), else the heap. */
 static void *aligned_zeroed(size_t bytes) {
   void *p = NULL;
-  if (posix_memalign(&p, 64, bytes ? bytes : 64) != 0)
-    return NULL;
-  memset(p, 0, bytes);
+  if (chimera_device_active())
+    p = chimera_device_alloc(bytes ? bytes : 64, 1);
+  else if (posix_memalign(&p, 64, bytes ? bytes : 64) != 0)
+    p = NULL;
+  if (p)
+    memset(p, 0, bytes);
   return p;
+}
+
+static void release(void *p) {
+  if (chimera_device_active())
+    chimera_device_free(p);
+  else
+    free(p);
 }
 
 /* Resolves symbolic dims; 0 when a size overflows. */
@@ -120,23 +132,23 @@ CHIMERA_API void chimera_session_free(chimera_session *s) {
   if (!s)
     return;
   for (int i = 0; s->caches && i < s->num_caches; ++i)
-    free(s->caches[i]);
+    release(s->caches[i]);
   free(s->caches);
   free(s->lengths);
-  free(s->logits);
-  free(s->ids);
-  free(s->positions);
-  free(s->call_lengths);
-  free(s->history);
-  free(s->row_logits);
+  release(s->logits);
+  release(s->ids);
+  release(s->positions);
+  release(s->call_lengths);
+  release(s->history);
+  release(s->row_logits);
   free(s);
 }
 
 static chimera_status reserve(chimera_session *s, int64_t tokens) {
   int64_t n = s->batch * tokens;
   if (n > s->scratch_capacity) {
-    free(s->ids);
-    free(s->positions);
+    release(s->ids);
+    release(s->positions);
     s->ids = aligned_zeroed((size_t)n * 8);
     s->positions = aligned_zeroed((size_t)n * 8);
     s->scratch_capacity = s->ids && s->positions ? n : 0;
@@ -146,7 +158,7 @@ static chimera_status reserve(chimera_session *s, int64_t tokens) {
   int64_t v = s->model->manifest.vocab_size;
   int64_t rows = s->model->manifest.last_logits ? s->batch : n;
   if (rows * v > s->logits_capacity) {
-    free(s->logits);
+    release(s->logits);
     s->logits = aligned_zeroed((size_t)(rows * v) * 4);
     s->logits_capacity = s->logits ? rows * v : 0;
   }
@@ -158,9 +170,10 @@ static chimera_status reserve(chimera_session *s, int64_t tokens) {
 
 /* Calls the compiled model for rows [row, row + rows) of the caches with
  * `tokens` tokens per row. */
-static void call_model(chimera_session *s, int64_t row, int64_t rows,
-                       int64_t tokens, int64_t *ids, int64_t *positions,
-                       int64_t *lengths, float *logits) {
+static chimera_status call_model(chimera_session *s, int64_t row,
+                                 int64_t rows, int64_t tokens, int64_t *ids,
+                                 int64_t *positions, int64_t *lengths,
+                                 float *logits) {
   const chimera_manifest *m = &s->model->manifest;
   int n = m->num_args;
   descriptor stack[16];
@@ -190,22 +203,25 @@ static void call_model(chimera_session *s, int64_t row, int64_t rows,
     free(d);
   if (args != stackArgs)
     free(args);
+  /* A kernel launch that failed on the device. */
+  return chimera_device_status();
 }
 
-static void run(chimera_session *s, int64_t tokens) {
-  call_model(s, 0, s->batch, tokens, s->ids, s->positions, s->call_lengths,
-             s->logits);
+static chimera_status run(chimera_session *s, int64_t tokens) {
+  return call_model(s, 0, s->batch, tokens, s->ids, s->positions,
+                    s->call_lengths, s->logits);
 }
 
 /* Recompute mode: row `b` runs its whole history (`length` tokens) alone;
  * returns its logits in s->row_logits. */
-static void rerun_row(chimera_session *s, int64_t b, int64_t length) {
+static chimera_status rerun_row(chimera_session *s, int64_t b,
+                                int64_t length) {
   int64_t m = s->model->manifest.max_seq_len;
   for (int64_t t = 0; t < length; ++t)
     s->positions[t] = t;
   s->call_lengths[0] = length;
-  call_model(s, b, 1, length, s->history + b * m, s->positions,
-             s->call_lengths, s->row_logits);
+  return call_model(s, b, 1, length, s->history + b * m, s->positions,
+                    s->call_lengths, s->row_logits);
 }
 
 static chimera_status check_token(const chimera_session *s, int64_t token,
@@ -254,7 +270,8 @@ CHIMERA_API chimera_status chimera_prefill(chimera_session *s,
     memset(s->logits, 0, (size_t)(s->batch * longest * v) * 4);
     for (int64_t b = 0; b < s->batch; ++b) {
       memcpy(s->history + b * m, prompts[b], (size_t)lengths[b] * 8);
-      rerun_row(s, b, lengths[b]);
+      if ((st = rerun_row(s, b, lengths[b])) != CHIMERA_OK)
+        return st;
       memcpy(s->logits + b * longest * v, s->row_logits,
              (size_t)(lengths[b] * v) * 4);
       s->lengths[b] = lengths[b];
@@ -269,7 +286,8 @@ CHIMERA_API chimera_status chimera_prefill(chimera_session *s,
     }
     s->call_lengths[b] = lengths[b];
   }
-  run(s, longest);
+  if ((st = run(s, longest)) != CHIMERA_OK)
+    return st;
   for (int64_t b = 0; b < s->batch; ++b)
     s->lengths[b] = lengths[b];
   if (s->model->manifest.last_logits) {
@@ -316,7 +334,8 @@ CHIMERA_API chimera_status chimera_decode(chimera_session *s,
     int64_t m = s->model->manifest.max_seq_len, v = s->model->manifest.vocab_size;
     for (int64_t b = 0; b < s->batch; ++b) {
       s->history[b * m + s->lengths[b]] = tokens[b];
-      rerun_row(s, b, s->lengths[b] + 1);
+      if ((st = rerun_row(s, b, s->lengths[b] + 1)) != CHIMERA_OK)
+        return st;
       memcpy(s->logits + b * v, s->row_logits + s->lengths[b] * v,
              (size_t)v * 4);
       ++s->lengths[b];
@@ -329,7 +348,8 @@ CHIMERA_API chimera_status chimera_decode(chimera_session *s,
     s->positions[b] = s->lengths[b];
     s->call_lengths[b] = 1;
   }
-  run(s, 1);
+  if ((st = run(s, 1)) != CHIMERA_OK)
+    return st;
   for (int64_t b = 0; b < s->batch; ++b)
     ++s->lengths[b];
   s->steps = 1;

@@ -773,12 +773,21 @@ LogicalResult NextScaleGenerateOp::verifyRegions() {
 //===----------------------------------------------------------------------===//
 
 LogicalResult LaunchOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
+  // A GPU kernel is checked while its gpu.module exists; the target's
+  // conversion replaces the module by a binary the symbol no longer names.
+  if (!getKernelAttr().getNestedReferences().empty()) {
+    Operation *root = symbolTable.lookupNearestSymbolFrom(
+        *this, getKernelAttr().getRootReference());
+    if (!root || root->getName().getStringRef() != "gpu.module")
+      return success();
+  }
   auto kernel = symbolTable.lookupNearestSymbolFrom<FunctionOpInterface>(
       *this, getKernelAttr());
   if (!kernel)
     return emitOpError("kernel '") << getKernel() << "' is not a function";
-  // Once the kernel is lowered (to llvm.func) its signature is the target's;
-  // the launch is checked against the func.func it was formed from.
+  // Once the kernel is lowered (to llvm.func, or to a gpu.func over flat
+  // buffers) its signature is the target's; the launch is checked against
+  // the func.func it was formed from.
   if (kernel->getName().getStringRef() != "func.func")
     return success();
   ArrayRef<Type> inputs = kernel.getArgumentTypes();

@@ -473,9 +473,12 @@ def Chimera_LaunchOp : Chimera_Op<"launch", [
     `index` values followed by the operands' types. This is the one kernel
     abstraction of the design: `chimera-outline-kernels` forms kernels from
     parallel loops, and each target lowers the launch to its runtime (x86: a
-    call to `chimera_parallel_for`).
+    call to `chimera_parallel_for`). On GPU targets
+    `chimera-kernels-to-gpu` moves the kernel into
+    `gpu.module @chimera_kernels` and the launch refers to it by its nested
+    name (`@chimera_kernels::@kernel`), one grid item per invocation.
   }];
-  let arguments = (ins FlatSymbolRefAttr:$kernel, Index:$grid,
+  let arguments = (ins SymbolRefAttr:$kernel, Index:$grid,
                        Variadic<AnyType>:$kernel_operands);
   let assemblyFormat = [{
     $kernel `[` $grid `]` `(` $kernel_operands `)` attr-dict `:` type($kernel_operands)

@@ -13,6 +13,8 @@
 #include "frontends/hf/Checkpoint.h"
 #include "frontends/hf/Import.h"
 #include "passes/Passes.h"
+#include "targets/cuda/CudaTarget.h"
+#include "targets/vulkan/VulkanTarget.h"
 #include "targets/x86/X86Target.h"
 
 #include "dialects/chimera/ChimeraDialect.h"
@@ -24,6 +26,7 @@
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
 
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
@@ -43,7 +46,7 @@ static cl::OptionCategory category("chimera-compile options");
 static cl::opt<std::string> modelDir(cl::Positional, cl::Required,
                                      cl::desc("MODEL_DIR"), cl::cat(category));
 
-enum class Emit { Artifact, Mlir, Llvm, Obj, Lib };
+enum class Emit { Artifact, Mlir, Llvm, Obj, Lib, Ptx, Spirv };
 static cl::opt<Emit> emit(
     "emit", cl::desc("What to write (default: the artifact directory)"),
     cl::init(Emit::Artifact),
@@ -54,7 +57,12 @@ static cl::opt<Emit> emit(
                    "MLIR after --compile-to (default: the imported IR)"),
         clEnumValN(Emit::Llvm, "llvm", "optimised LLVM IR of the model"),
         clEnumValN(Emit::Obj, "obj", "the model's object file"),
-        clEnumValN(Emit::Lib, "lib", "model.so alone (runtime linked in)")),
+        clEnumValN(Emit::Lib, "lib", "model.so alone (runtime linked in)"),
+        clEnumValN(Emit::Ptx, "ptx",
+                   "--target=cuda: every kernel in one PTX module (FILE)"),
+        clEnumValN(Emit::Spirv, "spirv",
+                   "--target=vulkan: the SPIR-V module of every kernel "
+                   "(DIR/chimera_kernels.spv)")),
     cl::cat(category));
 
 static cl::opt<std::string> output("o",
@@ -69,9 +77,13 @@ static cl::opt<std::string> compileTo(
              "bufferize, llvm (implies --emit=mlir)"),
     cl::value_desc("PHASE"), cl::cat(category));
 
-static cl::opt<std::string> target("target",
-                                   cl::desc("Target: x86_64 (default)"),
-                                   cl::init("x86_64"), cl::cat(category));
+static cl::opt<std::string> target(
+    "target",
+    cl::desc("Where the kernels run: x86_64 (default), "
+             "vulkan[:desktop|adreno|mali] (SPIR-V compute shaders), "
+             "cuda[:sm_80|sm_90|...] (PTX). The host code is x86-64 for "
+             "--target-cpu either way"),
+    cl::init("x86_64"), cl::cat(category));
 
 static cl::opt<std::string> targetCpu(
     "target-cpu",
@@ -203,6 +215,18 @@ llvm::Error printModule(mlir::ModuleOp module, llvm::StringRef path) {
   });
 }
 
+/// The kernels embedded by chimera-embed-gpu-binary.
+llvm::Expected<llvm::StringRef> kernelBinary(mlir::ModuleOp module) {
+  auto global =
+      module.lookupSymbol<mlir::LLVM::GlobalOp>("chimera_gpu_binary");
+  auto value = global ? llvm::dyn_cast_or_null<mlir::StringAttr>(
+                            global.getValueOrNull())
+                      : nullptr;
+  if (!value)
+    return llvm::createStringError("the model has no GPU kernels");
+  return value.getValue();
+}
+
 std::string defaultRuntimeLib(const char *argv0) {
   std::string exe = llvm::sys::fs::getMainExecutable(
       argv0, reinterpret_cast<void *>(&defaultRuntimeLib));
@@ -251,19 +275,37 @@ int main(int argc, char **argv) {
       return fail("--compile-to: unknown phase '" + compileTo +
                   "' (import, bind, linalg, bufferize, llvm)");
   }
-  if (target != "x86_64")
-    return fail("--target: unknown target '" + target +
-                "' (supported: x86_64; CUDA and Vulkan are not implemented "
-                "yet)");
-  if (emit != Emit::Mlir && output == "-" && emit != Emit::Llvm)
+  mlir::chimera::KernelTarget kernelTarget;
+  if (target != "x86_64") {
+    auto [kind, variant] = llvm::StringRef(target).split(':');
+    auto parsed = kind == "vulkan" ? vulkan::parseProfile(variant)
+                  : kind == "cuda"
+                      ? cuda::parseSm(variant)
+                      : llvm::Expected<mlir::chimera::KernelTarget>(
+                            llvm::createStringError(
+                                "unknown target '" + target +
+                                "' (x86_64, vulkan[:PROFILE], cuda[:SM])"));
+    if (!parsed)
+      return fail("--target: " + llvm::toString(parsed.takeError()));
+    kernelTarget = *parsed;
+  }
+  if (emit == Emit::Ptx && kernelTarget.kind != mlir::chimera::KernelTarget::Cuda)
+    return fail("--emit=ptx needs --target=cuda[:SM]");
+  if (emit == Emit::Spirv &&
+      kernelTarget.kind != mlir::chimera::KernelTarget::Vulkan)
+    return fail("--emit=spirv needs --target=vulkan[:PROFILE]");
+  if (emit != Emit::Mlir && output == "-" && emit != Emit::Llvm &&
+      emit != Emit::Ptx)
     return fail("-o is required for --emit=" +
                 llvm::StringRef(emit == Emit::Artifact ? "artifact"
                                 : emit == Emit::Obj    ? "obj"
+                                : emit == Emit::Spirv  ? "spirv"
                                                        : "lib"));
   if (maxBatch < 1)
     return fail("--max-batch must be >= 1, got " + llvm::Twine(maxBatch));
 
   bool full = emit != Emit::Mlir;
+  bool kernelsOnly = emit == Emit::Ptx || emit == Emit::Spirv;
   // Fail on an unwritable output before the slow steps.
   std::optional<ArtifactDir> dir;
   if (emit == Emit::Artifact || emit == Emit::Lib) {
@@ -272,7 +314,7 @@ int main(int argc, char **argv) {
       return fail(llvm::toString(created.takeError()));
     dir.emplace(std::move(*created));
   }
-  Progress progress(full ? 6 : 2);
+  Progress progress(kernelsOnly ? 2 : full ? 6 : 2);
   auto start = std::chrono::steady_clock::now();
   progress.step("import " + modelDir);
   auto ckpt = hf::Checkpoint::open(modelDir);
@@ -291,6 +333,8 @@ int main(int argc, char **argv) {
   mlir::DialectRegistry registry;
   mlir::registerAllDialects(registry);
   mlir::registerAllExtensions(registry);
+  // The NVVM path translates the kernels to LLVM IR inside the pipeline.
+  mlir::registerAllToLLVMIRTranslations(registry);
   registry.insert<mlir::chimera::ChimeraDialect>();
   mlir::MLIRContext ctx(registry);
   mlir::Type elt = weightDtype == DTypeOpt::BF16
@@ -335,7 +379,7 @@ int main(int argc, char **argv) {
     mlir::PassManager pm(&ctx);
     if (mlir::failed(mlir::applyPassManagerCLOptions(pm)))
       return fail("bad pass manager options");
-    mlir::chimera::buildModelPhase(pm, phase);
+    mlir::chimera::buildModelPhase(pm, phase, kernelTarget);
     if (mlir::failed(pm.run(**module)))
       return fail("lowering " + modelDir + " failed (diagnostics above)");
     if (phase == ModelPhase::Bind && full) {
@@ -346,6 +390,29 @@ int main(int argc, char **argv) {
   if (!full) {
     progress.finish();
     if (llvm::Error err = printModule(**module, output))
+      return fail(llvm::toString(std::move(err)));
+    return 0;
+  }
+
+  if (kernelsOnly) {
+    progress.finish();
+    auto binary = kernelBinary(**module);
+    if (!binary)
+      return fail(llvm::toString(binary.takeError()));
+    if (emit == Emit::Ptx) {
+      // The PTX text without the C string's terminator.
+      if (llvm::Error err = writeFile(output, [&](llvm::raw_ostream &os) {
+            os << binary->rtrim('\0');
+          }))
+        return fail(llvm::toString(std::move(err)));
+      return 0;
+    }
+    if (std::error_code ec = llvm::sys::fs::create_directories(output))
+      return fail(output + ": cannot create: " + ec.message());
+    llvm::SmallString<256> path(output);
+    llvm::sys::path::append(path, "chimera_kernels.spv");
+    if (llvm::Error err = writeFile(
+            path, [&](llvm::raw_ostream &os) { os << *binary; }))
       return fail(llvm::toString(std::move(err)));
     return 0;
   }

@@ -1,0 +1,154 @@
+//===- LinearizeKernelBuffers.cpp - views of flat buffers -> 1-D indices --===//
+//
+// GPU kernels see their memref operands as views (`memref.reinterpret_cast`)
+// of flat buffers with offsets and strides known only at run time, which
+// SPIR-V's storage buffers cannot express. After upstream's
+// expand-strided-metadata has folded every subview, reshape and cast into
+// such a view, each load and store through a view becomes a load or store of
+// the flat buffer at `offset + sum(index_d * stride_d)`.
+//
+//===----------------------------------------------------------------------===//
+#include "passes/Passes.h"
+
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+namespace mlir::chimera {
+#define GEN_PASS_DEF_LINEARIZEKERNELBUFFERS
+#include "passes/Passes.h.inc"
+
+namespace {
+
+/// The view of a flat buffer behind `memref`, through casts.
+memref::ReinterpretCastOp flatView(Value memref) {
+  while (auto cast = memref.getDefiningOp<memref::CastOp>())
+    memref = cast.getSource();
+  auto view = memref.getDefiningOp<memref::ReinterpretCastOp>();
+  if (!view)
+    return {};
+  auto source = dyn_cast<MemRefType>(view.getSource().getType());
+  if (!source || source.getRank() != 1 || !source.getLayout().isIdentity())
+    return {};
+  return view;
+}
+
+Value linearIndex(OpBuilder &b, Location loc, memref::ReinterpretCastOp view,
+                  ValueRange indices) {
+  Value linear =
+      getValueOrCreateConstantIndexOp(b, loc, view.getMixedOffsets().front());
+  for (auto [index, stride] : llvm::zip(indices, view.getMixedStrides())) {
+    Value s = getValueOrCreateConstantIndexOp(b, loc, stride);
+    linear = arith::AddIOp::create(b, loc, linear,
+                                   arith::MulIOp::create(b, loc, index, s));
+  }
+  return linear;
+}
+
+struct LinearizeLoad : OpRewritePattern<memref::LoadOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(memref::LoadOp op,
+                                PatternRewriter &rewriter) const override {
+    auto view = flatView(op.getMemRef());
+    if (!view)
+      return failure();
+    Value index = linearIndex(rewriter, op.getLoc(), view, op.getIndices());
+    rewriter.replaceOpWithNewOp<memref::LoadOp>(op, view.getSource(), index);
+    return success();
+  }
+};
+
+struct LinearizeStore : OpRewritePattern<memref::StoreOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(memref::StoreOp op,
+                                PatternRewriter &rewriter) const override {
+    auto view = flatView(op.getMemRef());
+    if (!view)
+      return failure();
+    Value index = linearIndex(rewriter, op.getLoc(), view, op.getIndices());
+    rewriter.replaceOpWithNewOp<memref::StoreOp>(op, op.getValueToStore(),
+                                                 view.getSource(), index);
+    return success();
+  }
+};
+
+/// Sizes come from the view's operands.
+struct FoldDimOfView : OpRewritePattern<memref::DimOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(memref::DimOp op,
+                                PatternRewriter &rewriter) const override {
+    auto view = flatView(op.getSource());
+    std::optional<int64_t> dim = op.getConstantIndex();
+    if (!view || !dim)
+      return failure();
+    rewriter.replaceOp(op, getValueOrCreateConstantIndexOp(
+                               rewriter, op.getLoc(),
+                               view.getMixedSizes()[*dim]));
+    return success();
+  }
+};
+
+/// SPIR-V has no bf16 (without an extension few drivers have): a flat bf16
+/// buffer becomes an i16 one whose loads and stores carry the bits, and
+/// arith-expand{include-bf16} turns the conversions to and from f32 into
+/// shifts.
+void bf16BuffersAsBits(gpu::GPUFuncOp func) {
+  MLIRContext *ctx = func.getContext();
+  auto i16 = IntegerType::get(ctx, 16);
+  SmallVector<Type> inputs(func.getArgumentTypes());
+  for (auto [i, arg] : llvm::enumerate(func.getArguments())) {
+    auto type = dyn_cast<MemRefType>(arg.getType());
+    if (!type || !type.getElementType().isBF16())
+      continue;
+    auto bits = MemRefType::get(type.getShape(), i16, type.getLayout(),
+                                type.getMemorySpace());
+    arg.setType(bits);
+    inputs[i] = bits;
+    for (Operation *user : llvm::to_vector(arg.getUsers())) {
+      OpBuilder b(user);
+      if (auto load = dyn_cast<memref::LoadOp>(user)) {
+        load.getResult().setType(i16);
+        b.setInsertionPointAfter(load);
+        auto cast = arith::BitcastOp::create(b, load.getLoc(),
+                                             b.getBF16Type(), load.getResult());
+        load.getResult().replaceAllUsesExcept(cast, cast);
+      } else if (auto store = dyn_cast<memref::StoreOp>(user)) {
+        store.getValueMutable().assign(arith::BitcastOp::create(
+            b, store.getLoc(), i16, store.getValueToStore()));
+      }
+    }
+  }
+  func.setFunctionType(FunctionType::get(ctx, inputs, {}));
+}
+
+struct LinearizeKernelBuffersPass
+    : public impl::LinearizeKernelBuffersBase<LinearizeKernelBuffersPass> {
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    patterns.add<LinearizeLoad, LinearizeStore, FoldDimOfView>(&getContext());
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      return signalPassFailure();
+    getOperation()->walk([](gpu::GPUFuncOp func) { bf16BuffersAsBits(func); });
+    // Whatever still reads a view is an access this pass does not know.
+    WalkResult result = getOperation()->walk([&](Operation *op) {
+      if (isa<memref::ReinterpretCastOp, memref::CastOp>(op))
+        return WalkResult::advance();
+      for (Value operand : op->getOperands())
+        if (isa<MemRefType>(operand.getType()) && flatView(operand)) {
+          op->emitError("cannot rewrite this access to a kernel buffer into "
+                        "a flat index");
+          return WalkResult::interrupt();
+        }
+      return WalkResult::advance();
+    });
+    if (result.wasInterrupted())
+      signalPassFailure();
+  }
+};
+
+} // namespace
+} // namespace mlir::chimera

@@ -1,0 +1,78 @@
+/*===- device.h - GPU backends of the runtime (internal) ------------------===*/
+#ifndef CHIMERA_RUNTIME_DEVICE_H
+#define CHIMERA_RUNTIME_DEVICE_H
+
+#include "internal.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum { GPU_MAX_FIELDS = 64, GPU_MAX_WORDS = 1024 };
+
+/* One operand of a kernel, as chimera-launch-to-runtime's table says. */
+typedef struct gpu_field {
+  char kind;      /* 'm' memref, 'x' index, 'i' i32, 'f' f32, 'b' i1 */
+  int elem_size;  /* memref: bytes per element */
+  int rank;       /* memref: rank */
+  size_t offset;  /* in the launch's operand struct */
+} gpu_field;
+
+typedef struct gpu_kernel {
+  char name[128];
+  int num_fields, num_buffers, num_words;
+  gpu_field fields[GPU_MAX_FIELDS];
+} gpu_kernel;
+
+/* A memref operand of a launch: the backend binds the device allocation
+ * that holds `aligned` and adds the element offset of `aligned` in what it
+ * binds to params[offset_word]. */
+typedef struct gpu_buffer {
+  void *aligned;
+  int elem_size;
+  int offset_word;
+  int64_t elements; /* reachable from `aligned` (offset + extent) */
+} gpu_buffer;
+
+typedef struct chimera_backend {
+  const char *name;
+  chimera_status (*open)(const char *binary, size_t size,
+                         const gpu_kernel *kernels, int num_kernels,
+                         int64_t workgroup_size);
+  /* Memory the host and the device both address; `persistent` for
+   * weights and caches, which live as long as the process. */
+  void *(*alloc)(size_t size, int persistent);
+  void (*free)(void *p);
+  /* Runs `n` invocations of the kernel and waits for them; failures go to
+   * chimera_device_launch_failed. */
+  void (*launch)(int kernel, int64_t n, const gpu_buffer *buffers,
+                 int num_buffers, int32_t *params, int num_params);
+} chimera_backend;
+
+extern const chimera_backend chimera_vulkan_backend;
+extern const chimera_backend chimera_cuda_backend;
+
+/* Starts the backend of a GPU artifact (nothing for an x86 one). */
+chimera_status chimera_device_open(void);
+int chimera_device_active(void);
+const char *chimera_device_name(void); /* "vulkan", "cuda" or "cpu" */
+void *chimera_device_alloc(size_t size, int persistent);
+void chimera_device_free(void *p);
+
+/* Launches return nothing to the compiled code: a failure is kept and
+ * reported by the next chimera_device_status() (then cleared). */
+void chimera_device_launch_failed(const char *format, ...)
+    __attribute__((format(printf, 1, 2)));
+chimera_status chimera_device_status(void);
+
+/* Called by the compiled host code of GPU artifacts. */
+void chimera_gpu_launch(int64_t kernel, int64_t n, void *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CHIMERA_RUNTIME_DEVICE_H */

@@ -1,0 +1,38 @@
+//===- CudaTarget.cpp - CUDA SM targets -----------------------------------===//
+#include "targets/cuda/CudaTarget.h"
+
+#include "llvm/ADT/StringSwitch.h"
+
+using namespace chimera;
+using mlir::chimera::KernelTarget;
+
+llvm::Expected<KernelTarget> cuda::parseSm(llvm::StringRef sm) {
+  if (sm.empty())
+    sm = "sm_80";
+  // The lowest PTX ISA version that knows each SM (PTX ISA release notes);
+  // LLVM's default (ptx60) does not, and aborts for anything past sm_70.
+  const char *ptx = llvm::StringSwitch<const char *>(sm)
+                        .Case("sm_70", "+ptx60")
+                        .Case("sm_75", "+ptx63")
+                        .Case("sm_80", "+ptx70")
+                        .Case("sm_86", "+ptx71")
+                        .Case("sm_87", "+ptx74")
+                        .Case("sm_89", "+ptx78")
+                        .Case("sm_90", "+ptx78")
+                        .Case("sm_90a", "+ptx80")
+                        .Case("sm_100", "+ptx86")
+                        .Case("sm_120", "+ptx87")
+                        .Default(nullptr);
+  if (!ptx)
+    return llvm::createStringError(
+        "unknown CUDA target '" + sm +
+        "' (sm_70, sm_75, sm_80, sm_86, sm_87, sm_89, sm_90, sm_90a, sm_100, "
+        "sm_120)");
+  KernelTarget target;
+  target.kind = KernelTarget::Cuda;
+  target.cudaChip = sm.str();
+  target.cudaFeatures = ptx;
+  // Four warps: enough to hide latency with one item per thread.
+  target.workgroupSize = 128;
+  return target;
+}
