@@ -50,7 +50,7 @@ struct KernelsToGpuPass : public impl::KernelsToGpuBase<KernelsToGpuPass> {
     if (workgroupSize < 1 || workgroupSize > 1024) {
       module.emitError("chimera-kernels-to-gpu: workgroup-size must be in "
                        "[1, 1024], got ")
-          << workgroupSize;
+          << static_cast<int64_t>(workgroupSize);
       return signalPassFailure();
     }
     SmallVector<func::FuncOp> kernels;

@@ -24,17 +24,37 @@ namespace mlir::chimera {
 
 namespace {
 
-/// The view of a flat buffer behind `memref`, through casts.
-memref::ReinterpretCastOp flatView(Value memref) {
+bool isFlat(Type type) {
+  auto memref = dyn_cast<MemRefType>(type);
+  return memref && memref.getRank() == 1 && memref.getLayout().isIdentity();
+}
+
+/// The flat buffer whose allocation `base` is: the base of a view (or of
+/// the metadata of a view) is the base of its source.
+Value flatBase(Value base) {
+  while (true) {
+    if (auto cast = base.getDefiningOp<memref::CastOp>())
+      base = cast.getSource();
+    else if (auto meta = base.getDefiningOp<memref::ExtractStridedMetadataOp>())
+      base = meta.getSource();
+    else if (auto view = base.getDefiningOp<memref::ReinterpretCastOp>())
+      base = view.getSource();
+    else
+      return isFlat(base.getType()) ? base : Value();
+  }
+}
+
+/// A view of a flat buffer behind `memref` (through casts), and the buffer.
+std::pair<memref::ReinterpretCastOp, Value> flatView(Value memref) {
   while (auto cast = memref.getDefiningOp<memref::CastOp>())
     memref = cast.getSource();
   auto view = memref.getDefiningOp<memref::ReinterpretCastOp>();
   if (!view)
     return {};
-  auto source = dyn_cast<MemRefType>(view.getSource().getType());
-  if (!source || source.getRank() != 1 || !source.getLayout().isIdentity())
+  Value flat = flatBase(view.getSource());
+  if (!flat)
     return {};
-  return view;
+  return {view, flat};
 }
 
 Value linearIndex(OpBuilder &b, Location loc, memref::ReinterpretCastOp view,
@@ -53,11 +73,11 @@ struct LinearizeLoad : OpRewritePattern<memref::LoadOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(memref::LoadOp op,
                                 PatternRewriter &rewriter) const override {
-    auto view = flatView(op.getMemRef());
+    auto [view, flat] = flatView(op.getMemRef());
     if (!view)
       return failure();
     Value index = linearIndex(rewriter, op.getLoc(), view, op.getIndices());
-    rewriter.replaceOpWithNewOp<memref::LoadOp>(op, view.getSource(), index);
+    rewriter.replaceOpWithNewOp<memref::LoadOp>(op, flat, index);
     return success();
   }
 };
@@ -66,12 +86,12 @@ struct LinearizeStore : OpRewritePattern<memref::StoreOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(memref::StoreOp op,
                                 PatternRewriter &rewriter) const override {
-    auto view = flatView(op.getMemRef());
+    auto [view, flat] = flatView(op.getMemRef());
     if (!view)
       return failure();
     Value index = linearIndex(rewriter, op.getLoc(), view, op.getIndices());
     rewriter.replaceOpWithNewOp<memref::StoreOp>(op, op.getValueToStore(),
-                                                 view.getSource(), index);
+                                                 flat, index);
     return success();
   }
 };
@@ -81,7 +101,7 @@ struct FoldDimOfView : OpRewritePattern<memref::DimOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(memref::DimOp op,
                                 PatternRewriter &rewriter) const override {
-    auto view = flatView(op.getSource());
+    auto [view, flat] = flatView(op.getSource());
     std::optional<int64_t> dim = op.getConstantIndex();
     if (!view || !dim)
       return failure();
@@ -135,10 +155,11 @@ struct LinearizeKernelBuffersPass
     getOperation()->walk([](gpu::GPUFuncOp func) { bf16BuffersAsBits(func); });
     // Whatever still reads a view is an access this pass does not know.
     WalkResult result = getOperation()->walk([&](Operation *op) {
-      if (isa<memref::ReinterpretCastOp, memref::CastOp>(op))
+      if (isa<memref::ReinterpretCastOp, memref::CastOp,
+              memref::ExtractStridedMetadataOp>(op))
         return WalkResult::advance();
       for (Value operand : op->getOperands())
-        if (isa<MemRefType>(operand.getType()) && flatView(operand)) {
+        if (isa<MemRefType>(operand.getType()) && flatView(operand).first) {
           op->emitError("cannot rewrite this access to a kernel buffer into "
                         "a flat index");
           return WalkResult::interrupt();

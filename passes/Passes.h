@@ -52,6 +52,8 @@ enum class ModelPhase { Import, Bind, Linalg, Bufferize, LLVM };
 /// and lower them to SPIR-V or PTX, embedded in the host code.
 struct KernelTarget {
   enum Kind { X86, Vulkan, Cuda } kind = X86;
+  /// Vulkan: the device profile ("desktop", ...).
+  std::string profile;
   /// Vulkan: the SPIR-V version and capabilities the kernels may use.
   std::string spirvVersion = "v1.3";
   std::string spirvCaps = "Shader,Int64";
@@ -59,6 +61,8 @@ struct KernelTarget {
   /// CUDA: the SM and PTX feature ("+ptx80").
   std::string cudaChip = "sm_80";
   std::string cudaFeatures = "+ptx80";
+  /// CUDA: the toolkit whose libdevice implements the math functions.
+  std::string cudaToolkit;
   /// Invocations per workgroup.
   int64_t workgroupSize = 64;
   bool isGpu() const { return kind != X86; }

@@ -78,6 +78,7 @@ static void addGpuKernels(OpPassManager &pm, const KernelTarget &target) {
     device.addPass(createReconcileUnrealizedCastsPass());
     GpuModuleToBinaryPassOptions toBinary;
     toBinary.compilationTarget = "isa";
+    toBinary.toolkitPath = target.cudaToolkit;
     pm.addPass(createGpuModuleToBinaryPass(toBinary));
   }
   pm.addPass(createEmbedGpuBinary());

@@ -8,6 +8,10 @@ PACKAGES=(
   clang-22 lld-22 llvm-22 llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools
   libclang-rt-22-dev
   libgtest-dev python3
+  # Vulkan: headers for the runtime's backend (it dlopens the loader),
+  # the loader, Mesa's lavapipe (a Vulkan driver on the CPU, so the Vulkan
+  # tests run without a GPU) and spirv-val.
+  libvulkan-dev libvulkan1 mesa-vulkan-drivers spirv-tools
 )
 
 missing=()

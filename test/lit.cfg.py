@@ -40,3 +40,12 @@ tools = [
     ToolSubst("split-file", command=os.path.join(config.llvm_tools_dir, "split-file")),
 ]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
+
+# CUDA's assembler validates the PTX of --target=cuda (not a Debian package:
+# /usr/local/cuda, or PATH).
+import shutil
+ptxas = shutil.which("ptxas") or (
+    "/usr/local/cuda/bin/ptxas" if os.path.exists("/usr/local/cuda/bin/ptxas") else None)
+if ptxas:
+    config.available_features.add("ptxas")
+    config.substitutions.append(("%ptxas", ptxas))

@@ -1,7 +1,12 @@
 //===- CudaTarget.cpp - CUDA SM targets -----------------------------------===//
 #include "targets/cuda/CudaTarget.h"
 
+#include "llvm/ADT/SmallString.h"
 #include "llvm/ADT/StringSwitch.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
+
+#include <cstdlib>
 
 using namespace chimera;
 using mlir::chimera::KernelTarget;
@@ -30,6 +35,28 @@ llvm::Expected<KernelTarget> cuda::parseSm(llvm::StringRef sm) {
         "sm_120)");
   KernelTarget target;
   target.kind = KernelTarget::Cuda;
+  // libdevice (the toolkit's math library, LLVM bitcode) is linked into
+  // the kernels: exp, rsqrt, tanh, sin, cos are its functions.
+  llvm::SmallVector<std::string> candidates;
+  if (const char *home = std::getenv("CUDA_HOME"))
+    candidates.push_back(home);
+  if (const char *path = std::getenv("CUDA_PATH"))
+    candidates.push_back(path);
+  candidates.push_back("/usr/local/cuda");
+  candidates.push_back("/usr/lib/nvidia-cuda-toolkit");
+  for (const std::string &dir : candidates) {
+    llvm::SmallString<256> libdevice(dir);
+    llvm::sys::path::append(libdevice, "nvvm", "libdevice", "libdevice.10.bc");
+    if (llvm::sys::fs::exists(libdevice)) {
+      target.cudaToolkit = dir;
+      break;
+    }
+  }
+  if (target.cudaToolkit.empty())
+    return llvm::createStringError(
+        "--target=cuda needs the CUDA toolkit's libdevice "
+        "(nvvm/libdevice/libdevice.10.bc) and found none under $CUDA_HOME, "
+        "$CUDA_PATH or /usr/local/cuda");
   target.cudaChip = sm.str();
   target.cudaFeatures = ptx;
   // Four warps: enough to hide latency with one item per thread.

@@ -11,6 +11,7 @@ llvm::Expected<KernelTarget> vulkan::parseProfile(llvm::StringRef profile) {
   if (profile.empty() || profile == "desktop") {
     // Vulkan 1.3 (SPIR-V 1.6 accepted; 1.3 is enough for these kernels),
     // 64-bit integers in shaders: every desktop driver and lavapipe.
+    target.profile = "desktop";
     target.spirvVersion = "v1.3";
     target.spirvCaps = "Shader,Int64";
     target.workgroupSize = 64;

@@ -452,7 +452,7 @@ func.func @launch_types(%m: memref<8xf32>, %n: index) {
 func.func private @kernel2(%m: memref<4xf32>)
 
 func.func @launch_signature(%m: memref<4xf32>, %n: index) {
-  // expected-error @+1 {{kernel 'kernel2' must take (index, index) and then the 1 launch operand(s)}}
+  // expected-error @+1 {{kernel '@kernel2' must take (index, index) and then the 1 launch operand(s)}}
   chimera.launch @kernel2[%n](%m) : memref<4xf32>
   return
 }

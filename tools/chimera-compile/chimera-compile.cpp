@@ -485,7 +485,13 @@ int main(int argc, char **argv) {
   info.modelName = llvm::sys::path::filename(
                        llvm::StringRef(modelDir).rtrim('/'))
                        .str();
-  info.target = target;
+  // The resolved target: "x86_64", "vulkan:desktop", "cuda:sm_80".
+  info.target =
+      kernelTarget.kind == mlir::chimera::KernelTarget::Cuda
+          ? "cuda:" + kernelTarget.cudaChip
+      : kernelTarget.kind == mlir::chimera::KernelTarget::Vulkan
+          ? "vulkan:" + kernelTarget.profile
+          : std::string("x86_64");
   info.targetCpu = (*tm)->getTargetCPU().str();
   info.dtype = weightDtype == DTypeOpt::BF16 ? "bf16" : "f32";
   info.maxSeqLen = seqLen;

@@ -2,7 +2,8 @@
 //
 //   chimera-run OUT_DIR --prompt-ids=ID,ID,... [--prompt-ids=... per row]
 //               -n N [--greedy | --temperature T --top-k K --top-p P --seed S]
-//               [--threads T] [--dump-logits=FILE.safetensors]
+//               [--threads T] [--device=cpu|vulkan|cuda]
+//               [--dump-logits=FILE.safetensors]
 //
 // Prints one line per prompt: the N generated ids, space-separated. The
 // artifact's model.so carries the runtime; this tool only dlopens it, so it
@@ -35,7 +36,8 @@ const char *kUsage =
     "usage: chimera-run OUT_DIR --prompt-ids=ID,ID,... [--prompt-ids=...]\n"
     "                   -n N [--greedy | --temperature T --top-k K --top-p P "
     "--seed S]\n"
-    "                   [--threads T] [--dump-logits=FILE.safetensors]\n\n"
+    "                   [--threads T] [--device=cpu|vulkan|cuda]\n"
+    "                   [--dump-logits=FILE.safetensors]\n\n"
     "Runs a chimera-compile artifact: prefills every prompt (one batch row\n"
     "each), then generates N tokens per row through the cached decode path\n"
     "and prints one line per row with the generated ids. Greedy unless a\n"
@@ -43,7 +45,11 @@ const char *kUsage =
     "`logits` F32 [rows, longest prompt, vocab] (the prefill logits; rows\n"
     "past a prompt's end are zero) and `generated` I64 [rows, N]. For an\n"
     "artifact compiled with --logits=last (the default), `logits` is\n"
-    "[rows, 1, vocab]: each prompt's last position.\n";
+    "[rows, 1, vocab]: each prompt's last position.\n\n"
+    "--device says where the kernels must run (default: where the artifact\n"
+    "was compiled for: cpu for --target=x86_64, vulkan or cuda); an artifact\n"
+    "holds the kernels of one target, so another device is an error.\n"
+    "CHIMERA_VULKAN_DEVICE / CHIMERA_CUDA_DEVICE pick the device by index.\n";
 
 int64_t parseInt(const char *flag, const char *text) {
   errno = 0;
@@ -119,7 +125,7 @@ void writeSafetensors(const std::string &path, const std::vector<float> &logits,
 } // namespace
 
 int main(int argc, char **argv) {
-  std::string dir, dumpPath;
+  std::string dir, dumpPath, device;
   std::vector<std::vector<int64_t>> prompts;
   int64_t steps = -1;
   int threads = 0;
@@ -164,6 +170,10 @@ int main(int argc, char **argv) {
       sampler.seed = uint64_t(parseInt("--seed", v));
     } else if ((v = value("--threads"))) {
       threads = int(parseInt("--threads", v));
+    } else if ((v = value("--device"))) {
+      device = v;
+      if (device != "cpu" && device != "vulkan" && device != "cuda")
+        die("--device: unknown device '%s' (cpu, vulkan, cuda)", v);
     } else if ((v = value("--dump-logits"))) {
       dumpPath = v;
     } else if (a[0] == '-') {
@@ -186,6 +196,10 @@ int main(int argc, char **argv) {
     die("--temperature must be > 0 when sampling (or use --greedy)");
 
   Api api = load(dir);
+  if (!device.empty() && device != api.device)
+    die("--device=%s: %s was compiled for %s (recompile it with "
+        "chimera-compile --target=%s)", device.c_str(), dir.c_str(),
+        api.device, device == "cpu" ? "x86_64" : device.c_str());
   chimera_model *model = nullptr;
   if (api.model_open(dir.c_str(), &model) != CHIMERA_OK)
     die("%s", api.last_error());

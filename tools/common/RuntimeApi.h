@@ -47,6 +47,9 @@ struct Api {
   decltype(&chimera_session_logits) logits;
   decltype(&chimera_sample) sample;
   decltype(&chimera_sampler_seed) sampler_seed;
+  /// Where the artifact's kernels run: "cpu", "vulkan" or "cuda" (the GPU
+  /// target the compiler embedded, read before any driver is loaded).
+  const char *device = "cpu";
 };
 
 template <typename T> void bind(void *lib, const char *name, T &fn, const std::string &path) {
@@ -75,6 +78,8 @@ inline Api load(const std::string &dir) {
   bind(lib, "chimera_session_logits", api.logits, path);
   bind(lib, "chimera_sample", api.sample, path);
   bind(lib, "chimera_sampler_seed", api.sampler_seed, path);
+  if (auto *target = static_cast<const char *>(dlsym(lib, "chimera_gpu_target")))
+    api.device = target;
   return api;
 }
 
