@@ -76,13 +76,41 @@ struct KernelsToGpuPass : public impl::KernelsToGpuBase<KernelsToGpuPass> {
       return SymbolRefAttr::get(ctx, kGpuModule,
                                 {FlatSymbolRefAttr::get(ctx, name)});
     };
-    module.walk([&](LaunchOp launch) {
+    WalkResult result = module.walk([&](LaunchOp launch) {
       if (launch.getKernelAttr().getNestedReferences().empty())
         launch.setKernelAttr(gpuRef(launch.getKernelAttr().getRootReference()));
       copyConstantsToDevice(launch);
+      return checkBufferSizes(launch);
     });
+    if (result.wasInterrupted())
+      return signalPassFailure();
     for (func::FuncOp kernel : kernels)
       kernel.erase();
+  }
+
+  /// A buffer the device cannot bind in one piece (the profile's
+  /// maxStorageBufferRange) is an error where its shape is static (weights).
+  WalkResult checkBufferSizes(LaunchOp launch) {
+    if (maxBufferBytes <= 0)
+      return WalkResult::advance();
+    for (Value operand : launch.getKernelOperands()) {
+      auto type = dyn_cast<MemRefType>(operand.getType());
+      if (!type || !type.hasStaticShape() ||
+          !type.getElementType().isIntOrFloat())
+        continue;
+      int64_t bytes = type.getNumElements() *
+                      llvm::divideCeil(type.getElementTypeBitWidth(), 8);
+      if (bytes <= maxBufferBytes)
+        continue;
+      Operation *def = operand.getDefiningOp();
+      InFlightDiagnostic diag =
+          (def ? def->emitError() : launch.emitError())
+          << "buffer " << type << " of " << bytes << " bytes exceeds the "
+          << "target's storage-buffer limit of " << int64_t(maxBufferBytes)
+          << " bytes (kernel " << launch.getKernelAttr() << ")";
+      return WalkResult::interrupt();
+    }
+    return WalkResult::advance();
   }
 
   /// Constant tables (RoPE frequencies, ...) live in the host binary, which

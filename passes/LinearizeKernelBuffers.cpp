@@ -145,14 +145,76 @@ void bf16BuffersAsBits(gpu::GPUFuncOp func) {
   func.setFunctionType(FunctionType::get(ctx, inputs, {}));
 }
 
+/// Devices without 64-bit integers in shaders (the mobile profiles): a flat
+/// i64 buffer becomes an i32 buffer of (low, high) word pairs, and each
+/// access joins or splits the words; arith-emulate-wide-int then carries
+/// the i64 arithmetic in pairs of i32.
+void i64BuffersAsWordPairs(gpu::GPUFuncOp func) {
+  MLIRContext *ctx = func.getContext();
+  auto i32 = IntegerType::get(ctx, 32);
+  auto i64 = IntegerType::get(ctx, 64);
+  SmallVector<Type> inputs(func.getArgumentTypes());
+  for (auto [i, arg] : llvm::enumerate(func.getArguments())) {
+    auto type = dyn_cast<MemRefType>(arg.getType());
+    if (!type || !type.getElementType().isInteger(64) || type.getRank() != 1)
+      continue;
+    auto words = MemRefType::get(type.getShape(), i32, type.getLayout(),
+                                 type.getMemorySpace());
+    arg.setType(words);
+    inputs[i] = words;
+    for (Operation *user : llvm::to_vector(arg.getUsers())) {
+      OpBuilder b(user);
+      Location loc = user->getLoc();
+      auto wordIndices = [&](Value index) {
+        Value two = arith::ConstantIndexOp::create(b, loc, 2);
+        Value lo = arith::MulIOp::create(b, loc, index, two);
+        Value hi = arith::AddIOp::create(
+            b, loc, lo, arith::ConstantIndexOp::create(b, loc, 1));
+        return std::make_pair(lo, hi);
+      };
+      Value c32 = arith::ConstantIntOp::create(b, loc, i64, 32);
+      if (auto load = dyn_cast<memref::LoadOp>(user)) {
+        auto [lo, hi] = wordIndices(load.getIndices()[0]);
+        Value low = arith::ExtUIOp::create(
+            b, loc, i64, memref::LoadOp::create(b, loc, arg, lo));
+        Value high = arith::ExtUIOp::create(
+            b, loc, i64, memref::LoadOp::create(b, loc, arg, hi));
+        Value joined = arith::OrIOp::create(
+            b, loc, low, arith::ShLIOp::create(b, loc, high, c32));
+        load.getResult().replaceAllUsesWith(joined);
+        load.erase();
+      } else if (auto store = dyn_cast<memref::StoreOp>(user)) {
+        auto [lo, hi] = wordIndices(store.getIndices()[0]);
+        Value v = store.getValueToStore();
+        memref::StoreOp::create(b, loc,
+                                arith::TruncIOp::create(b, loc, i32, v), arg,
+                                lo);
+        memref::StoreOp::create(
+            b, loc,
+            arith::TruncIOp::create(b, loc, i32,
+                                    arith::ShRUIOp::create(b, loc, v, c32)),
+            arg, hi);
+        store.erase();
+      }
+    }
+  }
+  func.setFunctionType(FunctionType::get(ctx, inputs, {}));
+}
+
 struct LinearizeKernelBuffersPass
     : public impl::LinearizeKernelBuffersBase<LinearizeKernelBuffersPass> {
+  using Base::Base;
+
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     patterns.add<LinearizeLoad, LinearizeStore, FoldDimOfView>(&getContext());
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
-    getOperation()->walk([](gpu::GPUFuncOp func) { bf16BuffersAsBits(func); });
+    getOperation()->walk([&](gpu::GPUFuncOp func) {
+      bf16BuffersAsBits(func);
+      if (splitI64)
+        i64BuffersAsWordPairs(func);
+    });
     // Whatever still reads a view is an access this pass does not know.
     WalkResult result = getOperation()->walk([&](Operation *op) {
       if (isa<memref::ReinterpretCastOp, memref::CastOp,

@@ -65,6 +65,10 @@ struct KernelTarget {
   std::string cudaToolkit;
   /// Invocations per workgroup.
   int64_t workgroupSize = 64;
+  /// Whether kernels may use 64-bit integers (mobile GPUs: no).
+  bool int64 = true;
+  /// Largest buffer a kernel operand may be (0: no limit).
+  int64_t maxBufferBytes = 0;
   bool isGpu() const { return kind != X86; }
 };
 

@@ -301,11 +301,17 @@ def KernelsToGpu : Pass<"chimera-kernels-to-gpu", "::mlir::ModuleOp"> {
     `memref.reinterpret_cast` of its flat buffer
     (`chimera-linearize-kernel-buffers` then turns accesses into 1-D ones).
     The workgroup size is recorded both as `known_block_size` (NVVM) and as
-    `spirv.entry_point_abi` (SPIR-V).
+    `spirv.entry_point_abi` (SPIR-V). Constant tables the host passes
+    (`memref.get_global`) are copied into a fresh buffer per launch: the
+    device cannot read the host binary. With `max-buffer-bytes`, an operand
+    of static shape larger than that is an error at its definition.
   }];
   let options = [
     Option<"workgroupSize", "workgroup-size", "int64_t", /*default=*/"64",
-           "Invocations per workgroup">
+           "Invocations per workgroup">,
+    Option<"maxBufferBytes", "max-buffer-bytes", "int64_t", /*default=*/"0",
+           "Largest buffer one kernel operand may be (the target's "
+           "maxStorageBufferRange; 0: no limit). Checked for static shapes">
   ];
   let dependentDialects = ["::mlir::gpu::GPUDialect", "::mlir::memref::MemRefDialect",
                            "::mlir::arith::ArithDialect", "::mlir::spirv::SPIRVDialect"];
@@ -324,8 +330,15 @@ def LinearizeKernelBuffers : Pass<"chimera-linearize-kernel-buffers"> {
 
     Flat bf16 buffers of GPU kernels then become i16 buffers whose loads and
     stores are bitcast (SPIR-V has no bf16; `arith-expand{include-bf16}`
-    turns the f32 conversions into shifts).
+    turns the f32 conversions into shifts). With `split-i64`, flat i64
+    buffers become i32 buffers of (low, high) pairs, for devices without
+    64-bit integers in shaders (`arith-emulate-wide-int` then carries the
+    arithmetic).
   }];
+  let options = [
+    Option<"splitI64", "split-i64", "bool", /*default=*/"false",
+           "Access i64 buffers as pairs of i32 words">
+  ];
   let dependentDialects = ["::mlir::arith::ArithDialect"];
 }
 

@@ -37,11 +37,19 @@ static void addBufferize(OpPassManager &pm) {
 static void addGpuKernels(OpPassManager &pm, const KernelTarget &target) {
   KernelsToGpuOptions kernels;
   kernels.workgroupSize = target.workgroupSize;
+  kernels.maxBufferBytes = target.maxBufferBytes;
   pm.addPass(createKernelsToGpu(kernels));
   OpPassManager &device = pm.nest<gpu::GPUModuleOp>();
   device.addPass(createCanonicalizerPass());
   device.addPass(memref::createExpandStridedMetadataPass());
-  device.addPass(createLinearizeKernelBuffers());
+  LinearizeKernelBuffersOptions linearize;
+  linearize.splitI64 = !target.int64;
+  device.addPass(createLinearizeKernelBuffers(linearize));
+  if (!target.int64) {
+    arith::ArithEmulateWideIntOptions wide;
+    wide.widestIntSupported = 32;
+    device.addPass(arith::createArithEmulateWideInt(wide));
+  }
   arith::ArithExpandOpsPassOptions expand;
   expand.includeBf16 = true;
   device.addPass(arith::createArithExpandOpsPass(expand));

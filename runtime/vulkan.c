@@ -96,6 +96,7 @@ static struct {
   VkQueue queue;
   uint32_t memory_type;
   VkDeviceSize offset_alignment, max_range;
+  uint32_t max_buffers; /* maxPerStageDescriptorStorageBuffers */
   uint32_t max_groups[3];
   VkShaderModule shader;
   VkCommandPool command_pool;
@@ -188,7 +189,24 @@ static chimera_status pick_device(uint32_t *family) {
                       "queue");
 }
 
-static chimera_status create_device(uint32_t family) {
+/* Whether the SPIR-V module declares `capability` (its OpCapability
+ * instructions come first, before OpMemoryModel). */
+static int spirv_declares(const uint32_t *words, size_t count,
+                          uint32_t capability) {
+  enum { OP_CAPABILITY = 17, OP_MEMORY_MODEL = 14 };
+  for (size_t i = 5; i < count;) {
+    uint32_t length = words[i] >> 16, opcode = words[i] & 0xffff;
+    if (length == 0 || opcode == OP_MEMORY_MODEL)
+      break;
+    if (opcode == OP_CAPABILITY && length == 2 && i + 1 < count &&
+        words[i + 1] == capability)
+      return 1;
+    i += length;
+  }
+  return 0;
+}
+
+static chimera_status create_device(uint32_t family, int int64) {
   VkPhysicalDeviceProperties props;
   vkGetPhysicalDeviceProperties(vk.physical, &props);
   if (props.apiVersion < VK_API_VERSION_1_1)
@@ -198,12 +216,14 @@ static chimera_status create_device(uint32_t family) {
                         VK_VERSION_MINOR(props.apiVersion));
   VkPhysicalDeviceFeatures have;
   vkGetPhysicalDeviceFeatures(vk.physical, &have);
-  if (!have.shaderInt64)
+  if (int64 && !have.shaderInt64)
     return chimera_fail(CHIMERA_ERROR_DEVICE, "vulkan: %s lacks shaderInt64, "
-                        "which the desktop profile's kernels use",
-                        props.deviceName);
+                        "which the kernels use (compile with "
+                        "--target=vulkan:adreno or vulkan:mali for devices "
+                        "without it)", props.deviceName);
   vk.offset_alignment = props.limits.minStorageBufferOffsetAlignment;
   vk.max_range = props.limits.maxStorageBufferRange;
+  vk.max_buffers = props.limits.maxPerStageDescriptorStorageBuffers;
   memcpy(vk.max_groups, props.limits.maxComputeWorkGroupCount,
          sizeof vk.max_groups);
   if (vk.workgroup_size > props.limits.maxComputeWorkGroupInvocations ||
@@ -220,7 +240,8 @@ static chimera_status create_device(uint32_t family) {
       .queueFamilyIndex = family,
       .queueCount = 1,
       .pQueuePriorities = &priority};
-  VkPhysicalDeviceFeatures features = {.shaderInt64 = VK_TRUE};
+  VkPhysicalDeviceFeatures features = {.shaderInt64 = int64 ? VK_TRUE
+                                                          : VK_FALSE};
   VkDeviceCreateInfo info = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
                              .queueCreateInfoCount = 1,
                              .pQueueCreateInfos = &queue,
@@ -371,17 +392,20 @@ static chimera_status vk_open(const char *binary, size_t size,
   vk.kernels = kernels;
   vk.num_kernels = num_kernels;
   vk.workgroup_size = workgroup_size;
+  if (size % 4 || size < 20 || ((uintptr_t)binary & 3))
+    return chimera_fail(CHIMERA_ERROR_FORMAT, "model.so: the SPIR-V binary is "
+                        "not whole 32-bit words");
+  enum { CAPABILITY_INT64 = 11 };
+  int int64 = spirv_declares((const uint32_t *)binary, size / 4,
+                             CAPABILITY_INT64);
   uint32_t family = 0;
   chimera_status status = load_loader();
   if (status == CHIMERA_OK)
     status = pick_device(&family);
   if (status == CHIMERA_OK)
-    status = create_device(family);
+    status = create_device(family, int64);
   if (status != CHIMERA_OK)
     return status;
-  if (size % 4 || ((uintptr_t)binary & 3))
-    return chimera_fail(CHIMERA_ERROR_FORMAT, "model.so: the SPIR-V binary is "
-                        "not whole 32-bit words");
   VkShaderModuleCreateInfo info = {
       .sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
       .codeSize = size,
@@ -401,6 +425,12 @@ static int make_pipeline(int index) {
   pipeline *p = &vk.pipelines[index];
   VkDescriptorSetLayoutBinding bindings[GPU_MAX_FIELDS + 1];
   int n = k->num_buffers + 1;
+  if ((uint32_t)n > vk.max_buffers) {
+    chimera_device_launch_failed("kernel %s binds %d storage buffers; the "
+                                 "device allows %u per stage", k->name, n,
+                                 vk.max_buffers);
+    return 0;
+  }
   for (int b = 0; b < n; ++b)
     bindings[b] = (VkDescriptorSetLayoutBinding){
         .binding = (uint32_t)b,

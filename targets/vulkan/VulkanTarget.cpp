@@ -17,11 +17,23 @@ llvm::Expected<KernelTarget> vulkan::parseProfile(llvm::StringRef profile) {
     target.workgroupSize = 64;
     return target;
   }
-  if (profile == "adreno" || profile == "mali")
-    return llvm::createStringError(
-        "Vulkan profile '" + profile +
-        "' is not implemented yet: the mobile profiles need kernels without "
-        "64-bit integers (token ids and positions are i64 today)");
+  if (profile == "adreno" || profile == "mali") {
+    // Mobile GPUs (Qualcomm Adreno, Arm Mali) through Vulkan 1.1, the
+    // Android baseline: SPIR-V 1.3, no shaderInt64 (i64 buffers are read as
+    // word pairs and i64 arithmetic is emulated in i32), and the core
+    // minimums of the Vulkan 1.1 spec's "Required Limits" table where the
+    // kernels depend on a limit: maxComputeWorkGroupInvocations >= 128 (we
+    // use 64), maxStorageBufferRange >= 2^27 bytes (every static buffer is
+    // checked against it at compile time). The runtime checks the device's
+    // actual limits when it creates each pipeline.
+    target.profile = profile.str();
+    target.spirvVersion = "v1.3";
+    target.spirvCaps = "Shader";
+    target.workgroupSize = 64;
+    target.int64 = false;
+    target.maxBufferBytes = int64_t(1) << 27;
+    return target;
+  }
   return llvm::createStringError("unknown Vulkan profile '" + profile +
                                  "' (desktop, adreno, mali)");
 }
