@@ -122,8 +122,14 @@ def StridedCopiesToLinalg : Pass<"chimera-strided-copies-to-linalg"> {
     `memref.copy` between identity-layout buffers lowers to a memcpy; any
     other copy (a cache row, a slice of a state) lowers to a call to
     `memrefCopy` from MLIR's C runner utils — a library an artifact must not
-    need. As `linalg.copy` those copies become plain loops.
+    need. As `linalg.copy` those copies become plain loops. With `all`,
+    every copy does (GPU targets: a copy becomes a kernel on the device
+    instead of a memcpy on the host).
   }];
+  let options = [
+    Option<"all", "all", "bool", /*default=*/"false",
+           "Also copies between identity-layout buffers">
+  ];
   let dependentDialects = ["::mlir::linalg::LinalgDialect"];
 }
 
@@ -353,6 +359,21 @@ def KernelsToSpirv : Pass<"chimera-kernels-to-spirv", "::mlir::ModuleOp"> {
     becomes a `spirv.module` with one entry point per kernel.
   }];
   let dependentDialects = ["::mlir::spirv::SPIRVDialect"];
+}
+
+def SynchronizeHostAccesses : Pass<"chimera-synchronize-host-accesses", "::mlir::ModuleOp"> {
+  let summary = "Wait for the device before host code touches its buffers";
+  let description = [{
+    On GPU targets launches are asynchronous: the runtime records them and
+    runs them when the host needs their results. This pass inserts a call
+    to `chimera_gpu_sync()` before every host op that reads or writes a
+    memref after a launch (a scalar read of a size, a host loop, a copy, a
+    call), and none where no launch came since the last wait. A region op
+    without launches is one host access; in one with launches each block
+    starts unsynchronised. The runtime waits once more when the forward
+    call returns.
+  }];
+  let dependentDialects = ["::mlir::func::FuncDialect"];
 }
 
 def EmbedGpuBinary : Pass<"chimera-embed-gpu-binary", "::mlir::ModuleOp"> {

@@ -39,6 +39,7 @@ static void addGpuKernels(OpPassManager &pm, const KernelTarget &target) {
   kernels.workgroupSize = target.workgroupSize;
   kernels.maxBufferBytes = target.maxBufferBytes;
   pm.addPass(createKernelsToGpu(kernels));
+  pm.addPass(createSynchronizeHostAccesses());
   OpPassManager &device = pm.nest<gpu::GPUModuleOp>();
   device.addPass(createCanonicalizerPass());
   device.addPass(memref::createExpandStridedMetadataPass());
@@ -95,7 +96,9 @@ static void addGpuKernels(OpPassManager &pm, const KernelTarget &target) {
 /// From loops over memrefs to the LLVM dialect.
 static void addLoopsToLLVM(OpPassManager &pm, bool parallelKernels,
                            const KernelTarget &target = {}) {
-  pm.addNestedPass<func::FuncOp>(createStridedCopiesToLinalg());
+  StridedCopiesToLinalgOptions copies;
+  copies.all = target.isGpu();
+  pm.addNestedPass<func::FuncOp>(createStridedCopiesToLinalg(copies));
   if (parallelKernels) {
     // Linear layers become register-blocked vector kernels.
     if (!target.isGpu())

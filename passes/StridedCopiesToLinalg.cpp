@@ -12,14 +12,18 @@ namespace mlir::chimera {
 namespace {
 
 struct StridedCopyToLinalg : OpRewritePattern<memref::CopyOp> {
-  using OpRewritePattern::OpRewritePattern;
+  StridedCopyToLinalg(MLIRContext *ctx, bool all)
+      : OpRewritePattern(ctx), all(all) {}
+  bool all;
+
   LogicalResult matchAndRewrite(memref::CopyOp op,
                                 PatternRewriter &rewriter) const override {
     auto identity = [](Type t) {
       auto m = dyn_cast<MemRefType>(t);
       return m && m.getLayout().isIdentity();
     };
-    if (identity(op.getSource().getType()) && identity(op.getTarget().getType()))
+    if (!all && identity(op.getSource().getType()) &&
+        identity(op.getTarget().getType()))
       return failure(); // becomes a memcpy
     rewriter.replaceOpWithNewOp<linalg::CopyOp>(op, op.getSource(),
                                                 op.getTarget());
@@ -29,9 +33,11 @@ struct StridedCopyToLinalg : OpRewritePattern<memref::CopyOp> {
 
 struct StridedCopiesToLinalgPass
     : public impl::StridedCopiesToLinalgBase<StridedCopiesToLinalgPass> {
+  using Base::Base;
+
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    patterns.add<StridedCopyToLinalg>(&getContext());
+    patterns.add<StridedCopyToLinalg>(&getContext(), all);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }

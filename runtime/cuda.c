@@ -7,9 +7,12 @@
  * its first launch.
  *
  * Memory is managed memory (cuMemAllocManaged): the compiled host code
- * keeps plain pointers and reads what the kernels wrote once a launch has
- * synchronised. Kernels take NVVM's memref ABI (allocated, aligned, offset,
- * size, stride per flat buffer).
+ * keeps plain pointers and reads what the kernels wrote after
+ * chimera_gpu_sync. Launches go to the default stream in order without
+ * waiting; each has its own slice of a parameter ring, and blocks freed
+ * while launches are queued are released at the next sync. Kernels take
+ * NVVM's memref ABI (allocated, aligned, offset, size, stride per flat
+ * buffer).
  *
  *===----------------------------------------------------------------------===*/
 #include "device.h"
@@ -48,6 +51,8 @@ enum { CU_MEM_ATTACH_GLOBAL = 1 };
 CU_FUNCTIONS(DECLARE)
 #undef DECLARE
 
+enum { MAX_BATCH = 256, MAX_DEFERRED = 4096 };
+
 static struct {
   void *lib;
   CUcontext context;
@@ -55,8 +60,13 @@ static struct {
   CUfunction *functions;
   const gpu_kernel *kernels;
   int64_t workgroup_size;
-  int32_t *params;
+  int32_t *params; /* MAX_BATCH slices of GPU_MAX_WORDS */
+  int queued;
+  void *deferred[MAX_DEFERRED]; /* freed while launches were queued */
+  int num_deferred;
 } cu;
+
+static void cu_sync(void);
 
 static const char *cu_message(CUresult r) {
   const char *s = NULL;
@@ -78,7 +88,26 @@ static void *cu_alloc(size_t size, int persistent) {
   return (void *)(uintptr_t)p;
 }
 
-static void cu_free(void *p) { cuMemFree_v2((CUdeviceptr)(uintptr_t)p); }
+static void cu_free(void *p) {
+  if (cu.queued && cu.num_deferred == MAX_DEFERRED)
+    cu_sync();
+  if (cu.queued)
+    cu.deferred[cu.num_deferred++] = p;
+  else
+    cuMemFree_v2((CUdeviceptr)(uintptr_t)p);
+}
+
+static void cu_sync(void) {
+  if (!cu.queued && !cu.num_deferred)
+    return;
+  CUresult r = cuCtxSynchronize();
+  if (r)
+    chimera_device_launch_failed("a kernel failed: %s", cu_message(r));
+  cu.queued = 0;
+  for (int i = 0; i < cu.num_deferred; ++i)
+    cuMemFree_v2((CUdeviceptr)(uintptr_t)cu.deferred[i]);
+  cu.num_deferred = 0;
+}
 
 static chimera_status cu_open(const char *binary, size_t size,
                               const gpu_kernel *kernels, int num_kernels,
@@ -116,7 +145,7 @@ static chimera_status cu_open(const char *binary, size_t size,
   if ((r = cuModuleLoadData(&cu.module, binary)))
     return cu_error("cuModuleLoadData (JIT of the artifact's PTX)", r);
   cu.functions = calloc((size_t)num_kernels + 1, sizeof *cu.functions);
-  cu.params = cu_alloc(GPU_MAX_WORDS * sizeof(int32_t), 1);
+  cu.params = cu_alloc(MAX_BATCH * GPU_MAX_WORDS * sizeof(int32_t), 1);
   if (!cu.functions || !cu.params)
     return chimera_fail(CHIMERA_ERROR_OUT_OF_MEMORY, "cuda: out of memory");
   return CHIMERA_OK;
@@ -131,6 +160,9 @@ static void cu_launch(int index, int64_t n, const gpu_buffer *buffers,
     chimera_device_launch_failed("kernel %s: %s", k->name, cu_message(r));
     return;
   }
+  if (cu.queued == MAX_BATCH)
+    cu_sync();
+  int32_t *slice = cu.params + (size_t)cu.queued * GPU_MAX_WORDS;
   /* Per flat buffer: allocated, aligned, offset, size, stride. */
   struct memref { void *allocated, *aligned; int64_t offset, size, stride; };
   struct memref memrefs[GPU_MAX_FIELDS + 1];
@@ -142,24 +174,23 @@ static void cu_launch(int index, int64_t n, const gpu_buffer *buffers,
       *m = (struct memref){buffers[b].aligned, buffers[b].aligned, 0,
                            buffers[b].elements, 1};
     else
-      *m = (struct memref){cu.params, cu.params, 0, num_params, 1};
+      *m = (struct memref){slice, slice, 0, num_params, 1};
     args[a++] = &m->allocated;
     args[a++] = &m->aligned;
     args[a++] = &m->offset;
     args[a++] = &m->size;
     args[a++] = &m->stride;
   }
-  memcpy(cu.params, params, (size_t)num_params * sizeof(int32_t));
+  memcpy(slice, params, (size_t)num_params * sizeof(int32_t));
   int64_t groups = (n + cu.workgroup_size - 1) / cu.workgroup_size;
   int64_t gx = groups < 2147483647 ? groups : 2147483647;
   int64_t gy = (groups + gx - 1) / gx;
   r = cuLaunchKernel(cu.functions[index], (unsigned)gx, (unsigned)gy, 1,
                      (unsigned)cu.workgroup_size, 1, 1, 0, NULL, args, NULL);
-  if (!r)
-    r = cuCtxSynchronize();
+  cu.queued++;
   if (r)
     chimera_device_launch_failed("kernel %s: %s", k->name, cu_message(r));
 }
 
-const chimera_backend chimera_cuda_backend = {"cuda", cu_open, cu_alloc,
-                                              cu_free, cu_launch};
+const chimera_backend chimera_cuda_backend = {"cuda",   cu_open,   cu_alloc,
+                                              cu_free,  cu_launch, cu_sync};

@@ -34,6 +34,7 @@ static const chimera_backend *backend;
 static gpu_kernel *kernels;
 static int num_kernels;
 static char launch_error[512];
+static int trace; /* CHIMERA_GPU_TRACE=1: one stderr line per launch */
 
 int chimera_device_active(void) { return backend != NULL; }
 
@@ -139,6 +140,8 @@ chimera_status chimera_device_open(void) {
     return status;
   }
   backend = b;
+  const char *t = getenv("CHIMERA_GPU_TRACE");
+  trace = t && *t && strcmp(t, "0");
   return CHIMERA_OK;
 }
 
@@ -169,6 +172,19 @@ chimera_status chimera_device_status(void) {
                                        chimera_device_name(), launch_error);
   launch_error[0] = '\0';
   return status;
+}
+
+void chimera_gpu_sync(void) {
+  if (!backend)
+    return;
+  if (trace)
+    fprintf(stderr, "chimera: sync\n");
+  backend->sync();
+}
+
+chimera_status chimera_device_finish(void) {
+  chimera_gpu_sync();
+  return chimera_device_status();
 }
 
 static int fits_i32(int64_t v) { return v >= INT32_MIN && v <= INT32_MAX; }
@@ -244,5 +260,7 @@ void chimera_gpu_launch(int64_t index, int64_t n, void *ctx) {
     }
     words[w++] = (int32_t)v;
   }
+  if (trace)
+    fprintf(stderr, "chimera: launch %s [%lld]\n", kernel->name, (long long)n);
   backend->launch((int)index, n, buffers, nb, words, w);
 }

@@ -46,10 +46,12 @@ typedef struct chimera_backend {
    * weights and caches, which live as long as the process. */
   void *(*alloc)(size_t size, int persistent);
   void (*free)(void *p);
-  /* Runs `n` invocations of the kernel and waits for them; failures go to
-   * chimera_device_launch_failed. */
+  /* Queues `n` invocations of the kernel after the ones queued before;
+   * failures go to chimera_device_launch_failed. */
   void (*launch)(int kernel, int64_t n, const gpu_buffer *buffers,
                  int num_buffers, int32_t *params, int num_params);
+  /* Runs what is queued and waits for it. */
+  void (*sync)(void);
 } chimera_backend;
 
 extern const chimera_backend chimera_vulkan_backend;
@@ -68,8 +70,15 @@ void chimera_device_launch_failed(const char *format, ...)
     __attribute__((format(printf, 1, 2)));
 chimera_status chimera_device_status(void);
 
-/* Called by the compiled host code of GPU artifacts. */
+/* Waits for the launches queued so far, then reports (and clears) the
+ * first failure, as chimera_device_status. */
+chimera_status chimera_device_finish(void);
+
+/* Called by the compiled host code of GPU artifacts: a launch, and the
+ * wait chimera-synchronize-host-accesses puts before host code that reads
+ * or writes what kernels may still be writing. */
 void chimera_gpu_launch(int64_t kernel, int64_t n, void *ctx);
+void chimera_gpu_sync(void);
 
 #ifdef __cplusplus
 }

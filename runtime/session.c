@@ -203,8 +203,8 @@ static chimera_status call_model(chimera_session *s, int64_t row,
     free(d);
   if (args != stackArgs)
     free(args);
-  /* A kernel launch that failed on the device. */
-  return chimera_device_status();
+  /* The device's queued launches, and any that failed. */
+  return chimera_device_finish();
 }
 
 static chimera_status run(chimera_session *s, int64_t tokens) {

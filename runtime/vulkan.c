@@ -15,8 +15,13 @@
  * On UMA devices (mobile GPUs, lavapipe) that memory is the device's own;
  * on discrete GPUs a DEVICE_LOCAL|HOST_VISIBLE type is preferred.
  *
- * Each launch records one dispatch, submits it and waits: the host code
- * between launches may read what the kernel wrote.
+ * Launches are recorded into one command buffer, each dispatch behind a
+ * barrier on the ones before, with its own descriptor set and slice of the
+ * parameter ring; the buffer is submitted when the host code needs the
+ * results (chimera_gpu_sync, which the compiler puts before host accesses,
+ * and the end of each forward call) or when a batch is full. A temporary
+ * block freed and handed out again while dispatches are queued is safe:
+ * the barriers order every later dispatch after every earlier one.
  *
  *===----------------------------------------------------------------------===*/
 #define VK_NO_PROTOTYPES
@@ -70,7 +75,7 @@
 VK_FUNCTIONS(DECLARE)
 #undef DECLARE
 
-enum { MAX_CHUNKS = 4096 };
+enum { MAX_CHUNKS = 4096, MAX_BATCH = 256 };
 #define SHARED_CHUNK ((size_t)64 << 20)
 
 typedef struct chunk {
@@ -109,7 +114,9 @@ static struct {
   pipeline *pipelines;
   chunk chunks[MAX_CHUNKS];
   int num_chunks;
-  int32_t *params;
+  char *params; /* ring of MAX_BATCH launches' parameters */
+  size_t params_size, params_used;
+  int recorded; /* dispatches in the open command buffer */
 } vk;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -288,10 +295,10 @@ static chimera_status create_device(uint32_t family, int int64) {
   if ((r = vkCreateFence(vk.device, &fence, NULL, &vk.fence)))
     return vk_error("vkCreateFence", r);
   VkDescriptorPoolSize size = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
-                               GPU_MAX_FIELDS + 1};
+                               MAX_BATCH * (GPU_MAX_FIELDS + 1)};
   VkDescriptorPoolCreateInfo descriptors = {
       .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
-      .maxSets = 1,
+      .maxSets = MAX_BATCH,
       .poolSizeCount = 1,
       .pPoolSizes = &size};
   if ((r = vkCreateDescriptorPool(vk.device, &descriptors, NULL,
@@ -371,11 +378,14 @@ static chunk *chunk_of(const void *p) {
   return NULL;
 }
 
+static void vk_sync(void);
+
 static void vk_free(void *p) {
   pthread_mutex_lock(&lock);
   chunk *c = chunk_of(p);
   if (c && --c->live == 0) {
     if (c->persistent) {
+      vk_sync(); /* queued dispatches may still use it */
       vkDestroyBuffer(vk.device, c->buffer, NULL);
       vkFreeMemory(vk.device, c->memory, NULL);
       *c = vk.chunks[--vk.num_chunks];
@@ -414,7 +424,9 @@ static chimera_status vk_open(const char *binary, size_t size,
   if (r != VK_SUCCESS)
     return vk_error("vkCreateShaderModule", r);
   vk.pipelines = calloc((size_t)num_kernels + 1, sizeof *vk.pipelines);
-  vk.params = vk_alloc(GPU_MAX_WORDS * sizeof(int32_t), 1);
+  vk.params_size = MAX_BATCH * (GPU_MAX_WORDS * sizeof(int32_t) +
+                                (size_t)vk.offset_alignment);
+  vk.params = vk_alloc(vk.params_size, 1);
   if (!vk.pipelines || !vk.params)
     return chimera_fail(CHIMERA_ERROR_OUT_OF_MEMORY, "vulkan: out of memory");
   return CHIMERA_OK;
@@ -497,11 +509,19 @@ static void vk_launch(int index, int64_t n, const gpu_buffer *buffers,
     params[buf->offset_word] += (int32_t)skip;
     infos[b] = (VkDescriptorBufferInfo){c->buffer, start, range};
   }
-  memcpy(vk.params, params, (size_t)num_params * sizeof(int32_t));
+  size_t bytes = (size_t)num_params * sizeof(int32_t);
+  size_t at = (vk.params_used + vk.offset_alignment - 1) &
+              ~(size_t)(vk.offset_alignment - 1);
+  if (vk.recorded == MAX_BATCH || at + bytes > vk.params_size) {
+    vk_sync();
+    at = 0;
+  }
   chunk *pc = chunk_of(vk.params);
+  memcpy(vk.params + at, params, bytes);
+  vk.params_used = at + bytes;
   infos[num_buffers] = (VkDescriptorBufferInfo){
-      pc->buffer, (VkDeviceSize)((char *)vk.params - pc->base),
-      (VkDeviceSize)num_params * sizeof(int32_t)};
+      pc->buffer, (VkDeviceSize)(vk.params + at - pc->base),
+      (VkDeviceSize)bytes};
 
   int64_t groups = (n + vk.workgroup_size - 1) / vk.workgroup_size;
   int64_t gx = groups < vk.max_groups[0] ? groups : vk.max_groups[0];
@@ -513,7 +533,6 @@ static void vk_launch(int index, int64_t n, const gpu_buffer *buffers,
   }
 
   const pipeline *p = &vk.pipelines[index];
-  vkResetDescriptorPool(vk.device, vk.descriptors, 0);
   VkDescriptorSetAllocateInfo alloc = {
       .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
       .descriptorPool = vk.descriptors,
@@ -537,16 +556,33 @@ static void vk_launch(int index, int64_t n, const gpu_buffer *buffers,
         .pBufferInfo = &infos[b]};
   vkUpdateDescriptorSets(vk.device, (uint32_t)num_buffers + 1, writes, 0, NULL);
 
-  vkResetCommandBuffer(vk.cmd, 0);
-  VkCommandBufferBeginInfo begin = {
-      .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
-      .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
-  vkBeginCommandBuffer(vk.cmd, &begin);
+  if (vk.recorded == 0) {
+    VkCommandBufferBeginInfo begin = {
+        .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
+        .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
+    vkResetCommandBuffer(vk.cmd, 0);
+    vkBeginCommandBuffer(vk.cmd, &begin);
+  } else {
+    /* Every dispatch after everything the earlier ones wrote. */
+    VkMemoryBarrier barrier = {
+        .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+        .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT,
+        .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT};
+    vkCmdPipelineBarrier(vk.cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+                         VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &barrier,
+                         0, NULL, 0, NULL);
+  }
   vkCmdBindPipeline(vk.cmd, VK_PIPELINE_BIND_POINT_COMPUTE, p->pipeline);
   vkCmdBindDescriptorSets(vk.cmd, VK_PIPELINE_BIND_POINT_COMPUTE, p->layout, 0,
                           1, &set, 0, NULL);
   vkCmdDispatch(vk.cmd, (uint32_t)gx, (uint32_t)gy, 1);
-  /* What the kernel wrote is what the host code reads next. */
+  vk.recorded++;
+}
+
+static void vk_sync(void) {
+  if (vk.recorded == 0)
+    return;
+  /* What the kernels wrote is what the host code reads next. */
   VkMemoryBarrier barrier = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
                              .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT,
                              .dstAccessMask = VK_ACCESS_HOST_READ_BIT};
@@ -557,13 +593,16 @@ static void vk_launch(int index, int64_t n, const gpu_buffer *buffers,
   VkSubmitInfo submit = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
                          .commandBufferCount = 1,
                          .pCommandBuffers = &vk.cmd};
-  r = vkQueueSubmit(vk.queue, 1, &submit, vk.fence);
+  VkResult r = vkQueueSubmit(vk.queue, 1, &submit, vk.fence);
   if (r == VK_SUCCESS)
     r = vkWaitForFences(vk.device, 1, &vk.fence, VK_TRUE, UINT64_MAX);
   vkResetFences(vk.device, 1, &vk.fence);
+  vkResetDescriptorPool(vk.device, vk.descriptors, 0);
+  vk.recorded = 0;
+  vk.params_used = 0;
   if (r != VK_SUCCESS)
-    chimera_device_launch_failed("kernel %s: VkResult %d", k->name, (int)r);
+    chimera_device_launch_failed("queue submission: VkResult %d", (int)r);
 }
 
 const chimera_backend chimera_vulkan_backend = {
-    "vulkan", vk_open, vk_alloc, vk_free, vk_launch};
+    "vulkan", vk_open, vk_alloc, vk_free, vk_launch, vk_sync};
