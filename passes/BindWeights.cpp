@@ -78,12 +78,18 @@ struct BindWeightsPass : public impl::BindWeightsBase<BindWeightsPass> {
       SmallVector<Attribute> nameAttrs;
       for (StringRef n : names)
         nameAttrs.push_back(b.getStringAttr(n));
-      layout.push_back(b.getDictionaryAttr({
+      SmallVector<NamedAttribute> entry = {
           b.getNamedAttr("names", b.getArrayAttr(nameAttrs)),
           b.getNamedAttr("offset", b.getI64IntegerAttr(offset)),
           b.getNamedAttr("shape", b.getDenseI64ArrayAttr(type.getShape())),
           b.getNamedAttr("element_type", TypeAttr::get(type.getElementType())),
-      }));
+      };
+      // A quantised weight's part: the archive writer quantises the
+      // checkpoint tensor it names.
+      for (StringRef key : {"chimera.quant", "chimera.quant_part"})
+        if (Attribute attr = op->getAttr(key))
+          entry.push_back(b.getNamedAttr(key.drop_front(8), attr));
+      layout.push_back(b.getDictionaryAttr(entry));
       return slot;
     };
 

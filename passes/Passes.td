@@ -39,8 +39,12 @@ def BindWeights : Pass<"chimera-bind-weights", "::mlir::ModuleOp"> {
     The layout is recorded on the module as `chimera.weights`: an array of
     `{names, offset, shape, element_type}` dictionaries (`names` lists one
     checkpoint tensor, or the members of a stack in order), plus
-    `chimera.weights_size`. The weight archive writer follows it byte for
-    byte; the IR still holds no weight data.
+    `chimera.weights_size`. A param with `chimera.quant` and
+    `chimera.quant_part` ("codes", "scales", "offsets") adds `quant` and
+    `quant_part` to its entry: the writer quantises the checkpoint tensor
+    the name (before any `:scales`/`:offsets`) gives. The weight archive
+    writer follows the layout byte for byte; the IR still holds no weight
+    data.
   }];
   let options = [
     Option<"alignment", "alignment", "int64_t", /*default=*/"64",

@@ -101,11 +101,69 @@ Value GraphBuilder::paramStack(llvm::ArrayRef<std::string> names,
 }
 
 Value GraphBuilder::linear(Value x, llvm::StringRef weight, int64_t out,
-                           int64_t in, llvm::StringRef bias) {
-  Value w = matrix(weight, {out, in});
+                           int64_t in, llvm::StringRef bias, bool quantise) {
   Value bv = bias.empty() ? Value() : param(bias, {out});
+  if (quant && quantise)
+    return quantisedLinear(x, weight, out, in, bv);
+  Value w = matrix(weight, {out, in});
   return ch::LinearOp::create(b, loc, x, w, /*scales=*/Value(),
                               /*offsets=*/Value(), bv, ch::QuantAttr());
+}
+
+Value GraphBuilder::quantisedLinear(Value x, llvm::StringRef weight,
+                                    int64_t out, int64_t in, Value bias) {
+  int64_t group = quant.getGroupSize();
+  int64_t perByte = quant.getElementsPerByte();
+  // A failure is recorded and the graph still built (unquantised), as for a
+  // missing tensor: the import reports every problem, then stops.
+  auto unquantised = [&] {
+    return ch::LinearOp::create(b, loc, x, matrix(weight, {out, in}), Value(),
+                                Value(), bias, ch::QuantAttr());
+  };
+  llvm::StringRef scheme = ch::stringifyQuantScheme(quant.getScheme());
+  if (group > 0 && in % group != 0) {
+    fail("--quant=" + scheme + ": group size " + llvm::Twine(group) +
+         " does not divide the " + llvm::Twine(in) + " columns of '" + weight +
+         "'");
+    return unquantised();
+  }
+  if (in % perByte != 0) {
+    fail("--quant=" + scheme + ": '" + weight +
+         "' has an odd number of columns (" + llvm::Twine(in) +
+         "); 4-bit codes are packed two per byte");
+    return unquantised();
+  }
+  auto it = params.find(weight);
+  if (it != params.end() && !it->second.getDefiningOp()->hasAttr("chimera.quant"))
+    // Read unquantised elsewhere (a tied embedding): one copy, unquantised.
+    return ch::LinearOp::create(b, loc, x, it->second, Value(), Value(), bias,
+                                ch::QuantAttr());
+  if (it == params.end()) {
+    if (!checkTensor(weight, {out, in}))
+      return unquantised();
+    auto part = [&](llvm::StringRef name, llvm::ArrayRef<int64_t> shape,
+                    Type type, llvm::StringRef role) {
+      Value v = placeholder(name, shape, type);
+      v.getDefiningOp()->setAttr("chimera.quant", quant);
+      v.getDefiningOp()->setAttr("chimera.quant_part", b.getStringAttr(role));
+      params[name] = v;
+      return v;
+    };
+    Type i8 = b.getIntegerType(8), f32 = b.getF32Type();
+    part(weight, {out, in / perByte}, i8, "codes");
+    bool mx = quant.getScheme() == ch::QuantScheme::MxFp4;
+    SmallVector<int64_t> groups = {out};
+    if (group > 0)
+      groups.push_back(in / group);
+    part((weight + ":scales").str(), groups, mx ? i8 : f32, "scales");
+    if (quant.hasOffsets())
+      part((weight + ":offsets").str(), groups, f32, "offsets");
+  }
+  Value codes = params[weight];
+  Value scales = params[(weight + ":scales").str()];
+  Value offsets = quant.hasOffsets() ? params[(weight + ":offsets").str()]
+                                     : Value();
+  return ch::LinearOp::create(b, loc, x, codes, scales, offsets, bias, quant);
 }
 
 Value GraphBuilder::rmsNorm(Value x, llvm::StringRef weight, double eps,

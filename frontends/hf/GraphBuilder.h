@@ -49,8 +49,17 @@ public:
                          llvm::ArrayRef<int64_t> memberShape);
 
   /// `x · W^T (+ bias)` for a checkpoint `[out, in]` weight.
+  /// Linear layers read their weights quantised with `quant` from now on
+  /// (null: in the matrix element type). See quantisedLinear.
+  void setQuant(mlir::chimera::QuantAttr q) { quant = q; }
+
+  /// x · Wᵀ (+ b). With a quant scheme set and `quantise`, the weight is the
+  /// scheme's storage (`chimera.quant_part = "codes"`) plus its scales (and
+  /// offsets), params named `<weight>:scales` / `<weight>:offsets` that the
+  /// archive writer computes from the checkpoint tensor `<weight>`.
   mlir::Value linear(mlir::Value x, llvm::StringRef weight, int64_t out,
-                     int64_t in, llvm::StringRef bias = "");
+                     int64_t in, llvm::StringRef bias = "",
+                     bool quantise = true);
   mlir::Value rmsNorm(mlir::Value x, llvm::StringRef weight, double eps,
                       bool unitOffset = false);
 
@@ -72,6 +81,9 @@ public:
   llvm::Error takeError();
 
 private:
+  /// The quantised storage of `weight` [out, in] and the linear over it.
+  mlir::Value quantisedLinear(mlir::Value x, llvm::StringRef weight,
+                              int64_t out, int64_t in, mlir::Value bias);
   mlir::Value placeholder(llvm::StringRef name, llvm::ArrayRef<int64_t> shape,
                           mlir::Type type);
   mlir::Value typedParam(llvm::StringRef name, llvm::ArrayRef<int64_t> shape,
@@ -81,6 +93,7 @@ private:
   mlir::OpBuilder &b;
   const Checkpoint &ckpt;
   mlir::Type elt, matrixElt;
+  mlir::chimera::QuantAttr quant;
   mlir::Location loc;
   llvm::StringMap<mlir::Value> params;
   std::string error;

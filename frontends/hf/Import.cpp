@@ -226,9 +226,9 @@ public:
     if (lastLogitsOnly)
       h = ch::LastTokenOp::create(b, g.location(), h, lengths);
     h = g.rmsNorm(h, s.finalNorm, c.normEps, s.unitOffsetNorm);
-    Value logits = ch::LinearOp::create(
-        b, g.location(), h, g.matrix(s.lmHead, {c.vocabSize, c.hiddenSize}),
-        Value(), Value(), Value(), ch::QuantAttr());
+    // Quantised like the other linears unless tied to the embedding table,
+    // which gathers rows and stays in --dtype.
+    Value logits = g.linear(h, s.lmHead, c.vocabSize, c.hiddenSize);
     SmallVector<Value> results = {logits};
     results.append(newCaches);
     results.append(routing);
@@ -236,6 +236,7 @@ public:
   }
 
   llvm::Error takeError() { return g.takeError(); }
+  void setQuant(ch::QuantAttr quant) { g.setQuant(quant); }
 
 private:
   /// Self-attention. With caches, new keys/values are written at the rows'
@@ -282,8 +283,10 @@ private:
     OpBuilder &b = g.builder();
     Location loc = g.location();
     int64_t hs = c.hiddenSize;
+    // Routers stay in f32: their decisions are discrete.
     Value logits = g.linear(h, layer + "router.weight_predictor.weight", 1, hs,
-                            layer + "router.weight_predictor.bias");
+                            layer + "router.weight_predictor.bias",
+                            /*quantise=*/false);
     Value scores = tensor::CollapseShapeOp::create(
         b, loc, logits, SmallVector<ReassociationIndices>{{0}, {1, 2}});
     auto route = ch::DepthRouteOp::create(
@@ -338,7 +341,8 @@ private:
     Location loc = g.location();
     int64_t hs = c.hiddenSize, is = c.intermediateSize, e = c.numExperts;
     Value tokens = g.flattenTokens(x);
-    Value logits = g.linear(tokens, p + s.router + ".weight", e, hs);
+    Value logits = g.linear(tokens, p + s.router + ".weight", e, hs, "",
+                            /*quantise=*/false);
     auto route = ch::RouteTopKOp::create(b, loc, logits, c.numExpertsPerTok,
                                          ch::RouteMode::SoftmaxTopK,
                                          s.renormalize);
@@ -383,7 +387,10 @@ private:
       bm = g.rmsNorm(bm, p + "b_layernorm.weight", c.normEps);
       cm = g.rmsNorm(cm, p + "c_layernorm.weight", c.normEps);
     }
-    Value delta = g.linear(dt, p + "dt_proj.weight", di, r);
+    // dt_proj stays unquantised: its K is dt_rank (48 in mamba-130m), which
+    // common group sizes do not divide, and it is 1/16 of in_proj.
+    Value delta = g.linear(dt, p + "dt_proj.weight", di, r, "",
+                           /*quantise=*/false);
     // A = -exp(A_log): a weight transform the compiler folds into the archive.
     Value aLog = g.param(p + "A_log", {di, n});
     Value a = arith::NegFOp::create(b, loc, math::ExpOp::create(b, loc, aLog));
@@ -445,6 +452,7 @@ importCheckpoint(MLIRContext &ctx, const Checkpoint &ckpt,
         "whole sequence and reruns it per decode step, which needs the logits "
         "of every position; last-position-only logits are not available");
   importer.lastLogitsOnly = options.lastLogitsOnly;
+  importer.setQuant(options.quant);
   SmallVector<Type> results = {RankedTensorType::get(
       {dyn, options.lastLogitsOnly ? 1 : dyn, c.vocabSize}, elt)};
   for (const CacheSlot &slot : slots) {

@@ -23,6 +23,8 @@
 
 #include "frontends/hf/Checkpoint.h"
 
+#include "dialects/chimera/ChimeraAttrs.h"
+
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
 
@@ -42,6 +44,10 @@ struct ImportOptions {
   /// `logits` is [B, 1, V] and the LM head runs once per row, not once per
   /// prompt token. Not for models whose decode reruns the sequence.
   bool lastLogitsOnly = false;
+  /// Linear weights stored quantised (null: in `weightType`). Routers, the
+  /// Mamba dt_proj, expert FFNs and an LM head tied to the embedding stay
+  /// in `weightType`; norms, SSM A/D, conv and biases are f32.
+  mlir::chimera::QuantAttr quant;
 };
 
 /// Imports `ckpt`.

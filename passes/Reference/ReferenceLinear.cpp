@@ -49,27 +49,31 @@ struct LowerEmbed : OpRewritePattern<EmbedOp> {
   }
 };
 
-/// The 4-bit code of logical element `k` from its byte: low nibble for even
-/// `k`, high nibble for odd `k`; sign-extended when `isSigned`.
+/// The 4-bit code of logical element `k` from its byte, as an i32: low
+/// nibble for even `k`, high nibble for odd `k`; in [-8, 7] when
+/// `isSigned`. Computed in i32 with masks and a compare, so targets that
+/// widen i8 arithmetic (SPIR-V without Int8) get the same codes.
 static Value nibble(OpBuilder &b, Location loc, Value byte, Value k,
                     bool isSigned) {
-  Type i8 = b.getI8Type();
-  Value four = intConst(b, loc, i8, 4);
+  Type i32 = b.getI32Type();
+  Value word = arith::ExtUIOp::create(b, loc, i32, byte);
   Value odd = arith::CmpIOp::create(
       b, loc, arith::CmpIPredicate::ne,
       arith::RemUIOp::create(b, loc, k, indexConst(b, loc, 2)),
       indexConst(b, loc, 0));
-  if (isSigned) {
-    Value hi = arith::ShRSIOp::create(b, loc, byte, four);
-    Value lo = arith::ShRSIOp::create(
-        b, loc, arith::ShLIOp::create(b, loc, byte, four), four);
-    return arith::SelectOp::create(b, loc, odd, hi, lo);
-  }
-  Value mask = intConst(b, loc, i8, 0xF);
+  Value mask = intConst(b, loc, i32, 0xF);
   Value hi = arith::AndIOp::create(
-      b, loc, arith::ShRUIOp::create(b, loc, byte, four), mask);
-  Value lo = arith::AndIOp::create(b, loc, byte, mask);
-  return arith::SelectOp::create(b, loc, odd, hi, lo);
+      b, loc, arith::ShRUIOp::create(b, loc, word, intConst(b, loc, i32, 4)),
+      mask);
+  Value lo = arith::AndIOp::create(b, loc, word, mask);
+  Value u = arith::SelectOp::create(b, loc, odd, hi, lo);
+  if (!isSigned)
+    return u;
+  Value negative = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, u,
+                                         intConst(b, loc, i32, 8));
+  return arith::SelectOp::create(
+      b, loc, negative,
+      arith::SubIOp::create(b, loc, u, intConst(b, loc, i32, 16)), u);
 }
 
 /// 2^(e - 127) for an E8M0 scale byte (0xFF is NaN).
@@ -89,80 +93,76 @@ static Value e8m0ToF32(OpBuilder &b, Location loc, Value byte) {
   return arith::BitcastOp::create(b, loc, b.getF32Type(), bits);
 }
 
-/// The dequantised weight `w[n, k]` as an f32 tensor, by the formulas of
-/// `#chimera.quant`. The reference materialises it; fast lowerings fuse it
-/// into the matmul.
-static Value dequantise(OpBuilder &b, Location loc, LinearOp op,
-                        QuantAttr quant, OpFoldResult kSize) {
-  MLIRContext *ctx = op.getContext();
+/// The E2M1 value of a 4-bit code (bit 3 sign, bits 2..1 exponent with bias
+/// 1, bit 0 mantissa) in arithmetic: no table, so a GPU kernel needs no
+/// constant memory.
+static Value e2m1ToF32(OpBuilder &b, Location loc, Value code) {
+  Type i32 = b.getI32Type(), f32 = b.getF32Type();
+  Value exp = arith::AndIOp::create(
+      b, loc, arith::ShRUIOp::create(b, loc, code, intConst(b, loc, i32, 1)),
+      intConst(b, loc, i32, 3));
+  Value man = arith::UIToFPOp::create(
+      b, loc, f32, arith::AndIOp::create(b, loc, code, intConst(b, loc, i32, 1)));
+  Value half = floatConst(b, loc, f32, 0.5);
+  // exp 0: man/2 (0 or 0.5); else (1 + man/2) * 2^(exp-1).
+  Value frac = arith::MulFOp::create(b, loc, man, half);
+  Value normal = arith::AddFOp::create(b, loc, floatConst(b, loc, f32, 1.0), frac);
+  auto isExp = [&](int64_t e) {
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, exp,
+                                 intConst(b, loc, i32, e));
+  };
+  Value pow = arith::SelectOp::create(
+      b, loc, isExp(1), floatConst(b, loc, f32, 1.0),
+      arith::SelectOp::create(b, loc, isExp(2), floatConst(b, loc, f32, 2.0),
+                              floatConst(b, loc, f32, 4.0)));
+  Value mag = arith::SelectOp::create(b, loc, isExp(0), frac,
+                                      arith::MulFOp::create(b, loc, normal, pow));
+  Value negative = arith::CmpIOp::create(
+      b, loc, arith::CmpIPredicate::ne,
+      arith::AndIOp::create(b, loc, code, intConst(b, loc, i32, 8)),
+      intConst(b, loc, i32, 0));
+  return arith::SelectOp::create(b, loc, negative,
+                                 arith::NegFOp::create(b, loc, mag), mag);
+}
+
+/// The dequantised weight element `w[n, k]` by the formulas of
+/// `#chimera.quant`, from its stored byte (`code`: the int8 value, or the
+/// byte holding the nibble of `k`), its scale and offset. Emitted inside
+/// the consuming matmul's body: no dequantised copy exists.
+static Value dequantise(OpBuilder &b, Location loc, QuantAttr quant,
+                        Value code, Value scale, Value offset, Value k) {
   Type f32 = b.getF32Type();
-  Value weight = op.getWeight(), scales = op.getScales(),
-        offsets = op.getOffsets();
-  SmallVector<OpFoldResult> sizes = {
-      tensor::getMixedSize(b, loc, weight, 0), kSize};
-  Value init = emptyTensor(b, loc, sizes, f32);
-  int64_t group = quant.getGroupSize();
-  auto mxfp4Table = DenseElementsAttr::get(
-      RankedTensorType::get({16}, f32),
-      ArrayRef<float>{0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f, -0.0f,
-                      -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f});
-  Value table;
-  if (quant.getScheme() == QuantScheme::MxFp4)
-    table = arith::ConstantOp::create(b, loc, mxfp4Table);
-  return generic(
-      b, loc, ValueRange{}, init, {AffineMap::getMultiDimIdentityMap(2, ctx)},
-      iterators(2), [&](OpBuilder &nb, Location l, ValueRange) {
-        Value n = linalg::IndexOp::create(nb, l, 0);
-        Value k = linalg::IndexOp::create(nb, l, 1);
-        Value g = group > 0 ? arith::DivUIOp::create(
-                                  nb, l, k, indexConst(nb, l, group))
-                            : Value();
-        Value w;
-        switch (quant.getScheme()) {
-        case QuantScheme::Int8: {
-          Value q = tensor::ExtractOp::create(nb, l, weight, ValueRange{n, k});
-          Value s = tensor::ExtractOp::create(nb, l, scales, ValueRange{n});
-          w = arith::MulFOp::create(nb, l, castFloat(nb, l, s, f32),
-                                    arith::SIToFPOp::create(nb, l, f32, q));
-          break;
-        }
-        case QuantScheme::Int4:
-        case QuantScheme::Fp4M0E4:
-        case QuantScheme::MxFp4: {
-          Value byteIdx = arith::DivUIOp::create(nb, l, k, indexConst(nb, l, 2));
-          Value byte =
-              tensor::ExtractOp::create(nb, l, weight, ValueRange{n, byteIdx});
-          Value s = tensor::ExtractOp::create(nb, l, scales, ValueRange{n, g});
-          if (quant.getScheme() == QuantScheme::Int4) {
-            Value q = nibble(nb, l, byte, k, /*isSigned=*/true);
-            w = arith::MulFOp::create(nb, l, castFloat(nb, l, s, f32),
-                                      arith::SIToFPOp::create(nb, l, f32, q));
-          } else if (quant.getScheme() == QuantScheme::Fp4M0E4) {
-            // h = as_f16(0x3C00 | q << 6) = 1 + q/16: the bit splice.
-            Value q = nibble(nb, l, byte, k, /*isSigned=*/false);
-            Type i16 = nb.getI16Type();
-            Value q16 = arith::ExtUIOp::create(nb, l, i16, q);
-            Value bits = arith::OrIOp::create(
-                nb, l, intConst(nb, l, i16, 0x3C00),
-                arith::ShLIOp::create(nb, l, q16, intConst(nb, l, i16, 6)));
-            Value h = arith::ExtFOp::create(
-                nb, l, f32, Value(arith::BitcastOp::create(nb, l, nb.getF16Type(), bits)));
-            Value o = tensor::ExtractOp::create(nb, l, offsets, ValueRange{n, g});
-            w = arith::AddFOp::create(
-                nb, l, arith::MulFOp::create(nb, l, castFloat(nb, l, s, f32), h),
-                castFloat(nb, l, o, f32));
-          } else {
-            Value q = nibble(nb, l, byte, k, /*isSigned=*/false);
-            Value v = tensor::ExtractOp::create(
-                nb, l, table,
-                ValueRange{arith::IndexCastUIOp::create(nb, l, nb.getIndexType(), q)});
-            w = arith::MulFOp::create(nb, l, v, e8m0ToF32(nb, l, s));
-          }
-          break;
-        }
-        }
-        linalg::YieldOp::create(nb, l, w);
-      });
+  switch (quant.getScheme()) {
+  case QuantScheme::Int8:
+    return arith::MulFOp::create(b, loc, castFloat(b, loc, scale, f32),
+                                 arith::SIToFPOp::create(b, loc, f32, code));
+  case QuantScheme::Int4: {
+    Value q = nibble(b, loc, code, k, /*isSigned=*/true);
+    return arith::MulFOp::create(b, loc, castFloat(b, loc, scale, f32),
+                                 arith::SIToFPOp::create(b, loc, f32, q));
+  }
+  case QuantScheme::Fp4M0E4: {
+    // h = 1 + q/16 by splicing q into the top mantissa bits (the format's
+    // point: two integer ops, no int->float conversion). Spliced into an
+    // f32 (0x3F800000 | q << 19), which every target has; the f16 splice
+    // of the paper (0x3C00 | q << 6) gives the same value.
+    Value q = nibble(b, loc, code, k, /*isSigned=*/false);
+    Type i32 = b.getI32Type();
+    Value bits = arith::OrIOp::create(
+        b, loc, intConst(b, loc, i32, 0x3F800000),
+        arith::ShLIOp::create(b, loc, q, intConst(b, loc, i32, 19)));
+    Value h = arith::BitcastOp::create(b, loc, f32, bits);
+    return arith::AddFOp::create(
+        b, loc, arith::MulFOp::create(b, loc, castFloat(b, loc, scale, f32), h),
+        castFloat(b, loc, offset, f32));
+  }
+  case QuantScheme::MxFp4: {
+    Value q = nibble(b, loc, code, k, /*isSigned=*/false);
+    return arith::MulFOp::create(b, loc, e2m1ToF32(b, loc, q),
+                                 e8m0ToF32(b, loc, scale));
+  }
+  }
+  llvm_unreachable("unknown quant scheme");
 }
 
 /// out[..., n] = Σ_k x[..., k] · w[n, k] + bias[n]
@@ -179,11 +179,7 @@ struct LowerLinear : OpRewritePattern<LinearOp> {
     unsigned rank = xType.getRank();
 
     Value weight = op.getWeight();
-    if (QuantAttr quant = op.getQuantAttr()) {
-      weight = dequantise(rewriter, loc, op, quant,
-                          tensor::getMixedSize(rewriter, loc, x, rank - 1));
-    }
-
+    QuantAttr quant = op.getQuantAttr();
     SmallVector<OpFoldResult> sizes = sizesOf(rewriter, loc, x);
     sizes.back() = tensor::getMixedSize(rewriter, loc, weight, 0);
     Value init = filledTensor(rewriter, loc, sizes, elt, 0.0);
@@ -197,15 +193,45 @@ struct LowerLinear : OpRewritePattern<LinearOp> {
     }
     xDims.push_back(rank);
     outDims.push_back(rank - 1);
+    AffineExpr n = rewriter.getAffineDimExpr(rank - 1),
+               k = rewriter.getAffineDimExpr(rank);
+    SmallVector<Value> inputs = {x, weight};
+    SmallVector<AffineMap> maps = {dimsMap(ctx, numDims, xDims),
+                                   dimsMap(ctx, numDims, {rank - 1, rank})};
+    if (quant) {
+      // The stored byte of w[n, k], its scale and offset: the weight is
+      // dequantised element by element inside the matmul.
+      int64_t perByte = quant.getElementsPerByte();
+      int64_t group = quant.getGroupSize();
+      maps[1] = AffineMap::get(numDims, 0, {n, perByte > 1 ? k.floorDiv(perByte) : k},
+                               ctx);
+      AffineMap groupMap =
+          group > 0 ? AffineMap::get(numDims, 0, {n, k.floorDiv(group)}, ctx)
+                    : AffineMap::get(numDims, 0, {n}, ctx);
+      inputs.push_back(op.getScales());
+      maps.push_back(groupMap);
+      if (Value offsets = op.getOffsets()) {
+        inputs.push_back(offsets);
+        maps.push_back(groupMap);
+      }
+    }
+    maps.push_back(dimsMap(ctx, numDims, outDims));
     Value result = generic(
-        rewriter, loc, ValueRange{x, weight}, init,
-        {dimsMap(ctx, numDims, xDims), dimsMap(ctx, numDims, {rank - 1, rank}),
-         dimsMap(ctx, numDims, outDims)},
-        iterators(rank, 1), [&](OpBuilder &b, Location l, ValueRange args) {
-          Value w = castFloat(b, l, args[1], elt);
+        rewriter, loc, inputs, init, maps, iterators(rank, 1),
+        [&](OpBuilder &b, Location l, ValueRange args) {
+          Value w;
+          if (quant) {
+            Value kIndex = linalg::IndexOp::create(b, l, rank);
+            w = dequantise(b, l, quant, args[1], args[2],
+                           op.getOffsets() ? args[3] : Value(), kIndex);
+            w = castFloat(b, l, w, elt);
+          } else {
+            w = castFloat(b, l, args[1], elt);
+          }
           Value p = arith::MulFOp::create(b, l, args[0], w);
+          Value acc = args.back();
           linalg::YieldOp::create(b, l,
-                                  Value(arith::AddFOp::create(b, l, args[2], p)));
+                                  Value(arith::AddFOp::create(b, l, acc, p)));
         });
 
     if (Value bias = op.getBias()) {

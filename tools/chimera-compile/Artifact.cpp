@@ -1,5 +1,6 @@
 //===- Artifact.cpp - write an artifact directory atomically --------------===//
 #include "tools/chimera-compile/Artifact.h"
+#include "tools/chimera-compile/Quantize.h"
 
 #include "mlir/IR/BuiltinAttributes.h"
 
@@ -91,14 +92,60 @@ Error chimera::writeWeightArchive(mlir::ModuleOp module,
   if (ec)
     return fail(path + ": cannot write: " + ec.message());
   uint64_t written = 0;
+  // The quantised parts of one weight are adjacent entries: quantise once.
+  std::string quantisedName;
+  QuantizedMatrix quantised;
   for (mlir::Attribute entry : layout) {
     auto dict = llvm::cast<mlir::DictionaryAttr>(entry);
     uint64_t offset = dict.getAs<mlir::IntegerAttr>("offset").getInt();
     auto type = dict.getAs<mlir::TypeAttr>("element_type").getValue();
-    if (!type.isF32() && !type.isBF16())
-      return fail("the weight archive holds f32 or bf16 weights only");
     os.write_zeros(offset - written); // alignment padding
     written = offset;
+    if (auto part = dict.getAs<mlir::StringAttr>("quant_part")) {
+      auto quant = dict.getAs<mlir::chimera::QuantAttr>("quant");
+      auto shape = dict.getAs<mlir::DenseI64ArrayAttr>("shape");
+      llvm::StringRef name = llvm::cast<mlir::StringAttr>(
+                                 dict.getAs<mlir::ArrayAttr>("names")[0])
+                                 .getValue();
+      llvm::StringRef source = name.split(':').first;
+      if (!quant || !shape)
+        return fail("internal: quantised entry '" + name + "' without its "
+                    "scheme or shape");
+      if (source != quantisedName) {
+        std::optional<hf::Checkpoint::Entry> found = ckpt.find(source);
+        if (!found)
+          return fail(ckpt.directory() + ": missing weight '" + source + "'");
+        auto values = found->file->readF32(source);
+        if (!values)
+          return values.takeError();
+        found->file->release(source);
+        const auto &viewShape = found->view->shape;
+        if (viewShape.size() != 2)
+          return fail("internal: quantised weight '" + source +
+                      "' is not a matrix");
+        quantised = quantize(quant.getScheme(), quant.getGroupSize(),
+                             values->data(), viewShape[0], viewShape[1]);
+        quantisedName = source.str();
+      }
+      llvm::StringRef bytes;
+      if (part.getValue() == "codes")
+        bytes = {reinterpret_cast<const char *>(quantised.codes.data()),
+                 quantised.codes.size()};
+      else if (part.getValue() == "scales" && !quantised.scaleBytes.empty())
+        bytes = {reinterpret_cast<const char *>(quantised.scaleBytes.data()),
+                 quantised.scaleBytes.size()};
+      else if (part.getValue() == "scales")
+        bytes = {reinterpret_cast<const char *>(quantised.scales.data()),
+                 quantised.scales.size() * sizeof(float)};
+      else
+        bytes = {reinterpret_cast<const char *>(quantised.offsets.data()),
+                 quantised.offsets.size() * sizeof(float)};
+      os.write(bytes.data(), bytes.size());
+      written += bytes.size();
+      continue;
+    }
+    if (!type.isF32() && !type.isBF16())
+      return fail("the weight archive holds f32 or bf16 weights only");
     for (mlir::Attribute name : dict.getAs<mlir::ArrayAttr>("names")) {
       llvm::StringRef n = llvm::cast<mlir::StringAttr>(name).getValue();
       std::optional<hf::Checkpoint::Entry> found = ckpt.find(n);
@@ -226,6 +273,10 @@ Error chimera::writeManifest(mlir::ModuleOp module, mlir::func::FuncOp entry,
       {"target_cpu", info.targetCpu},
       {"dtype", info.dtype},
       {"compute_dtype", "f32"},
+      {"quant", info.quant.empty() ? llvm::json::Value(nullptr)
+                                   : llvm::json::Value(llvm::json::Object{
+                                         {"scheme", info.quant},
+                                         {"group_size", info.groupSize}})},
       {"vocab_size", c.vocabSize},
       {"max_seq_len", info.maxSeqLen},
       {"max_batch", info.maxBatch},

@@ -52,6 +52,8 @@ std::string entrySignature(mlir::func::FuncOp entry);
 
 struct ManifestInfo {
   std::string modelName, target, targetCpu, dtype;
+  std::string quant; // "" or the #chimera.quant scheme ("int8", ...)
+  int64_t groupSize = 0;
   int64_t maxSeqLen = 0, maxBatch = 0;
 };
 

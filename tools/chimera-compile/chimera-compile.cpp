@@ -113,6 +113,31 @@ static cl::opt<DTypeOpt> weightDtype(
                           "for BF16 checkpoints")),
     cl::cat(category));
 
+enum class QuantOpt { None, Int8, Int4, Fp4M0E4, MxFp4 };
+static cl::opt<QuantOpt> quantFormat(
+    "quant",
+    cl::desc("Store the linear layers' weights quantised and dequantise them "
+             "inside the kernels (routers, Mamba dt_proj, expert FFNs and an "
+             "LM head tied to the embedding stay in --dtype; norms, SSM A/D, "
+             "conv and biases in f32)"),
+    cl::init(QuantOpt::None),
+    cl::values(clEnumValN(QuantOpt::Int8, "int8",
+                          "8-bit, one f32 scale per output channel"),
+               clEnumValN(QuantOpt::Int4, "int4",
+                          "4-bit signed, one f32 scale per group"),
+               clEnumValN(QuantOpt::Fp4M0E4, "fp4-m0e4",
+                          "4-bit exponent-free (Transformer-Lite M0E4), f32 "
+                          "scale and offset per group"),
+               clEnumValN(QuantOpt::MxFp4, "mxfp4",
+                          "OCP MXFP4: E2M1 codes, one E8M0 scale per 32")),
+    cl::cat(category));
+
+static cl::opt<int64_t> groupSize(
+    "group-size",
+    cl::desc("Columns per scale for --quant=int4|fp4-m0e4 (default 32; must "
+             "divide every quantised weight's columns); mxfp4 is fixed at 32"),
+    cl::init(0), cl::cat(category));
+
 enum class LogitsOpt { Auto, Last, All };
 static cl::opt<LogitsOpt> logitsMode(
     "logits",
@@ -342,6 +367,31 @@ int main(int argc, char **argv) {
                        : mlir::Type(mlir::Float32Type::get(&ctx));
   hf::ImportOptions importOptions;
   importOptions.weightType = elt;
+  if (quantFormat != QuantOpt::None) {
+    using mlir::chimera::QuantScheme;
+    QuantScheme scheme = quantFormat == QuantOpt::Int8   ? QuantScheme::Int8
+                         : quantFormat == QuantOpt::Int4 ? QuantScheme::Int4
+                         : quantFormat == QuantOpt::Fp4M0E4
+                             ? QuantScheme::Fp4M0E4
+                             : QuantScheme::MxFp4;
+    int64_t group = groupSize;
+    if (scheme == QuantScheme::Int8 && group != 0)
+      return fail("--group-size: int8 has one scale per output channel; "
+                  "--group-size applies to int4 and fp4-m0e4");
+    if (scheme == QuantScheme::MxFp4 && group != 0 && group != 32)
+      return fail("--group-size=" + llvm::Twine(group) +
+                  ": mxfp4 groups are 32 elements (OCP MX)");
+    if (scheme != QuantScheme::Int8 && group == 0)
+      group = 32;
+    if (group < 0 || (scheme != QuantScheme::Int8 && group % 2 != 0))
+      return fail("--group-size=" + llvm::Twine(group) +
+                  ": must be a positive even number");
+    ctx.getOrLoadDialect<mlir::chimera::ChimeraDialect>();
+    importOptions.quant =
+        mlir::chimera::QuantAttr::get(&ctx, scheme, group);
+  } else if (groupSize != 0) {
+    return fail("--group-size needs --quant=int4|fp4-m0e4|mxfp4");
+  }
   importOptions.lastLogitsOnly =
       logitsMode == LogitsOpt::Last ||
       (logitsMode == LogitsOpt::Auto && !(*ckpt)->config().mixtureOfDepths);
@@ -494,6 +544,12 @@ int main(int argc, char **argv) {
           : std::string("x86_64");
   info.targetCpu = (*tm)->getTargetCPU().str();
   info.dtype = weightDtype == DTypeOpt::BF16 ? "bf16" : "f32";
+  if (importOptions.quant) {
+    info.quant = mlir::chimera::stringifyQuantScheme(
+                     importOptions.quant.getScheme())
+                     .str();
+    info.groupSize = importOptions.quant.getGroupSize();
+  }
   info.maxSeqLen = seqLen;
   info.maxBatch = maxBatch;
   if (llvm::Error err = writeManifest(*boundSnapshot, boundEntry, **ckpt, info,
