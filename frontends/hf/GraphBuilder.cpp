@@ -102,23 +102,28 @@ Value GraphBuilder::paramStack(llvm::ArrayRef<std::string> names,
 
 Value GraphBuilder::linear(Value x, llvm::StringRef weight, int64_t out,
                            int64_t in, llvm::StringRef bias, bool quantise) {
-  Value bv = bias.empty() ? Value() : param(bias, {out});
   if (quant && quantise)
-    return quantisedLinear(x, weight, out, in, bv);
+    return quantisedLinear(x, weight, out, in, bias);
   Value w = matrix(weight, {out, in});
+  Value bv = bias.empty() ? Value() : param(bias, {out});
   return ch::LinearOp::create(b, loc, x, w, /*scales=*/Value(),
                               /*offsets=*/Value(), bv, ch::QuantAttr());
 }
 
 Value GraphBuilder::quantisedLinear(Value x, llvm::StringRef weight,
-                                    int64_t out, int64_t in, Value bias) {
+                                    int64_t out, int64_t in,
+                                    llvm::StringRef biasName) {
   int64_t group = quant.getGroupSize();
   int64_t perByte = quant.getElementsPerByte();
   // A failure is recorded and the graph still built (unquantised), as for a
   // missing tensor: the import reports every problem, then stops.
+  auto biasParam = [&] {
+    return biasName.empty() ? Value() : param(biasName, {out});
+  };
   auto unquantised = [&] {
-    return ch::LinearOp::create(b, loc, x, matrix(weight, {out, in}), Value(),
-                                Value(), bias, ch::QuantAttr());
+    Value w = matrix(weight, {out, in});
+    return ch::LinearOp::create(b, loc, x, w, Value(), Value(), biasParam(),
+                                ch::QuantAttr());
   };
   llvm::StringRef scheme = ch::stringifyQuantScheme(quant.getScheme());
   if (group > 0 && in % group != 0) {
@@ -136,8 +141,7 @@ Value GraphBuilder::quantisedLinear(Value x, llvm::StringRef weight,
   auto it = params.find(weight);
   if (it != params.end() && !it->second.getDefiningOp()->hasAttr("chimera.quant"))
     // Read unquantised elsewhere (a tied embedding): one copy, unquantised.
-    return ch::LinearOp::create(b, loc, x, it->second, Value(), Value(), bias,
-                                ch::QuantAttr());
+    return unquantised();
   if (it == params.end()) {
     if (!checkTensor(weight, {out, in}))
       return unquantised();
@@ -163,7 +167,8 @@ Value GraphBuilder::quantisedLinear(Value x, llvm::StringRef weight,
   Value scales = params[(weight + ":scales").str()];
   Value offsets = quant.hasOffsets() ? params[(weight + ":offsets").str()]
                                      : Value();
-  return ch::LinearOp::create(b, loc, x, codes, scales, offsets, bias, quant);
+  return ch::LinearOp::create(b, loc, x, codes, scales, offsets, biasParam(),
+                              quant);
 }
 
 Value GraphBuilder::rmsNorm(Value x, llvm::StringRef weight, double eps,

@@ -83,7 +83,7 @@ public:
 private:
   /// The quantised storage of `weight` [out, in] and the linear over it.
   mlir::Value quantisedLinear(mlir::Value x, llvm::StringRef weight,
-                              int64_t out, int64_t in, mlir::Value bias);
+                              int64_t out, int64_t in, llvm::StringRef bias);
   mlir::Value placeholder(llvm::StringRef name, llvm::ArrayRef<int64_t> shape,
                           mlir::Type type);
   mlir::Value typedParam(llvm::StringRef name, llvm::ArrayRef<int64_t> shape,

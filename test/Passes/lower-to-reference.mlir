@@ -15,11 +15,16 @@ func.func @linear(%x: tensor<?x64xf32>, %w: tensor<32x64xf32>) -> tensor<?x32xf3
 
 // -----
 
-// The M0E4 bit splice: shift, or, bitcast to f16.
+// The M0E4 bit splice (into the mantissa of 1.0f: 1 + q/16), inside the
+// matmul's body: one generic, no dequantised weight tensor.
 // CHECK-LABEL: func.func @linear_m0e4
+// CHECK-NOT: tensor.empty() : tensor<32x64xf32>
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "reduction"]
 // CHECK: arith.shli
-// CHECK: arith.ori
-// CHECK: arith.bitcast {{.*}} : i16 to f16
+// CHECK: arith.ori {{.*}}%c1065353216_i32
+// CHECK: arith.bitcast {{.*}} : i32 to f32
+// CHECK: arith.mulf
+// CHECK: arith.addf
 // CHECK-NOT: chimera.linear
 func.func @linear_m0e4(%x: tensor<2x64xf32>, %w: tensor<32x32xi8>, %s: tensor<32x2xf32>, %o: tensor<32x2xf32>) -> tensor<2x32xf32> {
   %y = chimera.linear %x, %w scales(%s) offsets(%o) {quant = #chimera.quant<fp4_m0e4, group_size = 32>} : (tensor<2x64xf32>, tensor<32x32xi8>, tensor<32x2xf32>, tensor<32x2xf32>) -> tensor<2x32xf32>
