@@ -49,24 +49,17 @@ struct LowerEmbed : OpRewritePattern<EmbedOp> {
   }
 };
 
-/// The 4-bit code of logical element `k` from its byte, as an i32: low
-/// nibble for even `k`, high nibble for odd `k`; in [-8, 7] when
-/// `isSigned`. Computed in i32 with masks and a compare, so targets that
-/// widen i8 arithmetic (SPIR-V without Int8) get the same codes.
-static Value nibble(OpBuilder &b, Location loc, Value byte, Value k,
+/// A 4-bit code from its byte, as an i32: the low nibble (even element) or
+/// the high one (odd element); in [-8, 7] when `isSigned`. Computed in i32
+/// with masks and a compare, so targets that widen i8 arithmetic (SPIR-V
+/// without Int8) get the same codes.
+static Value nibble(OpBuilder &b, Location loc, Value byte, bool high,
                     bool isSigned) {
   Type i32 = b.getI32Type();
   Value word = arith::ExtUIOp::create(b, loc, i32, byte);
-  Value odd = arith::CmpIOp::create(
-      b, loc, arith::CmpIPredicate::ne,
-      arith::RemUIOp::create(b, loc, k, indexConst(b, loc, 2)),
-      indexConst(b, loc, 0));
-  Value mask = intConst(b, loc, i32, 0xF);
-  Value hi = arith::AndIOp::create(
-      b, loc, arith::ShRUIOp::create(b, loc, word, intConst(b, loc, i32, 4)),
-      mask);
-  Value lo = arith::AndIOp::create(b, loc, word, mask);
-  Value u = arith::SelectOp::create(b, loc, odd, hi, lo);
+  if (high)
+    word = arith::ShRUIOp::create(b, loc, word, intConst(b, loc, i32, 4));
+  Value u = arith::AndIOp::create(b, loc, word, intConst(b, loc, i32, 0xF));
   if (!isSigned)
     return u;
   Value negative = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, u,
@@ -127,17 +120,18 @@ static Value e2m1ToF32(OpBuilder &b, Location loc, Value code) {
 
 /// The dequantised weight element `w[n, k]` by the formulas of
 /// `#chimera.quant`, from its stored byte (`code`: the int8 value, or the
-/// byte holding the nibble of `k`), its scale and offset. Emitted inside
-/// the consuming matmul's body: no dequantised copy exists.
+/// byte whose low (even `k`) or `high` (odd `k`) nibble it is), its scale
+/// and offset. Emitted inside the consuming matmul's body: no dequantised
+/// copy exists.
 static Value dequantise(OpBuilder &b, Location loc, QuantAttr quant,
-                        Value code, Value scale, Value offset, Value k) {
+                        Value code, Value scale, Value offset, bool high) {
   Type f32 = b.getF32Type();
   switch (quant.getScheme()) {
   case QuantScheme::Int8:
     return arith::MulFOp::create(b, loc, castFloat(b, loc, scale, f32),
                                  arith::SIToFPOp::create(b, loc, f32, code));
   case QuantScheme::Int4: {
-    Value q = nibble(b, loc, code, k, /*isSigned=*/true);
+    Value q = nibble(b, loc, code, high, /*isSigned=*/true);
     return arith::MulFOp::create(b, loc, castFloat(b, loc, scale, f32),
                                  arith::SIToFPOp::create(b, loc, f32, q));
   }
@@ -146,7 +140,7 @@ static Value dequantise(OpBuilder &b, Location loc, QuantAttr quant,
     // point: two integer ops, no int->float conversion). Spliced into an
     // f32 (0x3F800000 | q << 19), which every target has; the f16 splice
     // of the paper (0x3C00 | q << 6) gives the same value.
-    Value q = nibble(b, loc, code, k, /*isSigned=*/false);
+    Value q = nibble(b, loc, code, high, /*isSigned=*/false);
     Type i32 = b.getI32Type();
     Value bits = arith::OrIOp::create(
         b, loc, intConst(b, loc, i32, 0x3F800000),
@@ -157,7 +151,7 @@ static Value dequantise(OpBuilder &b, Location loc, QuantAttr quant,
         castFloat(b, loc, offset, f32));
   }
   case QuantScheme::MxFp4: {
-    Value q = nibble(b, loc, code, k, /*isSigned=*/false);
+    Value q = nibble(b, loc, code, high, /*isSigned=*/false);
     return arith::MulFOp::create(b, loc, e2m1ToF32(b, loc, q),
                                  e8m0ToF32(b, loc, scale));
   }
@@ -168,6 +162,133 @@ static Value dequantise(OpBuilder &b, Location loc, QuantAttr quant,
 /// out[..., n] = Σ_k x[..., k] · w[n, k] + bias[n]
 struct LowerLinear : OpRewritePattern<LinearOp> {
   using OpRewritePattern::OpRewritePattern;
+
+  /// Over (batch..., n, k): a float weight, or int8 with one scale per row.
+  static Value matmul(OpBuilder &rewriter, Location loc, LinearOp op,
+                      QuantAttr quant, Value init) {
+    MLIRContext *ctx = op.getContext();
+    Value x = op.getInput();
+    unsigned rank = op.getInput().getType().getRank();
+    Type elt = op.getType().getElementType();
+    unsigned numDims = rank + 1;
+    SmallVector<unsigned> xDims, outDims;
+    for (unsigned i = 0; i + 1 < rank; ++i) {
+      xDims.push_back(i);
+      outDims.push_back(i);
+    }
+    xDims.push_back(rank);
+    outDims.push_back(rank - 1);
+    SmallVector<Value> inputs = {x, op.getWeight()};
+    SmallVector<AffineMap> maps = {dimsMap(ctx, numDims, xDims),
+                                   dimsMap(ctx, numDims, {rank - 1, rank})};
+    if (quant) {
+      inputs.push_back(op.getScales());
+      maps.push_back(dimsMap(ctx, numDims, {rank - 1}));
+    }
+    maps.push_back(dimsMap(ctx, numDims, outDims));
+    return generic(
+        rewriter, loc, inputs, init, maps, iterators(rank, 1),
+        [&](OpBuilder &b, Location l, ValueRange args) {
+          Value w = quant ? dequantise(b, l, quant, args[1], args[2], Value(),
+                                       /*high=*/false)
+                          : args[1];
+          Value p = arith::MulFOp::create(b, l, args[0], castFloat(b, l, w, elt));
+          linalg::YieldOp::create(
+              b, l, Value(arith::AddFOp::create(b, l, args.back(), p)));
+        });
+  }
+
+  /// Grouped formats over (batch..., n, g, j): group g's scale and offset
+  /// are invariant in the inner loop, and a 4-bit step j takes both
+  /// elements of stored byte j of the group (x[..., g, 2j] and
+  /// x[..., g, 2j + 1]), so the inner loop has no division and no parity
+  /// test. Each weight element is dequantised in the body: no dequantised
+  /// copy exists.
+  static Value groupedMatmul(OpBuilder &b0, Location loc, LinearOp op,
+                             QuantAttr quant, Value init) {
+    MLIRContext *ctx = op.getContext();
+    Value x = op.getInput();
+    auto xType = op.getInput().getType();
+    unsigned rank = xType.getRank();
+    Type elt = op.getType().getElementType();
+    int64_t group = quant.getGroupSize();
+    int64_t perByte = quant.getElementsPerByte();
+    int64_t k = xType.getShape().back();
+    // x [..., K] -> [..., K/G, G]; codes [N, K/perByte] -> [N, K/G, G/perByte].
+    SmallVector<ReassociationIndices> xAssoc;
+    for (unsigned i = 0; i + 1 < rank; ++i)
+      xAssoc.push_back({int64_t(i)});
+    xAssoc.push_back({int64_t(rank - 1), int64_t(rank)});
+    SmallVector<OpFoldResult> xSizes = sizesOf(b0, loc, x);
+    xSizes.back() = b0.getIndexAttr(k / group);
+    xSizes.push_back(b0.getIndexAttr(group));
+    SmallVector<int64_t> xShape(xType.getShape());
+    xShape.back() = k / group;
+    xShape.push_back(group);
+    Value xg = tensor::ExpandShapeOp::create(
+        b0, loc, RankedTensorType::get(xShape, xType.getElementType()), x,
+        xAssoc, xSizes);
+    auto wType = cast<RankedTensorType>(op.getWeight().getType());
+    int64_t n = wType.getShape()[0];
+    Value codes = tensor::ExpandShapeOp::create(
+        b0, loc,
+        RankedTensorType::get({n, k / group, group / perByte},
+                              wType.getElementType()),
+        op.getWeight(), SmallVector<ReassociationIndices>{{0}, {1, 2}});
+
+    // Dims: batch 0..rank-2, n = rank-1, g = rank, j = rank+1.
+    unsigned numDims = rank + 2;
+    AffineExpr dn = b0.getAffineDimExpr(rank - 1), dg = b0.getAffineDimExpr(rank),
+               dj = b0.getAffineDimExpr(rank + 1);
+    SmallVector<AffineExpr> batch, outExprs;
+    for (unsigned i = 0; i + 1 < rank; ++i)
+      batch.push_back(b0.getAffineDimExpr(i));
+    outExprs = batch;
+    outExprs.push_back(dn);
+    auto xMap = [&](AffineExpr last) {
+      SmallVector<AffineExpr> e = batch;
+      e.push_back(dg);
+      e.push_back(last);
+      return AffineMap::get(numDims, 0, e, ctx);
+    };
+    SmallVector<Value> inputs;
+    SmallVector<AffineMap> maps;
+    if (perByte == 2) {
+      inputs = {xg, xg};
+      maps = {xMap(dj * 2), xMap(dj * 2 + 1)};
+    } else {
+      inputs = {xg};
+      maps = {xMap(dj)};
+    }
+    inputs.push_back(codes);
+    maps.push_back(AffineMap::get(numDims, 0, {dn, dg, dj}, ctx));
+    AffineMap groupMap = AffineMap::get(numDims, 0, {dn, dg}, ctx);
+    inputs.push_back(op.getScales());
+    maps.push_back(groupMap);
+    if (Value offsets = op.getOffsets()) {
+      inputs.push_back(offsets);
+      maps.push_back(groupMap);
+    }
+    maps.push_back(AffineMap::get(numDims, 0, outExprs, ctx));
+    return generic(
+        b0, loc, inputs, init, maps, iterators(rank, 2),
+        [&](OpBuilder &b, Location l, ValueRange args) {
+          unsigned code = unsigned(perByte);
+          Value scale = args[code + 1];
+          Value offset = op.getOffsets() ? args[code + 2] : Value();
+          Value acc = args.back();
+          for (int64_t half = 0; half < perByte; ++half) {
+            Value w = castFloat(
+                b, l,
+                dequantise(b, l, quant, args[code], scale, offset, half == 1),
+                elt);
+            acc = arith::AddFOp::create(
+                b, l, acc, arith::MulFOp::create(b, l, args[half], w));
+          }
+          linalg::YieldOp::create(b, l, acc);
+        });
+  }
+
   LogicalResult matchAndRewrite(LinearOp op,
                                 PatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
@@ -184,55 +305,9 @@ struct LowerLinear : OpRewritePattern<LinearOp> {
     sizes.back() = tensor::getMixedSize(rewriter, loc, weight, 0);
     Value init = filledTensor(rewriter, loc, sizes, elt, 0.0);
 
-    // Iteration space: (batch..., n, k).
-    unsigned numDims = rank + 1;
-    SmallVector<unsigned> xDims, outDims;
-    for (unsigned i = 0; i + 1 < rank; ++i) {
-      xDims.push_back(i);
-      outDims.push_back(i);
-    }
-    xDims.push_back(rank);
-    outDims.push_back(rank - 1);
-    AffineExpr n = rewriter.getAffineDimExpr(rank - 1),
-               k = rewriter.getAffineDimExpr(rank);
-    SmallVector<Value> inputs = {x, weight};
-    SmallVector<AffineMap> maps = {dimsMap(ctx, numDims, xDims),
-                                   dimsMap(ctx, numDims, {rank - 1, rank})};
-    if (quant) {
-      // The stored byte of w[n, k], its scale and offset: the weight is
-      // dequantised element by element inside the matmul.
-      int64_t perByte = quant.getElementsPerByte();
-      int64_t group = quant.getGroupSize();
-      maps[1] = AffineMap::get(numDims, 0, {n, perByte > 1 ? k.floorDiv(perByte) : k},
-                               ctx);
-      AffineMap groupMap =
-          group > 0 ? AffineMap::get(numDims, 0, {n, k.floorDiv(group)}, ctx)
-                    : AffineMap::get(numDims, 0, {n}, ctx);
-      inputs.push_back(op.getScales());
-      maps.push_back(groupMap);
-      if (Value offsets = op.getOffsets()) {
-        inputs.push_back(offsets);
-        maps.push_back(groupMap);
-      }
-    }
-    maps.push_back(dimsMap(ctx, numDims, outDims));
-    Value result = generic(
-        rewriter, loc, inputs, init, maps, iterators(rank, 1),
-        [&](OpBuilder &b, Location l, ValueRange args) {
-          Value w;
-          if (quant) {
-            Value kIndex = linalg::IndexOp::create(b, l, rank);
-            w = dequantise(b, l, quant, args[1], args[2],
-                           op.getOffsets() ? args[3] : Value(), kIndex);
-            w = castFloat(b, l, w, elt);
-          } else {
-            w = castFloat(b, l, args[1], elt);
-          }
-          Value p = arith::MulFOp::create(b, l, args[0], w);
-          Value acc = args.back();
-          linalg::YieldOp::create(b, l,
-                                  Value(arith::AddFOp::create(b, l, acc, p)));
-        });
+    Value result = quant && quant.getGroupSize() > 0
+                       ? groupedMatmul(rewriter, loc, op, quant, init)
+                       : matmul(rewriter, loc, op, quant, init);
 
     if (Value bias = op.getBias()) {
       auto id = AffineMap::getMultiDimIdentityMap(rank, ctx);

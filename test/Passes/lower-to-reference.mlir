@@ -19,7 +19,9 @@ func.func @linear(%x: tensor<?x64xf32>, %w: tensor<32x64xf32>) -> tensor<?x32xf3
 // matmul's body: one generic, no dequantised weight tensor.
 // CHECK-LABEL: func.func @linear_m0e4
 // CHECK-NOT: tensor.empty() : tensor<32x64xf32>
-// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "reduction"]
+// CHECK: tensor.expand_shape {{.*}} into tensor<2x2x32xf32>
+// CHECK: tensor.expand_shape {{.*}} into tensor<32x2x16xi8>
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "reduction", "reduction"]
 // CHECK: arith.shli
 // CHECK: arith.ori {{.*}}%c1065353216_i32
 // CHECK: arith.bitcast {{.*}} : i32 to f32
