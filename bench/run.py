@@ -2,20 +2,24 @@
 """Side-by-side benchmark: Chimera artifacts vs llama.cpp on the same weights.
 
 usage: bench/run.py [--models llama-125m,mamba-130m,jamba-tiny,mixtral-tiny]
-                    [--reps 5] [--threads 2] [--work /tmp/chimera-bench]
-                    [--markdown FILE]
+                    [--formats f32,int8,int4] [--reps 5] [--threads 2]
+                    [--work /tmp/chimera-bench] [--markdown FILE]
 
 Needs `bash scripts/build.sh` (chimera-compile, chimera-bench) and
 `bash bench/setup_peer.sh` (llama.cpp + models under --work). In one run it:
   1. measures the machine: DRAM read bandwidth (roofline/stream_triad.c,
      ReadSum, 2 GiB arrays) and FP32 FMA peak (roofline/fma_peak.c);
-  2. compiles each model's HF folder with chimera-compile (F32 weights);
+  2. compiles each model's HF folder with chimera-compile, per format:
+     f32 (against llama.cpp's F32 GGUF), int8 (--quant=int8 against Q8_0),
+     int4 (--quant=int4, group 32, against Q4_0);
   3. for each repetition, runs chimera-bench then llama-bench (pp128, pp512,
      tg128, one repetition each), alternating A B A B ...;
   4. prints medians, our/peer ratios, decode bytes/token ÷ bandwidth and
      prefill FLOPs ÷ peak, and writes them as a markdown table.
 Decode bytes/token are the weight archive's size (every weight is read per
-token; for MoE models an upper bound, the unrouted experts included).
+token; for MoE models an upper bound, the unrouted experts included); for
+the quantised formats the archive and the GGUF also hold the embedding
+table, of which a token reads one row, so both are upper bounds.
 Prefill FLOPs/token = 2 x weight parameters (attention's score FLOPs not
 counted), so the fraction is a lower bound.
 """
@@ -30,6 +34,8 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTS = ["pp128", "pp512", "tg128"]
+FORMATS = {"f32": ([], "f32"), "int8": (["--quant=int8"], "Q8_0"),
+           "int4": (["--quant=int4"], "Q4_0")}
 
 
 def run(cmd, **kw):
@@ -75,6 +81,7 @@ def peer_rep(work, gguf, threads):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default="llama-125m,mamba-130m,jamba-tiny,mixtral-tiny")
+    ap.add_argument("--formats", default="f32")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--work", default=os.environ.get("CHIMERA_BENCH_DIR", "/tmp/chimera-bench"))
@@ -86,11 +93,13 @@ def main():
         limits["bandwidth_gbs"], limits["peak_gflops"], a.threads), flush=True)
     rows = []
     for model in a.models.split(","):
+      for fmt in a.formats.split(","):
+        flags, peer_suffix = FORMATS[fmt]
         hf = os.path.join(a.work, "models", "hf", model)
-        gguf = os.path.join(a.work, "models", "gguf", model + "-f32.gguf")
-        artifact = os.path.join(a.work, "artifacts", model)
+        gguf = os.path.join(a.work, "models", "gguf", "%s-%s.gguf" % (model, peer_suffix))
+        artifact = os.path.join(a.work, "artifacts", "%s-%s" % (model, fmt))
         run([os.path.join(ROOT, "build", "bin", "chimera-compile"), hf, "-o", artifact,
-             "--max-seq-len=640", "--max-batch=1", "--quiet"])
+             "--max-seq-len=640", "--max-batch=1", "--quiet"] + flags)
         weight_bytes = os.path.getsize(os.path.join(artifact, "weights.bin"))
         ours = {t: [] for t in TESTS}
         peer = {t: [] for t in TESTS}
@@ -99,17 +108,19 @@ def main():
                 ours[t].append(v)
             for t, v in peer_rep(a.work, gguf, a.threads).items():
                 peer[t].append(v)
-            print("  %s rep %d/%d: chimera %s | llama.cpp %s" % (
-                model, r + 1, a.reps,
+            print("  %s %s rep %d/%d: chimera %s | llama.cpp %s" % (
+                model, fmt, r + 1, a.reps,
                 " ".join("%s %.1f" % (t, ours[t][-1]) for t in TESTS),
                 " ".join("%s %.1f" % (t, peer[t][-1]) for t in TESTS)), flush=True)
         med = {t: statistics.median(ours[t]) for t in TESTS}
         pmed = {t: statistics.median(peer[t]) for t in TESTS}
         params = weight_bytes / 4
         rows.append(dict(
-            model=model, ours=med, peer=pmed, weight_bytes=weight_bytes,
+            model=model, fmt=fmt, peer_fmt=peer_suffix.upper(), ours=med, peer=pmed,
+            weight_bytes=weight_bytes, peer_bytes=os.path.getsize(gguf),
             decode_bw=med["tg128"] * weight_bytes / 1e9 / limits["bandwidth_gbs"],
-            prefill_peak=med["pp512"] * 2 * params / 1e9 / limits["peak_gflops"]))
+            prefill_peak=(med["pp512"] * 2 * params / 1e9 / limits["peak_gflops"]
+                          if fmt == "f32" else None)))
 
     date = datetime.date.today().isoformat()
     lines = [
@@ -118,15 +129,17 @@ def main():
         "Machine in the same run: DRAM read %.1f GB/s, FP32 FMA peak %.0f GFLOP/s." % (
             limits["bandwidth_gbs"], limits["peak_gflops"]),
         "",
-        "| model (F32) | chimera pp128 / pp512 / tg128 | llama.cpp pp128 / pp512 / tg128 | ratio pp512 | ratio tg128 | decode MB/token | decode ÷ DRAM bw | pp512 ÷ FMA peak |",
-        "|---|---|---|---:|---:|---:|---:|---:|",
+        "| model | format (ours / peer) | chimera pp128 / pp512 / tg128 | llama.cpp pp128 / pp512 / tg128 | ratio pp512 | ratio tg128 | MB/token (ours / peer) | decode ÷ DRAM bw | pp512 ÷ FMA peak |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         o, p = r["ours"], r["peer"]
-        lines.append("| %s | %.1f / %.1f / %.1f | %.1f / %.1f / %.1f | %.2f | %.2f | %.0f | %.2f | %.3f |" % (
-            r["model"], o["pp128"], o["pp512"], o["tg128"], p["pp128"], p["pp512"], p["tg128"],
+        lines.append("| %s | %s / %s | %.1f / %.1f / %.1f | %.1f / %.1f / %.1f | %.2f | %.2f | %.0f / %.0f | %.2f | %s |" % (
+            r["model"], r["fmt"], r["peer_fmt"], o["pp128"], o["pp512"], o["tg128"],
+            p["pp128"], p["pp512"], p["tg128"],
             o["pp512"] / p["pp512"], o["tg128"] / p["tg128"], r["weight_bytes"] / 1e6,
-            r["decode_bw"], r["prefill_peak"]))
+            r["peer_bytes"] / 1e6, r["decode_bw"],
+            "%.3f" % r["prefill_peak"] if r["prefill_peak"] is not None else "-"))
     table = "\n".join(lines) + "\n"
     print("\n" + table)
     with open(a.markdown, "w") as f:

@@ -38,4 +38,12 @@ fi
 if [[ ! -d "$WORK/models/hf/llama-125m" ]]; then
   PYTHONPATH="$WORK/llama.cpp/gguf-py" /usr/bin/python3 bench/make_models.py --out "$WORK/models"
 fi
+# The 8- and 4-bit formats our --quant=int8|int4 are compared with.
+for gguf in "$WORK"/models/gguf/*-f32.gguf; do
+  for q in Q8_0 Q4_0; do
+    out="${gguf%-f32.gguf}-$q.gguf"
+    [[ -f "$out" ]] || LD_LIBRARY_PATH="$WORK/llama.cpp/build/bin" \
+      "$WORK/llama.cpp/build/bin/llama-quantize" "$gguf" "$out" "$q" >/dev/null
+  done
+done
 echo "setup_peer: llama.cpp and models ready in $WORK"

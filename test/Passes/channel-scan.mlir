@@ -9,8 +9,9 @@
 // CHECK: %[[R:.*]]:2 = scf.forall (%[[BI:.*]], %[[BLK:.*]]) in (%{{.*}}, 8) shared_outs(%[[Y:.*]] = %{{.*}}, %[[S:.*]] = %[[H]])
 // CHECK: %[[D0:.*]] = arith.muli %[[BLK]], %c16
 // CHECK: tensor.extract %[[LEN]][%[[BI]]]
-// CHECK-COUNT-16: tensor.extract %[[A]]
-// CHECK: vector.from_elements
+// A's [16, 8] tile: 16 row reads, transposed in registers into 8 columns.
+// CHECK-COUNT-16: vector.transfer_read %[[A]][%{{.*}}, %{{.*}}]{{.*}} : tensor<128x8xf32>, vector<8xf32>
+// CHECK: vector.from_elements {{.*}} : vector<16xf32>
 // CHECK: %[[TILE:.*]] = tensor.extract_slice %[[Y]][%[[BI]], 0, %[[D0]]] [1, %{{.*}}, 16] [1, 1, 1]
 // CHECK: %[[T:.*]]:9 = scf.for %[[I:.*]] = {{.*}} iter_args(
 // CHECK: vector.transfer_read %[[DT]][%[[BI]], %[[I]], %[[D0]]]
@@ -19,6 +20,8 @@
 // CHECK-COUNT-8: math.exp %{{.*}} : vector<16xf32>
 // CHECK: vector.transfer_read %[[Z]][%[[BI]], %[[I]], %[[D0]]]
 // CHECK: vector.transfer_write %{{.*}}, %{{.*}}[%[[I]], %{{.*}}] {{.*}} : vector<16xf32>, tensor<?x16xf32>
+// The final state: 16 row writes into the [16, 8] tile.
+// CHECK-COUNT-16: vector.transfer_write %{{.*}} : vector<8xf32>, tensor<16x8xf32>
 // CHECK: scf.forall.in_parallel
 // CHECK: tensor.parallel_insert_slice %[[T]]#8 into %[[Y]][%[[BI]], 0, %[[D0]]] [1, %{{.*}}, 16]
 // CHECK: tensor.parallel_insert_slice %{{.*}} into %[[S]][%[[BI]], %[[D0]], 0] [1, 16, 8]
