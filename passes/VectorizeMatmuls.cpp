@@ -42,6 +42,9 @@ struct Matmul {
   /// `rowList[i] / xRowDiv` (the tokens routed to one expert).
   Value rowList = {};
   int64_t xRowDiv = 1;
+  /// int8 weights (`#chimera.quant<int8>`): w holds the codes, and product
+  /// column n is scaled by scales[n] ([N] f32) after its sum over K.
+  Value scales = {};
 };
 
 /// Whether `map` is (d_dims[0], d_dims[1], ...).
@@ -83,6 +86,31 @@ static bool isMulAddBody(linalg::GenericOp op) {
   return ok && body.getOperations().size() <= 4;
 }
 
+/// Whether the body is `out + x * (scale * sitofp(q))` (operands of each op
+/// in either order): the reference's int8 matmul, scale per output column.
+static bool isInt8MulAddBody(linalg::GenericOp op) {
+  Block &body = op.getRegion().front();
+  if (body.getOperations().size() > 5)
+    return false;
+  auto yield = cast<linalg::YieldOp>(body.getTerminator());
+  auto add = yield.getValues()[0].getDefiningOp<arith::AddFOp>();
+  Value x = body.getArgument(0), q = body.getArgument(1),
+        scale = body.getArgument(2), acc = body.getArgument(3);
+  if (!add || (add.getLhs() == acc) == (add.getRhs() == acc))
+    return false;
+  auto mul = (add.getLhs() == acc ? add.getRhs() : add.getLhs())
+                 .getDefiningOp<arith::MulFOp>();
+  if (!mul || (mul.getLhs() != x && mul.getRhs() != x))
+    return false;
+  auto w = (mul.getLhs() == x ? mul.getRhs() : mul.getLhs())
+               .getDefiningOp<arith::MulFOp>();
+  if (!w || (w.getLhs() != scale && w.getRhs() != scale))
+    return false;
+  auto conv = (w.getLhs() == scale ? w.getRhs() : w.getLhs())
+                  .getDefiningOp<arith::SIToFPOp>();
+  return conv && conv.getIn() == q;
+}
+
 static bool isRowMajor(MemRefType type) {
   SmallVector<int64_t> strides;
   int64_t offset;
@@ -100,7 +128,8 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
   int64_t width, rows, cols, kChunk;
 
   FailureOr<Matmul> match(linalg::GenericOp op, PatternRewriter &rewriter) const {
-    if (!op.hasPureBufferSemantics() || op.getNumDpsInputs() != 2 ||
+    bool int8 = op.getNumDpsInputs() == 3;
+    if (!op.hasPureBufferSemantics() || (op.getNumDpsInputs() != 2 && !int8) ||
         op.getNumDpsInits() != 1)
       return failure();
     unsigned loops = op.getNumLoops();
@@ -116,7 +145,10 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
       outDims.push_back(d);
     SmallVector<AffineMap> maps = op.getIndexingMapsArray();
     if (!isDims(maps[0], xDims) || !isDims(maps[1], {r - 1, r}) ||
-        !isDims(maps[2], outDims) || !isMulAddBody(op))
+        !isDims(maps.back(), outDims))
+      return failure();
+    if (int8 ? !isDims(maps[2], {r - 1}) || !isInt8MulAddBody(op)
+             : !isMulAddBody(op))
       return failure();
 
     Value x = op.getDpsInputs()[0], w = op.getDpsInputs()[1],
@@ -125,9 +157,13 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
     auto wType = cast<MemRefType>(w.getType());
     auto outType = cast<MemRefType>(out.getType());
     Type f32 = rewriter.getF32Type();
-    if (xType.getElementType() != f32 || outType.getElementType() != f32 ||
-        !isa<FloatType>(wType.getElementType()) ||
-        wType.getElementType().getIntOrFloatBitWidth() > 32)
+    if (xType.getElementType() != f32 || outType.getElementType() != f32)
+      return failure();
+    if (int8 ? !wType.getElementType().isInteger(8) ||
+                   cast<MemRefType>(op.getDpsInputs()[2].getType())
+                           .getElementType() != f32
+             : !isa<FloatType>(wType.getElementType()) ||
+                   wType.getElementType().getIntOrFloatBitWidth() > 32)
       return failure();
     if (!wType.hasStaticShape() || !isRowMajor(wType))
       return failure();
@@ -144,7 +180,21 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
       x = memref::CollapseShapeOp::create(rewriter, loc, x, groups);
       out = memref::CollapseShapeOp::create(rewriter, loc, out, groups);
     }
-    return Matmul{x, w, out, wType.getDimSize(0), wType.getDimSize(1)};
+    Matmul mm{x, w, out, wType.getDimSize(0), wType.getDimSize(1)};
+    if (int8)
+      mm.scales = op.getDpsInputs()[2];
+    return mm;
+  }
+
+  /// A weight vector (or scalar) as f32: float weights are extended, int8
+  /// codes converted (their scale comes after the sum over K).
+  static Value toF32(OpBuilder &b, Location loc, Value v, Type f32Type) {
+    Type elt = getElementTypeOrSelf(v.getType());
+    if (elt.isF32())
+      return v;
+    if (isa<IntegerType>(elt))
+      return arith::SIToFPOp::create(b, loc, f32Type, v);
+    return arith::ExtFOp::create(b, loc, f32Type, v);
   }
 
   LogicalResult matchAndRewrite(linalg::GenericOp op,
@@ -260,6 +310,10 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
         OpBuilder pb = OpBuilder::atBlockBegin(pack.getBody());
         Value j = pack.getInductionVar();
         Value row = arith::AddIOp::create(pb, loc, n0, j);
+        // int8: the packed panel holds the dequantised weights.
+        Value scale = mm.scales ? Value(memref::LoadOp::create(
+                                      pb, loc, mm.scales, ValueRange{row}))
+                                : Value();
         int64_t kFull = kc / width * width;
         if (kFull > 0) {
           auto ks = scf::ForOp::create(pb, loc, c(pb, 0), c(pb, kFull),
@@ -269,8 +323,10 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
           Value v = vector::LoadOp::create(
               kb, loc, VectorType::get({width}, wElt), mm.w,
               ValueRange{row, arith::AddIOp::create(kb, loc, kk, k0)});
-          if (wElt != f32)
-            v = arith::ExtFOp::create(kb, loc, vec, v);
+          v = toF32(kb, loc, v, vec);
+          if (scale)
+            v = arith::MulFOp::create(
+                kb, loc, v, vector::BroadcastOp::create(kb, loc, vec, scale));
           for (int64_t i = 0; i < width; ++i)
             memref::StoreOp::create(
                 kb, loc,
@@ -282,8 +338,9 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
           Value v = memref::LoadOp::create(
               pb, loc, mm.w,
               ValueRange{row, arith::AddIOp::create(pb, loc, k0, c(pb, kk))});
-          if (wElt != f32)
-            v = arith::ExtFOp::create(pb, loc, f32, v);
+          v = toF32(pb, loc, v, f32);
+          if (scale)
+            v = arith::MulFOp::create(pb, loc, v, scale);
           memref::StoreOp::create(pb, loc, v, buf, ValueRange{c(pb, kk), j});
         }
       }
@@ -448,12 +505,8 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
       SmallVector<Value> xs, ws;
       for (Value row : mIdx)
         xs.push_back(load(mm.x, row, accType));
-      for (Value row : nIdx) {
-        Value v = load(mm.w, row, wType);
-        if (wElt != f32)
-          v = arith::ExtFOp::create(bb, loc, accType, v);
-        ws.push_back(v);
-      }
+      for (Value row : nIdx)
+        ws.push_back(toF32(bb, loc, load(mm.w, row, wType), accType));
       SmallVector<Value> next;
       for (int64_t i = 0; i < mr; ++i)
         for (int64_t j = 0; j < nr; ++j)
@@ -487,6 +540,10 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
         Value sum = vector::ReductionOp::create(
             b, loc, vector::CombiningKind::ADD, accs[i * nr + j], Value(),
             fast.getValue());
+        if (mm.scales)
+          sum = arith::MulFOp::create(
+              b, loc, sum,
+              memref::LoadOp::create(b, loc, mm.scales, ValueRange{nIdx[j]}));
         SmallVector<Value, 2> at = {oIdx[i], nIdx[j]};
         Value old = memref::LoadOp::create(b, loc, mm.out, at);
         Value sumOld = arith::AddFOp::create(b, loc, old, sum);

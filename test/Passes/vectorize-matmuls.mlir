@@ -133,3 +133,41 @@ func.func @routed(%in: memref<?x64xf32>, %ids: memref<?x2xi64>, %w: memref<4x96x
   }
   return
 }
+
+// -----
+
+// int8 weights with one scale per output column (#chimera.quant<int8> after
+// the reference lowering): codes converted in the tile, the scale applied
+// to each column's sum; the packed panel holds the dequantised weights.
+#x8 = affine_map<(d0, d1, d2) -> (d0, d2)>
+#w8 = affine_map<(d0, d1, d2) -> (d1, d2)>
+#s8 = affine_map<(d0, d1, d2) -> (d1)>
+#o8 = affine_map<(d0, d1, d2) -> (d0, d1)>
+// CHECK-LABEL: func.func @int8_weight(
+// CHECK-SAME: %[[X:.*]]: memref<?x64xf32>, %[[W:.*]]: memref<32x64xi8>, %[[S:.*]]: memref<32xf32>, %[[OUT:.*]]: memref<?x32xf32>)
+// CHECK: scf.if
+// Packed: codes converted and scaled per weight row as the panel is packed.
+// CHECK: %[[SCALE:.*]] = memref.load %[[S]]
+// CHECK: vector.load %[[W]]{{.*}} : memref<32x64xi8>, vector<16xi8>
+// CHECK-NEXT: arith.sitofp %{{.*}} : vector<16xi8> to vector<16xf32>
+// CHECK-NEXT: vector.broadcast %[[SCALE]]
+// CHECK-NEXT: arith.mulf
+// CHECK: } else {
+// CHECK: vector.load %[[W]]{{.*}} : memref<32x64xi8>, vector<16xi8>
+// CHECK-NEXT: arith.sitofp %{{.*}} : vector<16xi8> to vector<16xf32>
+// CHECK: vector.reduction <add>
+// CHECK-NEXT: memref.load %[[S]]
+// CHECK-NEXT: arith.mulf
+// CHECK-NOT: linalg.generic
+func.func @int8_weight(%x: memref<?x64xf32>, %w: memref<32x64xi8>, %s: memref<32xf32>, %out: memref<?x32xf32>) {
+  linalg.generic {indexing_maps = [#x8, #w8, #s8, #o8], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %w, %s : memref<?x64xf32>, memref<32x64xi8>, memref<32xf32>) outs(%out : memref<?x32xf32>) {
+  ^bb0(%a: f32, %q: i8, %sc: f32, %acc: f32):
+    %qf = arith.sitofp %q : i8 to f32
+    %wv = arith.mulf %sc, %qf : f32
+    %p = arith.mulf %a, %wv : f32
+    %r = arith.addf %acc, %p : f32
+    linalg.yield %r : f32
+  }
+  return
+}
