@@ -138,11 +138,14 @@ Value GraphBuilder::quantisedLinear(Value x, llvm::StringRef weight,
          "); 4-bit codes are packed two per byte");
     return unquantised();
   }
-  auto it = params.find(weight);
+  // A weight also read unquantised (an LM head tied to the embedding
+  // table, which gathers rows) gets a quantised copy of its own: the parts
+  // are named after the checkpoint tensor, which the archive writer reads.
+  std::string codesName = weight.str();
+  auto it = params.find(codesName);
   if (it != params.end() && !it->second.getDefiningOp()->hasAttr("chimera.quant"))
-    // Read unquantised elsewhere (a tied embedding): one copy, unquantised.
-    return unquantised();
-  if (it == params.end()) {
+    codesName += ":quantised";
+  if (!params.count(codesName)) {
     if (!checkTensor(weight, {out, in}))
       return unquantised();
     auto part = [&](llvm::StringRef name, llvm::ArrayRef<int64_t> shape,
@@ -154,19 +157,19 @@ Value GraphBuilder::quantisedLinear(Value x, llvm::StringRef weight,
       return v;
     };
     Type i8 = b.getIntegerType(8), f32 = b.getF32Type();
-    part(weight, {out, in / perByte}, i8, "codes");
+    part(codesName, {out, in / perByte}, i8, "codes");
     bool mx = quant.getScheme() == ch::QuantScheme::MxFp4;
     SmallVector<int64_t> groups = {out};
     if (group > 0)
       groups.push_back(in / group);
-    part((weight + ":scales").str(), groups, mx ? i8 : f32, "scales");
+    part(codesName + ":scales", groups, mx ? i8 : f32, "scales");
     if (quant.hasOffsets())
-      part((weight + ":offsets").str(), groups, f32, "offsets");
+      part(codesName + ":offsets", groups, f32, "offsets");
   }
-  Value codes = params[weight];
-  Value scales = params[(weight + ":scales").str()];
-  Value offsets = quant.hasOffsets() ? params[(weight + ":offsets").str()]
-                                     : Value();
+  Value codes = params[codesName];
+  Value scales = params[codesName + ":scales"];
+  Value offsets =
+      quant.hasOffsets() ? params[codesName + ":offsets"] : Value();
   return ch::LinearOp::create(b, loc, x, codes, scales, offsets, biasParam(),
                               quant);
 }

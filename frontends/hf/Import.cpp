@@ -226,8 +226,8 @@ public:
     if (lastLogitsOnly)
       h = ch::LastTokenOp::create(b, g.location(), h, lengths);
     h = g.rmsNorm(h, s.finalNorm, c.normEps, s.unitOffsetNorm);
-    // Quantised like the other linears unless tied to the embedding table,
-    // which gathers rows and stays in --dtype.
+    // Quantised like the other linears; tied to the embedding table (which
+    // gathers rows and stays in --dtype), it gets a quantised copy.
     Value logits = g.linear(h, s.lmHead, c.vocabSize, c.hiddenSize);
     SmallVector<Value> results = {logits};
     results.append(newCaches);

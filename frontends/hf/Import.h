@@ -45,8 +45,9 @@ struct ImportOptions {
   /// prompt token. Not for models whose decode reruns the sequence.
   bool lastLogitsOnly = false;
   /// Linear weights stored quantised (null: in `weightType`). Routers, the
-  /// Mamba dt_proj, expert FFNs and an LM head tied to the embedding stay
-  /// in `weightType`; norms, SSM A/D, conv and biases are f32.
+  /// Mamba dt_proj, expert FFNs and embedding tables stay in `weightType`
+  /// (an LM head tied to the embedding gets a quantised copy); norms, SSM
+  /// A/D, conv and biases are f32.
   mlir::chimera::QuantAttr quant;
 };
 
