@@ -20,6 +20,8 @@
 //===----------------------------------------------------------------------===//
 #include "passes/Passes.h"
 
+#include "dialects/chimera/ChimeraAttrs.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -705,6 +707,178 @@ struct VectorizeRoutedMatmul : OpRewritePattern<linalg::GenericOp> {
   }
 };
 
+/// 4-bit weights in groups (`#chimera.quant<int4, group_size = G>`, G a
+/// multiple of two vectors): the reference's generic over (rows..., n, g, j)
+/// that the lowering tags with its `chimera.quant`. Dot-product tiles of
+/// `cols` x rows by `rows` weight rows: per group and 2·width elements, one
+/// vector of codes per weight row unpacks into the even (low nibble) and odd
+/// (high nibble) elements, scaled by the group's scale; the x row is split
+/// into its even and odd elements once and reused by every weight row.
+struct VectorizeInt4Matmul : OpRewritePattern<linalg::GenericOp> {
+  VectorizeInt4Matmul(MLIRContext *ctx, int64_t width, int64_t rows,
+                      int64_t cols)
+      : OpRewritePattern(ctx), width(width), rows(rows), cols(cols) {}
+
+  int64_t width, rows, cols;
+
+  LogicalResult matchAndRewrite(linalg::GenericOp op,
+                                PatternRewriter &rewriter) const override {
+    auto quant = op->getAttrOfType<QuantAttr>("chimera.quant");
+    if (!quant || quant.getScheme() != QuantScheme::Int4 ||
+        quant.getGroupSize() % (2 * width) != 0 ||
+        !op.hasPureBufferSemantics() || op.getNumDpsInputs() != 4 ||
+        op.getNumDpsInits() != 1)
+      return failure();
+    Value x = op.getDpsInputs()[0], codes = op.getDpsInputs()[2],
+          scales = op.getDpsInputs()[3], out = op.getDpsInits()[0];
+    auto xType = cast<MemRefType>(x.getType());
+    auto outType = cast<MemRefType>(out.getType());
+    auto codesType = cast<MemRefType>(codes.getType());
+    unsigned r = outType.getRank();
+    if (op.getDpsInputs()[1] != x || (r != 2 && r != 3) ||
+        xType.getRank() != r + 1 || codesType.getRank() != 3 ||
+        !codesType.hasStaticShape() || !xType.getLayout().isIdentity() ||
+        !outType.getLayout().isIdentity() || !isRowMajor(codesType) ||
+        !xType.getElementType().isF32() || !outType.getElementType().isF32())
+      return failure();
+    Location loc = op.getLoc();
+    if (r == 3) {
+      x = memref::CollapseShapeOp::create(
+          rewriter, loc, x, SmallVector<ReassociationIndices>{{0, 1}, {2}, {3}});
+      out = memref::CollapseShapeOp::create(
+          rewriter, loc, out, SmallVector<ReassociationIndices>{{0, 1}, {2}});
+    }
+    int64_t n = codesType.getDimSize(0), groups = codesType.getDimSize(1);
+    int64_t group = quant.getGroupSize();
+    auto c = [&](OpBuilder &b, int64_t v) -> Value {
+      return arith::ConstantIndexOp::create(b, loc, v);
+    };
+    Value m = memref::DimOp::create(rewriter, loc, x, 0);
+    auto grid = scf::ParallelOp::create(
+        rewriter, loc, ValueRange{c(rewriter, 0)},
+        ValueRange{c(rewriter, llvm::divideCeil(n, rows))},
+        ValueRange{c(rewriter, 1)});
+    grid->setAttr("chimera.block_size", rewriter.getI64IntegerAttr(1));
+    OpBuilder b = OpBuilder::atBlockBegin(grid.getBody());
+    Value n0 = arith::MulIOp::create(b, loc, grid.getInductionVars()[0],
+                                     c(b, rows));
+    auto weightRows = [&](OpBuilder &wb, int64_t nr, int64_t count) {
+      for (int64_t g0 = 0; g0 < count; g0 += nr) {
+        Value first = g0 ? arith::AddIOp::create(wb, loc, n0, c(wb, g0)) : n0;
+        // Tiles of `cols` x rows, then the rest singly.
+        Value rem = arith::RemUIOp::create(wb, loc, m, c(wb, cols));
+        Value mFull = arith::SubIOp::create(wb, loc, m, rem);
+        auto tiles = scf::ForOp::create(wb, loc, c(wb, 0), mFull, c(wb, cols));
+        OpBuilder tb = OpBuilder::atBlockBegin(tiles.getBody());
+        emitTile(tb, loc, x, codes, scales, out, tiles.getInductionVar(), cols,
+                 first, nr, groups, group);
+        auto tail = scf::ForOp::create(wb, loc, mFull, m, c(wb, 1));
+        OpBuilder lb = OpBuilder::atBlockBegin(tail.getBody());
+        emitTile(lb, loc, x, codes, scales, out, tail.getInductionVar(), 1,
+                 first, nr, groups, group);
+      }
+    };
+    int64_t fullItems = n / rows;
+    if (fullItems * rows == n) {
+      weightRows(b, rows, rows);
+    } else {
+      Value isFull = arith::CmpIOp::create(
+          b, loc, arith::CmpIPredicate::slt, grid.getInductionVars()[0],
+          c(b, fullItems));
+      auto branch = scf::IfOp::create(b, loc, isFull, /*withElse=*/true);
+      OpBuilder tb = branch.getThenBodyBuilder();
+      weightRows(tb, rows, rows);
+      OpBuilder eb = branch.getElseBodyBuilder();
+      weightRows(eb, 1, n - fullItems * rows);
+    }
+    rewriter.eraseOp(op);
+    return success();
+  }
+
+  void emitTile(OpBuilder &b, Location loc, Value x, Value codes, Value scales,
+                Value out, Value m0, int64_t mr, Value n0, int64_t nr,
+                int64_t groups, int64_t group) const {
+    Type f32 = b.getF32Type(), i8 = b.getI8Type();
+    auto vec = VectorType::get({width}, f32);
+    auto bytes = VectorType::get({width}, i8);
+    auto c = [&](OpBuilder &bb, int64_t v) -> Value {
+      return arith::ConstantIndexOp::create(bb, loc, v);
+    };
+    auto splat8 = [&](OpBuilder &bb, int64_t v) -> Value {
+      return arith::ConstantOp::create(
+          bb, loc, bytes, DenseElementsAttr::get(bytes, bb.getI8IntegerAttr(v)));
+    };
+    SmallVector<Value> ms, ns;
+    for (int64_t i = 0; i < mr; ++i)
+      ms.push_back(i ? arith::AddIOp::create(b, loc, m0, c(b, i)) : m0);
+    for (int64_t j = 0; j < nr; ++j)
+      ns.push_back(j ? arith::AddIOp::create(b, loc, n0, c(b, j)) : n0);
+    SmallVector<int64_t> even, odd;
+    for (int64_t i = 0; i < width; ++i) {
+      even.push_back(2 * i);
+      odd.push_back(2 * i + 1);
+    }
+    Value zero = arith::ConstantOp::create(
+        b, loc, vec, DenseElementsAttr::get(vec, b.getF32FloatAttr(0)));
+    SmallVector<Value> init(mr * nr, zero);
+    auto loop = scf::ForOp::create(
+        b, loc, c(b, 0), c(b, groups), c(b, 1), init,
+        [&](OpBuilder &lb, Location, Value g, ValueRange acc) {
+          SmallVector<Value> next(acc.begin(), acc.end());
+          SmallVector<Value> s;
+          for (Value row : ns)
+            s.push_back(vector::BroadcastOp::create(
+                lb, loc, vec,
+                memref::LoadOp::create(lb, loc, scales, ValueRange{row, g})));
+          for (int64_t sub = 0; sub < group / (2 * width); ++sub) {
+            SmallVector<Value> xe, xo;
+            for (Value row : ms) {
+              Value a = vector::LoadOp::create(
+                  lb, loc, vec, x, ValueRange{row, g, c(lb, sub * 2 * width)});
+              Value bv = vector::LoadOp::create(
+                  lb, loc, vec, x,
+                  ValueRange{row, g, c(lb, sub * 2 * width + width)});
+              xe.push_back(vector::ShuffleOp::create(lb, loc, a, bv, even));
+              xo.push_back(vector::ShuffleOp::create(lb, loc, a, bv, odd));
+            }
+            for (int64_t j = 0; j < nr; ++j) {
+              Value q = vector::LoadOp::create(
+                  lb, loc, bytes, codes, ValueRange{ns[j], g, c(lb, sub * width)});
+              // Nibbles to [-8, 7]: (u ^ 8) - 8.
+              auto decode = [&](Value u) -> Value {
+                Value v = arith::SubIOp::create(
+                    lb, loc, arith::XOrIOp::create(lb, loc, u, splat8(lb, 8)),
+                    splat8(lb, 8));
+                return arith::MulFOp::create(
+                    lb, loc, arith::SIToFPOp::create(lb, loc, vec, v), s[j]);
+              };
+              Value lo = decode(arith::AndIOp::create(lb, loc, q, splat8(lb, 15)));
+              Value hi = decode(arith::AndIOp::create(
+                  lb, loc, arith::ShRUIOp::create(lb, loc, q, splat8(lb, 4)),
+                  splat8(lb, 15)));
+              for (int64_t i = 0; i < mr; ++i) {
+                Value &a = next[i * nr + j];
+                a = vector::FMAOp::create(lb, loc, xe[i], lo, a);
+                a = vector::FMAOp::create(lb, loc, xo[i], hi, a);
+              }
+            }
+          }
+          scf::YieldOp::create(lb, loc, next);
+        });
+    auto fast = arith::FastMathFlags::reassoc | arith::FastMathFlags::contract;
+    for (int64_t i = 0; i < mr; ++i)
+      for (int64_t j = 0; j < nr; ++j) {
+        Value sum = vector::ReductionOp::create(
+            b, loc, vector::CombiningKind::ADD, loop.getResult(i * nr + j),
+            Value(), fast);
+        SmallVector<Value, 2> at = {ms[i], ns[j]};
+        Value old = memref::LoadOp::create(b, loc, out, at);
+        memref::StoreOp::create(b, loc, arith::AddFOp::create(b, loc, old, sum),
+                                out, at);
+      }
+  }
+};
+
 struct VectorizeMatmulsPass
     : public impl::VectorizeMatmulsBase<VectorizeMatmulsPass> {
   using Base::Base;
@@ -722,6 +896,7 @@ struct VectorizeMatmulsPass
     patterns.add<VectorizeMatmul>(&getContext(), vectorWidth, rows, cols,
                                   chunk);
     patterns.add<VectorizeRoutedMatmul>(&getContext(), kernel);
+    patterns.add<VectorizeInt4Matmul>(&getContext(), vectorWidth, rows, cols);
     // One rewrite per matmul; the kernels it creates never match again.
     walkAndApplyPatterns(getOperation(), std::move(patterns));
   }

@@ -270,7 +270,7 @@ struct LowerLinear : OpRewritePattern<LinearOp> {
       maps.push_back(groupMap);
     }
     maps.push_back(AffineMap::get(numDims, 0, outExprs, ctx));
-    return generic(
+    Value result = generic(
         b0, loc, inputs, init, maps, iterators(rank, 2),
         [&](OpBuilder &b, Location l, ValueRange args) {
           unsigned code = unsigned(perByte);
@@ -287,6 +287,10 @@ struct LowerLinear : OpRewritePattern<LinearOp> {
           }
           linalg::YieldOp::create(b, l, acc);
         });
+    // Says what the generic computes, for target kernels that replace it
+    // (chimera-vectorize-matmuls) without matching its body op by op.
+    result.getDefiningOp()->setAttr("chimera.quant", quant);
+    return result;
   }
 
   LogicalResult matchAndRewrite(LinearOp op,

@@ -171,3 +171,42 @@ func.func @int8_weight(%x: memref<?x64xf32>, %w: memref<32x64xi8>, %s: memref<32
   }
   return
 }
+
+// -----
+
+// Grouped int4 weights, as the reference lowering emits them (tagged with
+// their #chimera.quant): per group, one vector of codes per weight row
+// unpacks into the even (low nibble) and odd (high nibble) elements; the x
+// row is split into its even and odd elements with two shuffles.
+#xg = affine_map<(d0, d1, d2, d3) -> (d0, d2, d3 * 2)>
+#xo = affine_map<(d0, d1, d2, d3) -> (d0, d2, d3 * 2 + 1)>
+#cg = affine_map<(d0, d1, d2, d3) -> (d1, d2, d3)>
+#sg = affine_map<(d0, d1, d2, d3) -> (d1, d2)>
+#og = affine_map<(d0, d1, d2, d3) -> (d0, d1)>
+// CHECK-LABEL: func.func @int4_weight(
+// CHECK-SAME: %[[X:.*]]: memref<?x2x32xf32>, %[[Q:.*]]: memref<16x2x16xi8>, %[[S:.*]]: memref<16x2xf32>, %[[OUT:.*]]: memref<?x16xf32>)
+// CHECK: scf.parallel
+// CHECK: scf.for %[[G:[^ ]*]] = %{{.*}} to %c2{{[_0-9]*}} step %c1{{.*}} iter_args(
+// CHECK: memref.load %[[S]][%{{.*}}, %[[G]]]
+// CHECK: vector.load %[[X]][%{{.*}}, %[[G]], %c0{{.*}}] : memref<?x2x32xf32>, vector<16xf32>
+// CHECK: vector.load %[[X]][%{{.*}}, %[[G]], %c16{{.*}}] : memref<?x2x32xf32>, vector<16xf32>
+// CHECK: vector.shuffle {{.*}} [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30]
+// CHECK: vector.shuffle {{.*}} [1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31]
+// CHECK: vector.load %[[Q]][%{{.*}}, %[[G]], %c0{{.*}}] : memref<16x2x16xi8>, vector<16xi8>
+// CHECK: arith.andi
+// CHECK: arith.xori
+// CHECK: arith.subi
+// CHECK: arith.sitofp {{.*}} : vector<16xi8> to vector<16xf32>
+// CHECK: arith.shrui
+// CHECK: vector.fma
+// CHECK: vector.reduction <add>
+// CHECK-NOT: linalg.generic
+func.func @int4_weight(%x: memref<?x2x32xf32>, %q: memref<16x2x16xi8>, %s: memref<16x2xf32>, %out: memref<?x16xf32>) {
+  linalg.generic {indexing_maps = [#xg, #xo, #cg, #sg, #og], iterator_types = ["parallel", "parallel", "reduction", "reduction"]}
+      ins(%x, %x, %q, %s : memref<?x2x32xf32>, memref<?x2x32xf32>, memref<16x2x16xi8>, memref<16x2xf32>) outs(%out : memref<?x16xf32>)
+      attrs = {chimera.quant = #chimera.quant<int4, group_size = 32>} {
+  ^bb0(%a: f32, %b: f32, %c: i8, %sc: f32, %acc: f32):
+    linalg.yield %acc : f32
+  }
+  return
+}
