@@ -707,15 +707,16 @@ struct VectorizeRoutedMatmul : OpRewritePattern<linalg::GenericOp> {
   }
 };
 
-/// 4-bit weights in groups (`#chimera.quant<int4, group_size = G>`, G a
-/// multiple of two vectors): the reference's generic over (rows..., n, g, j)
-/// that the lowering tags with its `chimera.quant`. Dot-product tiles of
+/// 4-bit weights in groups (`#chimera.quant<int4|fp4_m0e4|mxfp4, group_size
+/// = G>`, G a multiple of two vectors): the reference's generic over
+/// (rows..., n, g, j) that the lowering tags with its `chimera.quant`.
+/// Dot-product tiles of
 /// `cols` x rows by `rows` weight rows: per group and 2·width elements, one
 /// vector of codes per weight row unpacks into the even (low nibble) and odd
 /// (high nibble) elements, scaled by the group's scale; the x row is split
 /// into its even and odd elements once and reused by every weight row.
-struct VectorizeInt4Matmul : OpRewritePattern<linalg::GenericOp> {
-  VectorizeInt4Matmul(MLIRContext *ctx, int64_t width, int64_t rows,
+struct VectorizeNibbleMatmul : OpRewritePattern<linalg::GenericOp> {
+  VectorizeNibbleMatmul(MLIRContext *ctx, int64_t width, int64_t rows,
                       int64_t cols)
       : OpRewritePattern(ctx), width(width), rows(rows), cols(cols) {}
 
@@ -724,13 +725,15 @@ struct VectorizeInt4Matmul : OpRewritePattern<linalg::GenericOp> {
   LogicalResult matchAndRewrite(linalg::GenericOp op,
                                 PatternRewriter &rewriter) const override {
     auto quant = op->getAttrOfType<QuantAttr>("chimera.quant");
-    if (!quant || quant.getScheme() != QuantScheme::Int4 ||
+    if (!quant || quant.getScheme() == QuantScheme::Int8 ||
         quant.getGroupSize() % (2 * width) != 0 ||
-        !op.hasPureBufferSemantics() || op.getNumDpsInputs() != 4 ||
+        !op.hasPureBufferSemantics() ||
+        op.getNumDpsInputs() != (quant.hasOffsets() ? 5u : 4u) ||
         op.getNumDpsInits() != 1)
       return failure();
     Value x = op.getDpsInputs()[0], codes = op.getDpsInputs()[2],
           scales = op.getDpsInputs()[3], out = op.getDpsInits()[0];
+    Value offsets = quant.hasOffsets() ? op.getDpsInputs()[4] : Value();
     auto xType = cast<MemRefType>(x.getType());
     auto outType = cast<MemRefType>(out.getType());
     auto codesType = cast<MemRefType>(codes.getType());
@@ -770,12 +773,12 @@ struct VectorizeInt4Matmul : OpRewritePattern<linalg::GenericOp> {
         Value mFull = arith::SubIOp::create(wb, loc, m, rem);
         auto tiles = scf::ForOp::create(wb, loc, c(wb, 0), mFull, c(wb, cols));
         OpBuilder tb = OpBuilder::atBlockBegin(tiles.getBody());
-        emitTile(tb, loc, x, codes, scales, out, tiles.getInductionVar(), cols,
-                 first, nr, groups, group);
+        emitTile(tb, loc, quant, x, codes, scales, offsets, out,
+                 tiles.getInductionVar(), cols, first, nr, groups, group);
         auto tail = scf::ForOp::create(wb, loc, mFull, m, c(wb, 1));
         OpBuilder lb = OpBuilder::atBlockBegin(tail.getBody());
-        emitTile(lb, loc, x, codes, scales, out, tail.getInductionVar(), 1,
-                 first, nr, groups, group);
+        emitTile(lb, loc, quant, x, codes, scales, offsets, out,
+                 tail.getInductionVar(), 1, first, nr, groups, group);
       }
     };
     int64_t fullItems = n / rows;
@@ -795,9 +798,88 @@ struct VectorizeInt4Matmul : OpRewritePattern<linalg::GenericOp> {
     return success();
   }
 
-  void emitTile(OpBuilder &b, Location loc, Value x, Value codes, Value scales,
-                Value out, Value m0, int64_t mr, Value n0, int64_t nr,
-                int64_t groups, int64_t group) const {
+  /// 2^(e - 127) of an E8M0 scale byte (0 is 2^-127, 0xFF NaN).
+  static Value e8m0(OpBuilder &b, Location loc, Value byte) {
+    Type i32 = b.getI32Type();
+    auto ci = [&](int64_t v) -> Value {
+      return arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(v));
+    };
+    Value e = arith::ExtUIOp::create(b, loc, i32, byte);
+    Value bits = arith::ShLIOp::create(b, loc, e, ci(23));
+    auto is = [&](int64_t v) {
+      return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, e, ci(v));
+    };
+    bits = arith::SelectOp::create(b, loc, is(0), ci(0x00400000), bits);
+    bits = arith::SelectOp::create(b, loc, is(255), ci(0x7FC00000), bits);
+    return arith::BitcastOp::create(b, loc, b.getF32Type(), bits);
+  }
+
+  /// The weights of 4-bit codes `u` (vector of i8 in [0, 15]) by the
+  /// formulas of `#chimera.quant`, given the group's scale (and offset)
+  /// broadcast.
+  Value decode(OpBuilder &b, Location loc, QuantAttr quant, Value u,
+               Value scale, Value offset) const {
+    auto vec = VectorType::get({width}, b.getF32Type());
+    auto ints = VectorType::get({width}, b.getI32Type());
+    auto splat = [&](VectorType t, int64_t v) -> Value {
+      return arith::ConstantOp::create(
+          b, loc, t,
+          DenseElementsAttr::get(t, b.getIntegerAttr(t.getElementType(), v)));
+    };
+    switch (quant.getScheme()) {
+    case QuantScheme::Int4: {
+      // To [-8, 7]: (u ^ 8) - 8.
+      auto bytes = cast<VectorType>(u.getType());
+      Value v = arith::SubIOp::create(
+          b, loc, arith::XOrIOp::create(b, loc, u, splat(bytes, 8)),
+          splat(bytes, 8));
+      return arith::MulFOp::create(b, loc,
+                                   arith::SIToFPOp::create(b, loc, vec, v), scale);
+    }
+    case QuantScheme::Fp4M0E4: {
+      // h = as_f32(0x3F800000 | u << 19) = 1 + u/16; w = scale·h + offset.
+      Value w = arith::ExtUIOp::create(b, loc, ints, u);
+      Value bits = arith::OrIOp::create(
+          b, loc, arith::ShLIOp::create(b, loc, w, splat(ints, 19)),
+          splat(ints, 0x3F800000));
+      Value h = arith::BitcastOp::create(b, loc, vec, bits);
+      return vector::FMAOp::create(b, loc, h, scale, offset);
+    }
+    case QuantScheme::MxFp4: {
+      // E2M1 as f32 bits: exponent e = bits 2..1 (bias 1), mantissa bit 0,
+      // sign bit 3; e = 0 is 0 or 0.5.
+      Value w = arith::ExtUIOp::create(b, loc, ints, u);
+      Value e = arith::AndIOp::create(
+          b, loc, arith::ShRUIOp::create(b, loc, w, splat(ints, 1)),
+          splat(ints, 3));
+      Value m = arith::AndIOp::create(b, loc, w, splat(ints, 1));
+      Value normal = arith::OrIOp::create(
+          b, loc,
+          arith::ShLIOp::create(
+              b, loc, arith::AddIOp::create(b, loc, e, splat(ints, 126)),
+              splat(ints, 23)),
+          arith::ShLIOp::create(b, loc, m, splat(ints, 22)));
+      Value small = arith::MulIOp::create(b, loc, m, splat(ints, 0x3F000000));
+      Value isSmall = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, e,
+                                            splat(ints, 0));
+      Value bits = arith::SelectOp::create(b, loc, isSmall, small, normal);
+      Value sign = arith::ShLIOp::create(
+          b, loc, arith::AndIOp::create(b, loc, w, splat(ints, 8)),
+          splat(ints, 28));
+      bits = arith::OrIOp::create(b, loc, bits, sign);
+      return arith::MulFOp::create(
+          b, loc, arith::BitcastOp::create(b, loc, vec, bits), scale);
+    }
+    case QuantScheme::Int8:
+      break;
+    }
+    llvm_unreachable("not a 4-bit scheme");
+  }
+
+  void emitTile(OpBuilder &b, Location loc, QuantAttr quant, Value x,
+                Value codes, Value scales, Value offsets, Value out, Value m0,
+                int64_t mr, Value n0, int64_t nr, int64_t groups,
+                int64_t group) const {
     Type f32 = b.getF32Type(), i8 = b.getI8Type();
     auto vec = VectorType::get({width}, f32);
     auto bytes = VectorType::get({width}, i8);
@@ -825,11 +907,18 @@ struct VectorizeInt4Matmul : OpRewritePattern<linalg::GenericOp> {
         b, loc, c(b, 0), c(b, groups), c(b, 1), init,
         [&](OpBuilder &lb, Location, Value g, ValueRange acc) {
           SmallVector<Value> next(acc.begin(), acc.end());
-          SmallVector<Value> s;
-          for (Value row : ns)
-            s.push_back(vector::BroadcastOp::create(
-                lb, loc, vec,
-                memref::LoadOp::create(lb, loc, scales, ValueRange{row, g})));
+          SmallVector<Value> s, o;
+          for (Value row : ns) {
+            Value scale =
+                memref::LoadOp::create(lb, loc, scales, ValueRange{row, g});
+            if (quant.getScheme() == QuantScheme::MxFp4)
+              scale = e8m0(lb, loc, scale);
+            s.push_back(vector::BroadcastOp::create(lb, loc, vec, scale));
+            if (offsets)
+              o.push_back(vector::BroadcastOp::create(
+                  lb, loc, vec,
+                  memref::LoadOp::create(lb, loc, offsets, ValueRange{row, g})));
+          }
           for (int64_t sub = 0; sub < group / (2 * width); ++sub) {
             SmallVector<Value> xe, xo;
             for (Value row : ms) {
@@ -844,18 +933,17 @@ struct VectorizeInt4Matmul : OpRewritePattern<linalg::GenericOp> {
             for (int64_t j = 0; j < nr; ++j) {
               Value q = vector::LoadOp::create(
                   lb, loc, bytes, codes, ValueRange{ns[j], g, c(lb, sub * width)});
-              // Nibbles to [-8, 7]: (u ^ 8) - 8.
-              auto decode = [&](Value u) -> Value {
-                Value v = arith::SubIOp::create(
-                    lb, loc, arith::XOrIOp::create(lb, loc, u, splat8(lb, 8)),
-                    splat8(lb, 8));
-                return arith::MulFOp::create(
-                    lb, loc, arith::SIToFPOp::create(lb, loc, vec, v), s[j]);
-              };
-              Value lo = decode(arith::AndIOp::create(lb, loc, q, splat8(lb, 15)));
-              Value hi = decode(arith::AndIOp::create(
-                  lb, loc, arith::ShRUIOp::create(lb, loc, q, splat8(lb, 4)),
-                  splat8(lb, 15)));
+              Value offset = offsets ? o[j] : Value();
+              Value lo = decode(
+                  lb, loc, quant,
+                  arith::AndIOp::create(lb, loc, q, splat8(lb, 15)), s[j],
+                  offset);
+              Value hi = decode(
+                  lb, loc, quant,
+                  arith::AndIOp::create(
+                      lb, loc, arith::ShRUIOp::create(lb, loc, q, splat8(lb, 4)),
+                      splat8(lb, 15)),
+                  s[j], offset);
               for (int64_t i = 0; i < mr; ++i) {
                 Value &a = next[i * nr + j];
                 a = vector::FMAOp::create(lb, loc, xe[i], lo, a);
@@ -896,7 +984,8 @@ struct VectorizeMatmulsPass
     patterns.add<VectorizeMatmul>(&getContext(), vectorWidth, rows, cols,
                                   chunk);
     patterns.add<VectorizeRoutedMatmul>(&getContext(), kernel);
-    patterns.add<VectorizeInt4Matmul>(&getContext(), vectorWidth, rows, cols);
+    patterns.add<VectorizeNibbleMatmul>(&getContext(), vectorWidth, rows,
+                                        cols);
     // One rewrite per matmul; the kernels it creates never match again.
     walkAndApplyPatterns(getOperation(), std::move(patterns));
   }
