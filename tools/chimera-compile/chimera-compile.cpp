@@ -1,6 +1,8 @@
 //===- chimera-compile.cpp - checkpoint -> deployable artifact ------------===//
 //
-//   chimera-compile MODEL_DIR --target=x86_64 -o OUT_DIR
+//   chimera-compile MODEL_DIR --target=x86_64|vulkan[:PROFILE]|cuda[:SM] -o OUT_DIR
+//   chimera-compile MODEL_DIR --target=cuda[:SM] --emit=ptx -o FILE.ptx
+//   chimera-compile MODEL_DIR --target=vulkan[:PROFILE] --emit=spirv -o DIR
 //   chimera-compile MODEL_DIR --emit=mlir [--compile-to=PHASE] [-o FILE]
 //   chimera-compile MODEL_DIR --emit=llvm|obj|lib -o FILE
 //
@@ -117,9 +119,9 @@ enum class QuantOpt { None, Int8, Int4, Fp4M0E4, MxFp4 };
 static cl::opt<QuantOpt> quantFormat(
     "quant",
     cl::desc("Store the linear layers' weights quantised and dequantise them "
-             "inside the kernels (routers, Mamba dt_proj, expert FFNs and an "
-             "LM head tied to the embedding stay in --dtype; norms, SSM A/D, "
-             "conv and biases in f32)"),
+             "inside the kernels (routers, Mamba dt_proj, expert FFNs and "
+             "embedding tables stay in --dtype, a tied LM head gets a "
+             "quantised copy; norms, SSM A/D, conv and biases are f32)"),
     cl::init(QuantOpt::None),
     cl::values(clEnumValN(QuantOpt::Int8, "int8",
                           "8-bit, one f32 scale per output channel"),
@@ -135,7 +137,8 @@ static cl::opt<QuantOpt> quantFormat(
 static cl::opt<int64_t> groupSize(
     "group-size",
     cl::desc("Columns per scale for --quant=int4|fp4-m0e4 (default 32; must "
-             "divide every quantised weight's columns); mxfp4 is fixed at 32"),
+             "divide every quantised weight's columns; the x86 vector kernels "
+             "need a multiple of 32); mxfp4 is fixed at 32"),
     cl::init(0), cl::cat(category));
 
 enum class LogitsOpt { Auto, Last, All };
@@ -281,6 +284,9 @@ int main(int argc, char **argv) {
       "model.so (the compiled model and the runtime's C API, see\n"
       "runtime/chimera_runtime.h), weights.bin and manifest.json.\n\n"
       "  chimera-compile MODEL_DIR --target=x86_64 -o OUT_DIR\n"
+      "  chimera-compile MODEL_DIR --target=vulkan[:PROFILE] -o OUT_DIR\n"
+      "  chimera-compile MODEL_DIR --target=cuda:sm_90 --emit=ptx -o FILE.ptx\n"
+      "  chimera-compile MODEL_DIR --quant=int4 [--group-size=32] -o OUT_DIR\n"
       "  chimera-compile MODEL_DIR --emit=mlir [--compile-to=PHASE] [-o FILE]\n"
       "  chimera-run OUT_DIR --prompt-ids=1,2,3 -n 16 --greedy\n\n"
       "MLIR's pass manager options work as in mlir-opt (listed by\n"
