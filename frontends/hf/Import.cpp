@@ -237,6 +237,7 @@ public:
 
   llvm::Error takeError() { return g.takeError(); }
   void setQuant(ch::QuantAttr quant) { g.setQuant(quant); }
+  std::optional<double> depthCapacity;
 
 private:
   /// Self-attention. With caches, new keys/values are written at the rows'
@@ -290,7 +291,7 @@ private:
     Value scores = tensor::CollapseShapeOp::create(
         b, loc, logits, SmallVector<ReassociationIndices>{{0}, {1, 2}});
     auto route = ch::DepthRouteOp::create(
-        b, loc, h, scores, positions, c.depthCapacity,
+        b, loc, h, scores, positions, depthCapacity.value_or(c.depthCapacity),
         ch::DepthSelection::TopKStrict, /*threshold=*/0.0,
         /*scaleByScore=*/true);
     OpBuilder::InsertionGuard guard(b);
@@ -453,6 +454,7 @@ importCheckpoint(MLIRContext &ctx, const Checkpoint &ckpt,
         "of every position; last-position-only logits are not available");
   importer.lastLogitsOnly = options.lastLogitsOnly;
   importer.setQuant(options.quant);
+  importer.depthCapacity = options.depthCapacity;
   SmallVector<Type> results = {RankedTensorType::get(
       {dyn, options.lastLogitsOnly ? 1 : dyn, c.vocabSize}, elt)};
   for (const CacheSlot &slot : slots) {

@@ -26,6 +26,8 @@
 #include "dialects/chimera/ChimeraAttrs.h"
 
 #include "mlir/IR/BuiltinOps.h"
+
+#include <optional>
 #include "mlir/IR/OwningOpRef.h"
 
 namespace chimera::hf {
@@ -49,6 +51,9 @@ struct ImportOptions {
   /// (an LM head tied to the embedding gets a quantised copy); norms, SSM
   /// A/D, conv and biases are f32.
   mlir::chimera::QuantAttr quant;
+  /// Mixture-of-Depths: the fraction of tokens each routed block takes
+  /// (the public reference hard-codes 0.125).
+  std::optional<double> depthCapacity;
 };
 
 /// Imports `ckpt`.

@@ -11,6 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "tools/chimera-compile/Artifact.h"
+#include "tools/chimera-compile/Flops.h"
 
 #include "frontends/hf/Checkpoint.h"
 #include "frontends/hf/Import.h"
@@ -140,6 +141,19 @@ static cl::opt<int64_t> groupSize(
              "divide every quantised weight's columns; the x86 vector kernels "
              "need a multiple of 32); mxfp4 is fixed at 32"),
     cl::init(0), cl::cat(category));
+
+static cl::opt<double> modCapacity(
+    "mod-capacity",
+    cl::desc("Mixture-of-Depths: fraction of tokens each routed block "
+             "takes, in (0, 1] (default: the checkpoint family's, 0.125)"),
+    cl::init(0), cl::cat(category));
+
+static cl::opt<int64_t> flopsTokens(
+    "flops",
+    cl::desc("Print the FLOPs of one prefill of N tokens (batch 1) as the "
+             "model's ops specify them, and the part inside depth-routed "
+             "blocks, to stderr"),
+    cl::value_desc("N"), cl::init(0), cl::cat(category));
 
 enum class LogitsOpt { Auto, Last, All };
 static cl::opt<LogitsOpt> logitsMode(
@@ -398,12 +412,36 @@ int main(int argc, char **argv) {
   } else if (groupSize != 0) {
     return fail("--group-size needs --quant=int4|fp4-m0e4|mxfp4");
   }
+  if (modCapacity.getNumOccurrences()) {
+    if (!(modCapacity > 0 && modCapacity <= 1))
+      return fail("--mod-capacity=" + std::to_string(double(modCapacity)) +
+                  ": must be in (0, 1]");
+    if (!(*ckpt)->config().mixtureOfDepths)
+      return fail("--mod-capacity: " + modelDir +
+                  " is not a Mixture-of-Depths checkpoint");
+    importOptions.depthCapacity = modCapacity;
+  }
   importOptions.lastLogitsOnly =
       logitsMode == LogitsOpt::Last ||
       (logitsMode == LogitsOpt::Auto && !(*ckpt)->config().mixtureOfDepths);
   auto module = hf::importCheckpoint(ctx, **ckpt, importOptions);
   if (!module)
     return fail(llvm::toString(module.takeError()));
+  if (flopsTokens.getNumOccurrences()) {
+    if (flopsTokens < 1)
+      return fail("--flops needs a token count >= 1");
+    FlopCount count = countFlops(**module, flopsTokens);
+    llvm::errs() << llvm::format(
+        "chimera-compile: flops: prefill of %lld tokens: %.4g GFLOP "
+        "(%.4g MFLOP/token)",
+        (long long)flopsTokens, count.total / 1e9,
+        count.total / 1e6 / double(flopsTokens));
+    if (count.capacity > 0)
+      llvm::errs() << llvm::format(
+          "; depth-routed blocks %.4g GFLOP at capacity %g",
+          count.routed / 1e9, count.capacity);
+    llvm::errs() << "\n";
+  }
   if (stats) {
     double seconds = std::chrono::duration<double>(
                          std::chrono::steady_clock::now() - start)

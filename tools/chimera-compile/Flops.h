@@ -1,0 +1,30 @@
+//===- Flops.h - the arithmetic a model does per prefill -------*- C++ -*-===//
+//
+// `chimera-compile --flops=S` counts, from the imported chimera IR, the
+// floating-point operations of one prefill of S tokens (batch 1): matmuls
+// (linear layers, expert FFNs at their top-k, attention's QKᵀ and PV), the
+// selective scan and the causal conv. Inside a `chimera.depth_route` the
+// block runs on the selected tokens: max(1, ⌊capacity · S⌋) of them. The
+// count is what the model's ops specify, whatever kernels run them.
+//
+//===----------------------------------------------------------------------===//
+#ifndef CHIMERA_TOOLS_CHIMERA_COMPILE_FLOPS_H
+#define CHIMERA_TOOLS_CHIMERA_COMPILE_FLOPS_H
+
+#include "mlir/IR/BuiltinOps.h"
+
+#include <cstdint>
+
+namespace chimera {
+
+struct FlopCount {
+  double total = 0;
+  double routed = 0;     // inside depth-routed blocks
+  double capacity = 0;   // of the depth routes (0: none)
+};
+
+FlopCount countFlops(mlir::ModuleOp module, int64_t tokens);
+
+} // namespace chimera
+
+#endif // CHIMERA_TOOLS_CHIMERA_COMPILE_FLOPS_H
