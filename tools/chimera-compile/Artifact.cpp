@@ -80,6 +80,22 @@ Error ArtifactDir::commit() {
   return Error::success();
 }
 
+/// Checkpoint tensor `name` as f32 values, and its shape; the file's pages
+/// are released after the copy (one tensor in memory at a time).
+static llvm::Expected<std::pair<std::vector<float>, std::vector<int64_t>>>
+readTensor(const hf::Checkpoint &ckpt, llvm::StringRef name) {
+  std::optional<hf::Checkpoint::Entry> found = ckpt.find(name);
+  if (!found)
+    return fail(ckpt.directory() + ": missing weight '" + name + "'");
+  auto values = found->file->readF32(name);
+  if (!values)
+    return values.takeError();
+  found->file->release(name);
+  std::vector<int64_t> shape(found->view->shape.begin(),
+                             found->view->shape.end());
+  return std::make_pair(std::move(*values), std::move(shape));
+}
+
 Error chimera::writeWeightArchive(mlir::ModuleOp module,
                                   const hf::Checkpoint &ckpt,
                                   llvm::StringRef path) {
@@ -112,19 +128,15 @@ Error chimera::writeWeightArchive(mlir::ModuleOp module,
         return fail("internal: quantised entry '" + name + "' without its "
                     "scheme or shape");
       if (source != quantisedName) {
-        std::optional<hf::Checkpoint::Entry> found = ckpt.find(source);
-        if (!found)
-          return fail(ckpt.directory() + ": missing weight '" + source + "'");
-        auto values = found->file->readF32(source);
-        if (!values)
-          return values.takeError();
-        found->file->release(source);
-        const auto &viewShape = found->view->shape;
+        auto tensor = readTensor(ckpt, source);
+        if (!tensor)
+          return tensor.takeError();
+        const auto &[values, viewShape] = *tensor;
         if (viewShape.size() != 2)
           return fail("internal: quantised weight '" + source +
                       "' is not a matrix");
         quantised = quantize(quant.getScheme(), quant.getGroupSize(),
-                             values->data(), viewShape[0], viewShape[1]);
+                             values.data(), viewShape[0], viewShape[1]);
         quantisedName = source.str();
       }
       llvm::StringRef bytes;
@@ -148,13 +160,10 @@ Error chimera::writeWeightArchive(mlir::ModuleOp module,
       return fail("the weight archive holds f32 or bf16 weights only");
     for (mlir::Attribute name : dict.getAs<mlir::ArrayAttr>("names")) {
       llvm::StringRef n = llvm::cast<mlir::StringAttr>(name).getValue();
-      std::optional<hf::Checkpoint::Entry> found = ckpt.find(n);
-      if (!found)
-        return fail(ckpt.directory() + ": missing weight '" + n + "'");
-      auto values = found->file->readF32(n);
-      if (!values)
-        return values.takeError();
-      found->file->release(n);
+      auto tensor = readTensor(ckpt, n);
+      if (!tensor)
+        return tensor.takeError();
+      auto *values = &tensor->first;
       if (type.isF32()) {
         os.write(reinterpret_cast<const char *>(values->data()),
                  values->size() * sizeof(float));
