@@ -594,6 +594,48 @@ LogicalResult ExpertFfnOp::inferReturnTypes(MLIRContext *,
       if (failed(check.dim(gate, "w_gate", i, us[i], "'w_up' shape")))
         return failure();
   }
+  // Float weights, or int8 codes with one scale per expert output row.
+  QuantAttr quant = adaptor.getQuantAttr();
+  if (quant && quant.getScheme() != QuantScheme::Int8)
+    return check.error("quant = " + stringifyQuantScheme(quant.getScheme()) +
+                       ": expert FFNs take int8 weights only");
+  struct Part {
+    Value w, scales;
+    const char *name, *scalesName;
+  };
+  for (Part p : {Part{up, adaptor.getUpScales(), "w_up", "up_scales"},
+                 Part{down, adaptor.getDownScales(), "w_down", "down_scales"},
+                 Part{adaptor.getWGate(), adaptor.getGateScales(), "w_gate",
+                      "gate_scales"}}) {
+    if (!p.w) {
+      if (p.scales)
+        return check.error(std::string("operand '") + p.scalesName +
+                           "' without '" + p.name + "'");
+      continue;
+    }
+    Type elt = rankedType(p.w).getElementType();
+    if (!quant) {
+      if (!llvm::isa<FloatType>(elt))
+        return check.error(std::string("operand '") + p.name +
+                           "' must be a float tensor without 'quant'");
+      if (p.scales)
+        return check.error(std::string("operand '") + p.scalesName +
+                           "' needs quant = #chimera.quant<int8>");
+      continue;
+    }
+    if (!elt.isInteger(8))
+      return check.error(std::string("operand '") + p.name +
+                         "' must hold i8 codes with quant = int8");
+    if (!p.scales)
+      return check.error(std::string("operand '") + p.scalesName +
+                         "' is required with quant = int8");
+    ArrayRef<int64_t> ws = rankedType(p.w).getShape();
+    if (failed(check.rank(p.scales, p.scalesName, 2)) ||
+        failed(check.dim(p.scales, p.scalesName, 0, ws[0], "experts")) ||
+        failed(check.dim(p.scales, p.scalesName, 1, ws[1],
+                         "rows, one per output row")))
+      return failure();
+  }
   inferred.push_back(x.getType());
   return success();
 }

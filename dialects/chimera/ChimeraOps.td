@@ -340,7 +340,7 @@ def Chimera_RouteTopKOp : Chimera_InferredOp<"route_topk"> {
   let assemblyFormat = "$logits attr-dict `:` functional-type(operands, results)";
 }
 
-def Chimera_ExpertFfnOp : Chimera_InferredOp<"expert_ffn"> {
+def Chimera_ExpertFfnOp : Chimera_InferredOp<"expert_ffn", [AttrSizedOperandSegments]> {
   let summary = "weighted sum of routed expert FFNs over stacked weights";
   let description = [{
     `x : [T, H]`, `weights : [T, k]`, `ids : [T, k]`, `w_up : [E, I, H]`,
@@ -349,15 +349,26 @@ def Chimera_ExpertFfnOp : Chimera_InferredOp<"expert_ffn"> {
     `out[t] = Σ_j weights[t, j] · FFN_{ids[t, j]}(x[t])` with
     gated `FFN_e(x) = w_down[e] · (act(w_gate[e] x) ⊙ w_up[e] x)` (SwiGLU,
     GeGLU) or plain `FFN_e(x) = w_down[e] · act(w_up[e] x)`.
+
+    With `quant = #chimera.quant<int8>` the stacked weights are `i8` codes
+    and `up_scales : [E, I]`, `down_scales : [E, H]` (and `gate_scales :
+    [E, I]`) hold one f32 scale per expert output row:
+    `w[e, n, k] = scales[e, n] · q[e, n, k]`.
   }];
   let arguments = (ins Chimera_FloatTensor:$input, Chimera_FloatTensor:$weights,
                        Chimera_IntTensor:$ids,
-                       Chimera_FloatTensor:$w_up, Chimera_FloatTensor:$w_down,
-                       Optional<Chimera_FloatTensor>:$w_gate,
-                       DefaultValuedAttr<Chimera_ActivationAttr, "Activation::Silu">:$activation);
+                       AnyRankedTensor:$w_up, AnyRankedTensor:$w_down,
+                       Optional<AnyRankedTensor>:$w_gate,
+                       Optional<Chimera_FloatTensor>:$up_scales,
+                       Optional<Chimera_FloatTensor>:$down_scales,
+                       Optional<Chimera_FloatTensor>:$gate_scales,
+                       DefaultValuedAttr<Chimera_ActivationAttr, "Activation::Silu">:$activation,
+                       OptionalAttr<Chimera_QuantAttr>:$quant);
   let results = (outs Chimera_FloatTensor:$result);
   let assemblyFormat = [{
     $input `,` $weights `,` $ids `,` $w_up `,` $w_down (`gate` `(` $w_gate^ `)`)?
+    (`up_scales` `(` $up_scales^ `)`)? (`down_scales` `(` $down_scales^ `)`)?
+    (`gate_scales` `(` $gate_scales^ `)`)?
     attr-dict `:` functional-type(operands, results)
   }];
 }

@@ -100,6 +100,37 @@ Value GraphBuilder::paramStack(llvm::ArrayRef<std::string> names,
                                   b.getArrayAttr(attrs));
 }
 
+ch::QuantAttr GraphBuilder::stackQuant() const {
+  return quant && quant.getScheme() == ch::QuantScheme::Int8 ? quant
+                                                             : ch::QuantAttr();
+}
+
+std::pair<Value, Value>
+GraphBuilder::maybeQuantisedStack(llvm::ArrayRef<std::string> names,
+                                  llvm::ArrayRef<int64_t> memberShape) {
+  ch::QuantAttr q = stackQuant();
+  if (!q)
+    return {paramStack(names, memberShape), Value()};
+  SmallVector<Attribute> codes, scales;
+  for (const std::string &name : names) {
+    checkTensor(name, memberShape);
+    codes.push_back(b.getStringAttr(name));
+    scales.push_back(b.getStringAttr(name + ":scales"));
+  }
+  int64_t e = static_cast<int64_t>(names.size());
+  auto stack = [&](ArrayRef<Attribute> members, ArrayRef<int64_t> shape,
+                   Type type, llvm::StringRef role) {
+    auto op = ch::ParamStackOp::create(b, loc, RankedTensorType::get(shape, type),
+                                       b.getArrayAttr(members));
+    op->setAttr("chimera.quant", q);
+    op->setAttr("chimera.quant_part", b.getStringAttr(role));
+    return op.getResult();
+  };
+  return {stack(codes, {e, memberShape[0], memberShape[1]}, b.getI8Type(),
+                "codes"),
+          stack(scales, {e, memberShape[0]}, b.getF32Type(), "scales")};
+}
+
 Value GraphBuilder::linear(Value x, llvm::StringRef weight, int64_t out,
                            int64_t in, llvm::StringRef bias, bool quantise) {
   if (quant && quantise)

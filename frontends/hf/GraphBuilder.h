@@ -45,6 +45,14 @@ public:
   /// A matrix weight, typed with the matrix element type.
   mlir::Value matrix(llvm::StringRef name, llvm::ArrayRef<int64_t> shape);
   /// `chimera.param_stack [names] : tensor<N x member x elt>`.
+  /// With an int8 quant scheme set: the stacked int8 codes of `names` and
+  /// their scales ([E, rows]), params the archive writer quantises; else
+  /// the stack in the matrix type and no scales.
+  std::pair<mlir::Value, mlir::Value>
+  maybeQuantisedStack(llvm::ArrayRef<std::string> names,
+                      llvm::ArrayRef<int64_t> memberShape);
+  /// The scheme expert stacks are stored in (null: --dtype).
+  mlir::chimera::QuantAttr stackQuant() const;
   mlir::Value paramStack(llvm::ArrayRef<std::string> names,
                          llvm::ArrayRef<int64_t> memberShape);
 

@@ -353,12 +353,14 @@ private:
         n.push_back(p + "experts." + std::to_string(i) + "." + proj + ".weight");
       return n;
     };
-    Value gate = g.paramStack(names(s.expertGate), {is, hs});
-    Value up = g.paramStack(names(s.expertUp), {is, hs});
-    Value down = g.paramStack(names(s.expertDown), {hs, is});
-    Value y = ch::ExpertFfnOp::create(b, loc, tokens, route.getWeights(),
-                                      route.getIds(), up, down, gate,
-                                      activationOf(c.hiddenAct));
+    // int8 quantises the experts too (one scale per expert output row).
+    auto [gate, gateScales] = g.maybeQuantisedStack(names(s.expertGate), {is, hs});
+    auto [up, upScales] = g.maybeQuantisedStack(names(s.expertUp), {is, hs});
+    auto [down, downScales] = g.maybeQuantisedStack(names(s.expertDown), {hs, is});
+    Value y = ch::ExpertFfnOp::create(
+        b, loc, tokens, route.getWeights(), route.getIds(), up, down, gate,
+        upScales, downScales, gateScales, activationOf(c.hiddenAct),
+        g.stackQuant());
     return g.unflattenTokens(y, x);
   }
 

@@ -139,7 +139,7 @@ struct LowerRouteTopK : OpRewritePattern<RouteTopKOp> {
 /// h[t, j, i] = Σ_x in[t, j?, x] · W[ids[t, j], i, x] over the routed expert.
 /// `inputPerSlot` says whether the input is per (t, j) or shared by token.
 static Value routedMatmul(OpBuilder &b, Location loc, Value in,
-                          bool inputPerSlot, Value ids, Value w,
+                          bool inputPerSlot, Value ids, Value w, Value scales,
                           OpFoldResult tSz, OpFoldResult kSz, Type elt) {
   MLIRContext *ctx = b.getContext();
   OpFoldResult outSz = tensor::getMixedSize(b, loc, w, 1);
@@ -155,6 +155,15 @@ static Value routedMatmul(OpBuilder &b, Location loc, Value in,
         Value i = linalg::IndexOp::create(nb, l, 2);
         Value x = linalg::IndexOp::create(nb, l, 3);
         Value wv = tensor::ExtractOp::create(nb, l, w, ValueRange{e, i, x});
+        // int8: the code times its row's scale, in the body (no copy).
+        if (scales)
+          wv = arith::MulFOp::create(
+              nb, l,
+              castFloat(nb, l,
+                        tensor::ExtractOp::create(nb, l, scales,
+                                                  ValueRange{e, i}),
+                        elt),
+              arith::SIToFPOp::create(nb, l, elt, wv));
         Value p = arith::MulFOp::create(nb, l, a[0], castFloat(nb, l, wv, elt));
         linalg::YieldOp::create(nb, l, Value(arith::AddFOp::create(nb, l, a[2], p)));
       });
@@ -174,10 +183,11 @@ struct LowerExpertFfn : OpRewritePattern<ExpertFfnOp> {
     OpFoldResult hSz = tensor::getMixedSize(rewriter, loc, x, 1);
     Activation act = op.getActivation();
 
-    Value up = routedMatmul(rewriter, loc, x, false, ids, op.getWUp(), tSz, kSz, elt);
+    Value up = routedMatmul(rewriter, loc, x, false, ids, op.getWUp(),
+                            op.getUpScales(), tSz, kSz, elt);
     Value gate = op.getWGate()
                      ? routedMatmul(rewriter, loc, x, false, ids, op.getWGate(),
-                                    tSz, kSz, elt)
+                                    op.getGateScales(), tSz, kSz, elt)
                      : Value();
     auto id3 = AffineMap::getMultiDimIdentityMap(3, ctx);
     SmallVector<Value> ins = {up};
@@ -193,7 +203,7 @@ struct LowerExpertFfn : OpRewritePattern<ExpertFfnOp> {
           linalg::YieldOp::create(b, l, v);
         });
     Value down = routedMatmul(rewriter, loc, hidden, true, ids, op.getWDown(),
-                              tSz, kSz, elt);
+                              op.getDownScales(), tSz, kSz, elt);
     // out[t, h] = Σ_j weights[t, j] · down[t, j, h]   over (t, h, j)
     Value out = generic(
         rewriter, loc, ValueRange{op.getWeights(), down},

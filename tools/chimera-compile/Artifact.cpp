@@ -119,41 +119,40 @@ Error chimera::writeWeightArchive(mlir::ModuleOp module,
     written = offset;
     if (auto part = dict.getAs<mlir::StringAttr>("quant_part")) {
       auto quant = dict.getAs<mlir::chimera::QuantAttr>("quant");
-      auto shape = dict.getAs<mlir::DenseI64ArrayAttr>("shape");
-      llvm::StringRef name = llvm::cast<mlir::StringAttr>(
-                                 dict.getAs<mlir::ArrayAttr>("names")[0])
-                                 .getValue();
-      llvm::StringRef source = name.split(':').first;
-      if (!quant || !shape)
-        return fail("internal: quantised entry '" + name + "' without its "
-                    "scheme or shape");
-      if (source != quantisedName) {
-        auto tensor = readTensor(ckpt, source);
-        if (!tensor)
-          return tensor.takeError();
-        const auto &[values, viewShape] = *tensor;
-        if (viewShape.size() != 2)
-          return fail("internal: quantised weight '" + source +
-                      "' is not a matrix");
-        quantised = quantize(quant.getScheme(), quant.getGroupSize(),
-                             values.data(), viewShape[0], viewShape[1]);
-        quantisedName = source.str();
+      if (!quant)
+        return fail("internal: quantised entry without its scheme");
+      // One tensor, or the members of an expert stack in order.
+      for (mlir::Attribute member : dict.getAs<mlir::ArrayAttr>("names")) {
+        llvm::StringRef name = llvm::cast<mlir::StringAttr>(member).getValue();
+        llvm::StringRef source = name.split(':').first;
+        if (source != quantisedName) {
+          auto tensor = readTensor(ckpt, source);
+          if (!tensor)
+            return tensor.takeError();
+          const auto &[values, viewShape] = *tensor;
+          if (viewShape.size() != 2)
+            return fail("internal: quantised weight '" + source +
+                        "' is not a matrix");
+          quantised = quantize(quant.getScheme(), quant.getGroupSize(),
+                               values.data(), viewShape[0], viewShape[1]);
+          quantisedName = source.str();
+        }
+        llvm::StringRef bytes;
+        if (part.getValue() == "codes")
+          bytes = {reinterpret_cast<const char *>(quantised.codes.data()),
+                   quantised.codes.size()};
+        else if (part.getValue() == "scales" && !quantised.scaleBytes.empty())
+          bytes = {reinterpret_cast<const char *>(quantised.scaleBytes.data()),
+                   quantised.scaleBytes.size()};
+        else if (part.getValue() == "scales")
+          bytes = {reinterpret_cast<const char *>(quantised.scales.data()),
+                   quantised.scales.size() * sizeof(float)};
+        else
+          bytes = {reinterpret_cast<const char *>(quantised.offsets.data()),
+                   quantised.offsets.size() * sizeof(float)};
+        os.write(bytes.data(), bytes.size());
+        written += bytes.size();
       }
-      llvm::StringRef bytes;
-      if (part.getValue() == "codes")
-        bytes = {reinterpret_cast<const char *>(quantised.codes.data()),
-                 quantised.codes.size()};
-      else if (part.getValue() == "scales" && !quantised.scaleBytes.empty())
-        bytes = {reinterpret_cast<const char *>(quantised.scaleBytes.data()),
-                 quantised.scaleBytes.size()};
-      else if (part.getValue() == "scales")
-        bytes = {reinterpret_cast<const char *>(quantised.scales.data()),
-                 quantised.scales.size() * sizeof(float)};
-      else
-        bytes = {reinterpret_cast<const char *>(quantised.offsets.data()),
-                 quantised.offsets.size() * sizeof(float)};
-      os.write(bytes.data(), bytes.size());
-      written += bytes.size();
       continue;
     }
     if (!type.isF32() && !type.isBF16())
