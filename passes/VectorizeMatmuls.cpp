@@ -567,10 +567,12 @@ struct VectorizeRoutedMatmul : OpRewritePattern<linalg::GenericOp> {
 
   const VectorizeMatmul &kernel;
 
-  /// The expert weight `W` if `op`'s body is out + in · ext?(W[e, i, x]).
-  static memref::LoadOp matchBody(linalg::GenericOp op) {
+  /// The expert weight load `W[e, i, x]` if `op`'s body is
+  /// out + in · ext?(W[e, i, x]), or, for int8 experts,
+  /// out + in · (S[e, i] · sitofp(W[e, i, x])) (then `scales` is S).
+  static memref::LoadOp matchBody(linalg::GenericOp op, Value &scales) {
     Block &body = op.getRegion().front();
-    if (body.getOperations().size() > 8)
+    if (body.getOperations().size() > 12)
       return {};
     auto yield = cast<linalg::YieldOp>(body.getTerminator());
     auto add = yield.getValues()[0].getDefiningOp<arith::AddFOp>();
@@ -587,8 +589,16 @@ struct VectorizeRoutedMatmul : OpRewritePattern<linalg::GenericOp> {
     Value w = mul.getLhs() == in ? mul.getRhs() : mul.getLhs();
     if (mul.getLhs() != in && mul.getRhs() != in)
       return {};
-    if (auto ext = w.getDefiningOp<arith::ExtFOp>())
+    memref::LoadOp scaleLoad;
+    if (auto scaled = w.getDefiningOp<arith::MulFOp>()) {
+      auto conv = scaled.getRhs().getDefiningOp<arith::SIToFPOp>();
+      scaleLoad = scaled.getLhs().getDefiningOp<memref::LoadOp>();
+      if (!conv || !scaleLoad || scaleLoad.getIndices().size() != 2)
+        return {};
+      w = conv.getIn();
+    } else if (auto ext = w.getDefiningOp<arith::ExtFOp>()) {
       w = ext.getIn();
+    }
     auto load = w.getDefiningOp<memref::LoadOp>();
     if (!load || load->getBlock() != &body || load.getIndices().size() != 3)
       return {};
@@ -601,6 +611,15 @@ struct VectorizeRoutedMatmul : OpRewritePattern<linalg::GenericOp> {
     // The weight must be defined outside the op (a view of the archive).
     if (op->isAncestor(load.getMemRef().getParentRegion()->getParentOp()))
       return {};
+    if (scaleLoad) {
+      // S[e, i] with the same expert and row, defined outside.
+      if (scaleLoad.getIndices()[0] != load.getIndices()[0] ||
+          scaleLoad.getIndices()[1] != load.getIndices()[1] ||
+          op->isAncestor(
+              scaleLoad.getMemRef().getParentRegion()->getParentOp()))
+        return {};
+      scales = scaleLoad.getMemRef();
+    }
     return load;
   }
 
@@ -616,7 +635,8 @@ struct VectorizeRoutedMatmul : OpRewritePattern<linalg::GenericOp> {
     if ((!inPerSlot && !isDims(maps[0], {0, 3})) || !isDims(maps[1], {0, 1}) ||
         !isDims(maps[2], {0, 1, 2}))
       return failure();
-    memref::LoadOp load = matchBody(op);
+    Value scales;
+    memref::LoadOp load = matchBody(op, scales);
     if (!load)
       return failure();
     Value in = op.getDpsInputs()[0], ids = op.getDpsInputs()[1],
@@ -627,7 +647,11 @@ struct VectorizeRoutedMatmul : OpRewritePattern<linalg::GenericOp> {
     Type f32 = rewriter.getF32Type();
     if (inType.getElementType() != f32 || outType.getElementType() != f32 ||
         !wType.hasStaticShape() || !isRowMajor(wType) || !isRowMajor(inType) ||
-        !isRowMajor(outType) || !isa<FloatType>(wType.getElementType()))
+        !isRowMajor(outType))
+      return failure();
+    if (scales ? !wType.getElementType().isInteger(8) ||
+                     !cast<MemRefType>(scales.getType()).getElementType().isF32()
+               : !isa<FloatType>(wType.getElementType()))
       return failure();
     int64_t n = wType.getDimSize(1), k = wType.getDimSize(2);
 
@@ -700,6 +724,16 @@ struct VectorizeRoutedMatmul : OpRewritePattern<linalg::GenericOp> {
     Value wv = memref::SubViewOp::create(b, loc, viewType, w, offsets, sizes,
                                          strides);
     Matmul mm{x2d, wv, out2d, n, k, list, inPerSlot ? 1 : slotsPerToken};
+    if (scales) {
+      // S[e] as [N].
+      auto sType = cast<MemRefType>(scales.getType());
+      SmallVector<OpFoldResult> so = {e, b.getIndexAttr(0)};
+      SmallVector<OpFoldResult> ss = {b.getIndexAttr(1), b.getIndexAttr(n)};
+      SmallVector<OpFoldResult> st(2, b.getIndexAttr(1));
+      auto svType = memref::SubViewOp::inferRankReducedResultType(
+          {n}, sType, so, ss, st);
+      mm.scales = memref::SubViewOp::create(b, loc, svType, scales, so, ss, st);
+    }
     kernel.emitItem(b, mm, count, grid.getInductionVars()[1], buf);
     memref::AllocaScopeReturnOp::create(b, loc, ValueRange{});
     rewriter.eraseOp(op);
