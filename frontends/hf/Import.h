@@ -46,10 +46,11 @@ struct ImportOptions {
   /// `logits` is [B, 1, V] and the LM head runs once per row, not once per
   /// prompt token. Not for models whose decode reruns the sequence.
   bool lastLogitsOnly = false;
-  /// Linear weights stored quantised (null: in `weightType`). Routers, the
-  /// Mamba dt_proj, expert FFNs and embedding tables stay in `weightType`
-  /// (an LM head tied to the embedding gets a quantised copy); norms, SSM
-  /// A/D, conv and biases are f32.
+  /// Linear weights stored quantised (null: in `weightType`); with int8,
+  /// expert FFN stacks too. Routers, the Mamba dt_proj, embedding tables
+  /// and (other than int8) expert FFNs stay in `weightType` (an LM head tied
+  /// to the embedding gets a quantised copy); norms, SSM A/D, conv and
+  /// biases are f32.
   mlir::chimera::QuantAttr quant;
   /// Mixture-of-Depths: the fraction of tokens each routed block takes
   /// (the public reference hard-codes 0.125).

@@ -120,9 +120,10 @@ enum class QuantOpt { None, Int8, Int4, Fp4M0E4, MxFp4 };
 static cl::opt<QuantOpt> quantFormat(
     "quant",
     cl::desc("Store the linear layers' weights quantised and dequantise them "
-             "inside the kernels (routers, Mamba dt_proj, expert FFNs and "
-             "embedding tables stay in --dtype, a tied LM head gets a "
-             "quantised copy; norms, SSM A/D, conv and biases are f32)"),
+             "inside the kernels (expert FFNs with int8 only; routers, Mamba "
+             "dt_proj and embedding tables stay in --dtype, a tied LM head "
+             "gets a quantised copy; norms, SSM A/D, conv and biases are "
+             "f32)"),
     cl::init(QuantOpt::None),
     cl::values(clEnumValN(QuantOpt::Int8, "int8",
                           "8-bit, one f32 scale per output channel"),
