@@ -964,9 +964,40 @@ struct VectorizeNibbleMatmul : OpRewritePattern<linalg::GenericOp> {
               xe.push_back(vector::ShuffleOp::create(lb, loc, a, bv, even));
               xo.push_back(vector::ShuffleOp::create(lb, loc, a, bv, odd));
             }
+            // int4: with u = nibble ^ 8 in [0, 15] (one xor flips both
+            // nibbles of a byte), the code is u − 8, and
+            // Σ x·s·(u − 8) = s·(Σ x·u − 8·Σ x). The −8·(xe + xo)
+            // term is per x row, shared by the weight rows, and the scale
+            // multiplies the group's partial sum once: no sign fix-up or
+            // scaling per weight vector.
+            bool int4 = quant.getScheme() == QuantScheme::Int4;
+            SmallVector<Value> bias;
+            if (int4)
+              for (int64_t i = 0; i < mr; ++i)
+                bias.push_back(arith::MulFOp::create(
+                    lb, loc, arith::AddFOp::create(lb, loc, xe[i], xo[i]),
+                    arith::ConstantOp::create(
+                        lb, loc, vec,
+                        DenseElementsAttr::get(vec, lb.getF32FloatAttr(-8)))));
             for (int64_t j = 0; j < nr; ++j) {
               Value q = vector::LoadOp::create(
                   lb, loc, bytes, codes, ValueRange{ns[j], g, c(lb, sub * width)});
+              if (int4) {
+                q = arith::XOrIOp::create(lb, loc, q, splat8(lb, 0x88));
+                Value lo = arith::SIToFPOp::create(
+                    lb, loc, vec,
+                    arith::AndIOp::create(lb, loc, q, splat8(lb, 15)));
+                Value hi = arith::UIToFPOp::create(
+                    lb, loc, vec,
+                    arith::ShRUIOp::create(lb, loc, q, splat8(lb, 4)));
+                for (int64_t i = 0; i < mr; ++i) {
+                  Value t = vector::FMAOp::create(lb, loc, xe[i], lo, bias[i]);
+                  t = vector::FMAOp::create(lb, loc, xo[i], hi, t);
+                  Value &a = next[i * nr + j];
+                  a = vector::FMAOp::create(lb, loc, s[j], t, a);
+                }
+                continue;
+              }
               Value offset = offsets ? o[j] : Value();
               Value lo = decode(
                   lb, loc, quant,

@@ -192,13 +192,19 @@ func.func @int8_weight(%x: memref<?x64xf32>, %w: memref<32x64xi8>, %s: memref<32
 // CHECK: vector.load %[[X]][%{{.*}}, %[[G]], %c16{{.*}}] : memref<?x2x32xf32>, vector<16xf32>
 // CHECK: vector.shuffle {{.*}} [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30]
 // CHECK: vector.shuffle {{.*}} [1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31]
+// The −8·(even + odd) term per x row, then per weight row: one xor makes
+// both nibbles offset-binary, two conversions, and the group's scale once.
+// CHECK: arith.addf
+// CHECK: arith.mulf
 // CHECK: vector.load %[[Q]][%{{.*}}, %[[G]], %c0{{.*}}] : memref<16x2x16xi8>, vector<16xi8>
-// CHECK: arith.andi
 // CHECK: arith.xori
-// CHECK: arith.subi
+// CHECK: arith.andi
 // CHECK: arith.sitofp {{.*}} : vector<16xi8> to vector<16xf32>
 // CHECK: arith.shrui
-// CHECK: vector.fma
+// CHECK: arith.uitofp {{.*}} : vector<16xi8> to vector<16xf32>
+// CHECK-NEXT: vector.fma
+// CHECK-NEXT: vector.fma
+// CHECK-NEXT: vector.fma
 // CHECK: vector.reduction <add>
 // CHECK-NOT: linalg.generic
 func.func @int4_weight(%x: memref<?x2x32xf32>, %q: memref<16x2x16xi8>, %s: memref<16x2xf32>, %out: memref<?x16xf32>) {
