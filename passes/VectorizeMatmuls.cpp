@@ -848,9 +848,9 @@ struct VectorizeNibbleMatmul : OpRewritePattern<linalg::GenericOp> {
     return arith::BitcastOp::create(b, loc, b.getF32Type(), bits);
   }
 
-  /// The weights of 4-bit codes `u` (vector of i8 in [0, 15]) by the
-  /// formulas of `#chimera.quant`, given the group's scale (and offset)
-  /// broadcast.
+  /// The fp4_m0e4 or mxfp4 weights of 4-bit codes `u` (vector of i8 in
+  /// [0, 15]) by the formulas of `#chimera.quant`, given the group's scale
+  /// (and offset) broadcast.
   Value decode(OpBuilder &b, Location loc, QuantAttr quant, Value u,
                Value scale, Value offset) const {
     auto vec = VectorType::get({width}, b.getF32Type());
@@ -861,15 +861,6 @@ struct VectorizeNibbleMatmul : OpRewritePattern<linalg::GenericOp> {
           DenseElementsAttr::get(t, b.getIntegerAttr(t.getElementType(), v)));
     };
     switch (quant.getScheme()) {
-    case QuantScheme::Int4: {
-      // To [-8, 7]: (u ^ 8) - 8.
-      auto bytes = cast<VectorType>(u.getType());
-      Value v = arith::SubIOp::create(
-          b, loc, arith::XOrIOp::create(b, loc, u, splat(bytes, 8)),
-          splat(bytes, 8));
-      return arith::MulFOp::create(b, loc,
-                                   arith::SIToFPOp::create(b, loc, vec, v), scale);
-    }
     case QuantScheme::Fp4M0E4: {
       // h = as_f32(0x3F800000 | u << 19) = 1 + u/16; w = scale·h + offset.
       Value w = arith::ExtUIOp::create(b, loc, ints, u);
@@ -904,10 +895,11 @@ struct VectorizeNibbleMatmul : OpRewritePattern<linalg::GenericOp> {
       return arith::MulFOp::create(
           b, loc, arith::BitcastOp::create(b, loc, vec, bits), scale);
     }
+    case QuantScheme::Int4: // summed in offset-binary form by emitTile
     case QuantScheme::Int8:
       break;
     }
-    llvm_unreachable("not a 4-bit scheme");
+    llvm_unreachable("fp4_m0e4 and mxfp4 only");
   }
 
   void emitTile(OpBuilder &b, Location loc, QuantAttr quant, Value x,
