@@ -44,11 +44,15 @@ struct LaunchToRuntimePass
       return;
 
     OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
-    auto parallelFor = module.lookupSymbol<LLVM::LLVMFuncOp>(kParallelFor);
-    if (!parallelFor)
-      parallelFor = LLVM::LLVMFuncOp::create(
-          mb, module.getLoc(), kParallelFor,
-          LLVM::LLVMFunctionType::get(voidType, {i64, ptr, ptr}));
+    // x86 launches call chimera_parallel_for, GPU ones chimera_gpu_launch.
+    LLVM::LLVMFuncOp parallelFor;
+    if (!gpu) {
+      parallelFor = module.lookupSymbol<LLVM::LLVMFuncOp>(kParallelFor);
+      if (!parallelFor)
+        parallelFor = LLVM::LLVMFuncOp::create(
+            mb, module.getLoc(), kParallelFor,
+            LLVM::LLVMFunctionType::get(voidType, {i64, ptr, ptr}));
+    }
 
     // GPU: kernels by index in the table the runtime reads.
     llvm::MapVector<StringAttr, std::string> gpuKernels;

@@ -112,37 +112,47 @@ struct FoldDimOfView : OpRewritePattern<memref::DimOp> {
   }
 };
 
+/// Gives every flat buffer argument of `func` with element type `from` the
+/// element type `to`, and has `rewrite(load, store)` adapt each of its
+/// loads and stores (one of the two is null) to the new storage.
+void retypeBuffers(gpu::GPUFuncOp func, function_ref<bool(Type)> from, Type to,
+                   function_ref<void(memref::LoadOp, memref::StoreOp)> rewrite) {
+  SmallVector<Type> inputs(func.getArgumentTypes());
+  for (auto [i, arg] : llvm::enumerate(func.getArguments())) {
+    auto type = dyn_cast<MemRefType>(arg.getType());
+    if (!type || type.getRank() != 1 || !from(type.getElementType()))
+      continue;
+    inputs[i] = MemRefType::get(type.getShape(), to, type.getLayout(),
+                                type.getMemorySpace());
+    arg.setType(inputs[i]);
+    for (Operation *user : llvm::to_vector(arg.getUsers()))
+      rewrite(dyn_cast<memref::LoadOp>(user), dyn_cast<memref::StoreOp>(user));
+  }
+  func.setFunctionType(FunctionType::get(func.getContext(), inputs, {}));
+}
+
 /// SPIR-V has no bf16 (without an extension few drivers have): a flat bf16
 /// buffer becomes an i16 one whose loads and stores carry the bits, and
 /// arith-expand{include-bf16} turns the conversions to and from f32 into
 /// shifts.
 void bf16BuffersAsBits(gpu::GPUFuncOp func) {
-  MLIRContext *ctx = func.getContext();
-  auto i16 = IntegerType::get(ctx, 16);
-  SmallVector<Type> inputs(func.getArgumentTypes());
-  for (auto [i, arg] : llvm::enumerate(func.getArguments())) {
-    auto type = dyn_cast<MemRefType>(arg.getType());
-    if (!type || !type.getElementType().isBF16())
-      continue;
-    auto bits = MemRefType::get(type.getShape(), i16, type.getLayout(),
-                                type.getMemorySpace());
-    arg.setType(bits);
-    inputs[i] = bits;
-    for (Operation *user : llvm::to_vector(arg.getUsers())) {
-      OpBuilder b(user);
-      if (auto load = dyn_cast<memref::LoadOp>(user)) {
-        load.getResult().setType(i16);
-        b.setInsertionPointAfter(load);
-        auto cast = arith::BitcastOp::create(b, load.getLoc(),
-                                             b.getBF16Type(), load.getResult());
-        load.getResult().replaceAllUsesExcept(cast, cast);
-      } else if (auto store = dyn_cast<memref::StoreOp>(user)) {
-        store.getValueMutable().assign(arith::BitcastOp::create(
-            b, store.getLoc(), i16, store.getValueToStore()));
-      }
-    }
-  }
-  func.setFunctionType(FunctionType::get(ctx, inputs, {}));
+  auto i16 = IntegerType::get(func.getContext(), 16);
+  retypeBuffers(
+      func, [](Type t) { return t.isBF16(); }, i16,
+      [&](memref::LoadOp load, memref::StoreOp store) {
+        if (load) {
+          load.getResult().setType(i16);
+          OpBuilder b(load);
+          b.setInsertionPointAfter(load);
+          auto cast = arith::BitcastOp::create(b, load.getLoc(), b.getBF16Type(),
+                                               load.getResult());
+          load.getResult().replaceAllUsesExcept(cast, cast);
+        } else if (store) {
+          OpBuilder b(store);
+          store.getValueMutable().assign(arith::BitcastOp::create(
+              b, store.getLoc(), i16, store.getValueToStore()));
+        }
+      });
 }
 
 /// Devices without 64-bit integers in shaders (the mobile profiles): a flat
@@ -153,52 +163,41 @@ void i64BuffersAsWordPairs(gpu::GPUFuncOp func) {
   MLIRContext *ctx = func.getContext();
   auto i32 = IntegerType::get(ctx, 32);
   auto i64 = IntegerType::get(ctx, 64);
-  SmallVector<Type> inputs(func.getArgumentTypes());
-  for (auto [i, arg] : llvm::enumerate(func.getArguments())) {
-    auto type = dyn_cast<MemRefType>(arg.getType());
-    if (!type || !type.getElementType().isInteger(64) || type.getRank() != 1)
-      continue;
-    auto words = MemRefType::get(type.getShape(), i32, type.getLayout(),
-                                 type.getMemorySpace());
-    arg.setType(words);
-    inputs[i] = words;
-    for (Operation *user : llvm::to_vector(arg.getUsers())) {
-      OpBuilder b(user);
-      Location loc = user->getLoc();
-      auto wordIndices = [&](Value index) {
-        Value two = arith::ConstantIndexOp::create(b, loc, 2);
-        Value lo = arith::MulIOp::create(b, loc, index, two);
+  retypeBuffers(
+      func, [](Type t) { return t.isInteger(64); }, i32,
+      [&](memref::LoadOp load, memref::StoreOp store) {
+        Operation *user = load ? load.getOperation() : store.getOperation();
+        if (!user)
+          return;
+        OpBuilder b(user);
+        Location loc = user->getLoc();
+        Value buffer = load ? load.getMemRef() : store.getMemRef();
+        Value index = load ? load.getIndices()[0] : store.getIndices()[0];
+        Value lo = arith::MulIOp::create(
+            b, loc, index, arith::ConstantIndexOp::create(b, loc, 2));
         Value hi = arith::AddIOp::create(
             b, loc, lo, arith::ConstantIndexOp::create(b, loc, 1));
-        return std::make_pair(lo, hi);
-      };
-      Value c32 = arith::ConstantIntOp::create(b, loc, i64, 32);
-      if (auto load = dyn_cast<memref::LoadOp>(user)) {
-        auto [lo, hi] = wordIndices(load.getIndices()[0]);
-        Value low = arith::ExtUIOp::create(
-            b, loc, i64, memref::LoadOp::create(b, loc, arg, lo));
-        Value high = arith::ExtUIOp::create(
-            b, loc, i64, memref::LoadOp::create(b, loc, arg, hi));
-        Value joined = arith::OrIOp::create(
-            b, loc, low, arith::ShLIOp::create(b, loc, high, c32));
-        load.getResult().replaceAllUsesWith(joined);
-        load.erase();
-      } else if (auto store = dyn_cast<memref::StoreOp>(user)) {
-        auto [lo, hi] = wordIndices(store.getIndices()[0]);
+        Value c32 = arith::ConstantIntOp::create(b, loc, i64, 32);
+        if (load) {
+          Value low = arith::ExtUIOp::create(
+              b, loc, i64, memref::LoadOp::create(b, loc, buffer, lo));
+          Value high = arith::ExtUIOp::create(
+              b, loc, i64, memref::LoadOp::create(b, loc, buffer, hi));
+          load.getResult().replaceAllUsesWith(arith::OrIOp::create(
+              b, loc, low, arith::ShLIOp::create(b, loc, high, c32)));
+          load.erase();
+          return;
+        }
         Value v = store.getValueToStore();
-        memref::StoreOp::create(b, loc,
-                                arith::TruncIOp::create(b, loc, i32, v), arg,
-                                lo);
+        memref::StoreOp::create(b, loc, arith::TruncIOp::create(b, loc, i32, v),
+                                buffer, lo);
         memref::StoreOp::create(
             b, loc,
             arith::TruncIOp::create(b, loc, i32,
                                     arith::ShRUIOp::create(b, loc, v, c32)),
-            arg, hi);
+            buffer, hi);
         store.erase();
-      }
-    }
-  }
-  func.setFunctionType(FunctionType::get(ctx, inputs, {}));
+      });
 }
 
 struct LinearizeKernelBuffersPass

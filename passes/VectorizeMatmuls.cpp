@@ -19,6 +19,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "passes/Passes.h"
+#include "passes/Reference/ReferenceUtils.h"
 
 #include "dialects/chimera/ChimeraAttrs.h"
 
@@ -832,69 +833,21 @@ struct VectorizeNibbleMatmul : OpRewritePattern<linalg::GenericOp> {
     return success();
   }
 
-  /// 2^(e - 127) of an E8M0 scale byte (0 is 2^-127, 0xFF NaN).
-  static Value e8m0(OpBuilder &b, Location loc, Value byte) {
-    Type i32 = b.getI32Type();
-    auto ci = [&](int64_t v) -> Value {
-      return arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(v));
-    };
-    Value e = arith::ExtUIOp::create(b, loc, i32, byte);
-    Value bits = arith::ShLIOp::create(b, loc, e, ci(23));
-    auto is = [&](int64_t v) {
-      return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, e, ci(v));
-    };
-    bits = arith::SelectOp::create(b, loc, is(0), ci(0x00400000), bits);
-    bits = arith::SelectOp::create(b, loc, is(255), ci(0x7FC00000), bits);
-    return arith::BitcastOp::create(b, loc, b.getF32Type(), bits);
-  }
-
   /// The fp4_m0e4 or mxfp4 weights of 4-bit codes `u` (vector of i8 in
   /// [0, 15]) by the formulas of `#chimera.quant`, given the group's scale
   /// (and offset) broadcast.
   Value decode(OpBuilder &b, Location loc, QuantAttr quant, Value u,
                Value scale, Value offset) const {
-    auto vec = VectorType::get({width}, b.getF32Type());
-    auto ints = VectorType::get({width}, b.getI32Type());
-    auto splat = [&](VectorType t, int64_t v) -> Value {
-      return arith::ConstantOp::create(
-          b, loc, t,
-          DenseElementsAttr::get(t, b.getIntegerAttr(t.getElementType(), v)));
-    };
+    Value w = arith::ExtUIOp::create(
+        b, loc, VectorType::get({width}, b.getI32Type()), u);
     switch (quant.getScheme()) {
-    case QuantScheme::Fp4M0E4: {
-      // h = as_f32(0x3F800000 | u << 19) = 1 + u/16; w = scale·h + offset.
-      Value w = arith::ExtUIOp::create(b, loc, ints, u);
-      Value bits = arith::OrIOp::create(
-          b, loc, arith::ShLIOp::create(b, loc, w, splat(ints, 19)),
-          splat(ints, 0x3F800000));
-      Value h = arith::BitcastOp::create(b, loc, vec, bits);
-      return vector::FMAOp::create(b, loc, h, scale, offset);
-    }
-    case QuantScheme::MxFp4: {
-      // E2M1 as f32 bits: exponent e = bits 2..1 (bias 1), mantissa bit 0,
-      // sign bit 3; e = 0 is 0 or 0.5.
-      Value w = arith::ExtUIOp::create(b, loc, ints, u);
-      Value e = arith::AndIOp::create(
-          b, loc, arith::ShRUIOp::create(b, loc, w, splat(ints, 1)),
-          splat(ints, 3));
-      Value m = arith::AndIOp::create(b, loc, w, splat(ints, 1));
-      Value normal = arith::OrIOp::create(
-          b, loc,
-          arith::ShLIOp::create(
-              b, loc, arith::AddIOp::create(b, loc, e, splat(ints, 126)),
-              splat(ints, 23)),
-          arith::ShLIOp::create(b, loc, m, splat(ints, 22)));
-      Value small = arith::MulIOp::create(b, loc, m, splat(ints, 0x3F000000));
-      Value isSmall = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, e,
-                                            splat(ints, 0));
-      Value bits = arith::SelectOp::create(b, loc, isSmall, small, normal);
-      Value sign = arith::ShLIOp::create(
-          b, loc, arith::AndIOp::create(b, loc, w, splat(ints, 8)),
-          splat(ints, 28));
-      bits = arith::OrIOp::create(b, loc, bits, sign);
-      return arith::MulFOp::create(
-          b, loc, arith::BitcastOp::create(b, loc, vec, bits), scale);
-    }
+    case QuantScheme::Fp4M0E4:
+      // w = scale·(1 + u/16) + offset.
+      return vector::FMAOp::create(b, loc, reference::m0e4ToF32(b, loc, w),
+                                   scale, offset);
+    case QuantScheme::MxFp4:
+      return arith::MulFOp::create(b, loc, reference::e2m1ToF32(b, loc, w),
+                                   scale);
     case QuantScheme::Int4: // summed in offset-binary form by emitTile
     case QuantScheme::Int8:
       break;
@@ -938,7 +891,7 @@ struct VectorizeNibbleMatmul : OpRewritePattern<linalg::GenericOp> {
             Value scale =
                 memref::LoadOp::create(lb, loc, scales, ValueRange{row, g});
             if (quant.getScheme() == QuantScheme::MxFp4)
-              scale = e8m0(lb, loc, scale);
+              scale = reference::e8m0ToF32(lb, loc, scale);
             s.push_back(vector::BroadcastOp::create(lb, loc, vec, scale));
             if (offsets)
               o.push_back(vector::BroadcastOp::create(

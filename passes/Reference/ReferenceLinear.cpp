@@ -69,55 +69,6 @@ static Value nibble(OpBuilder &b, Location loc, Value byte, bool high,
       arith::SubIOp::create(b, loc, u, intConst(b, loc, i32, 16)), u);
 }
 
-/// 2^(e - 127) for an E8M0 scale byte (0xFF is NaN).
-static Value e8m0ToF32(OpBuilder &b, Location loc, Value byte) {
-  Type i32 = b.getI32Type();
-  Value e = arith::ExtUIOp::create(b, loc, i32, byte);
-  Value bits = arith::ShLIOp::create(b, loc, e, intConst(b, loc, i32, 23));
-  Value isZero = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, e,
-                                       intConst(b, loc, i32, 0));
-  Value isNan = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, e,
-                                      intConst(b, loc, i32, 255));
-  // 2^-127 is the f32 subnormal 0x00400000.
-  bits = arith::SelectOp::create(b, loc, isZero,
-                                 intConst(b, loc, i32, 0x00400000), bits);
-  bits = arith::SelectOp::create(b, loc, isNan,
-                                 intConst(b, loc, i32, 0x7FC00000), bits);
-  return arith::BitcastOp::create(b, loc, b.getF32Type(), bits);
-}
-
-/// The E2M1 value of a 4-bit code (bit 3 sign, bits 2..1 exponent with bias
-/// 1, bit 0 mantissa) in arithmetic: no table, so a GPU kernel needs no
-/// constant memory.
-static Value e2m1ToF32(OpBuilder &b, Location loc, Value code) {
-  Type i32 = b.getI32Type(), f32 = b.getF32Type();
-  Value exp = arith::AndIOp::create(
-      b, loc, arith::ShRUIOp::create(b, loc, code, intConst(b, loc, i32, 1)),
-      intConst(b, loc, i32, 3));
-  Value man = arith::UIToFPOp::create(
-      b, loc, f32, arith::AndIOp::create(b, loc, code, intConst(b, loc, i32, 1)));
-  Value half = floatConst(b, loc, f32, 0.5);
-  // exp 0: man/2 (0 or 0.5); else (1 + man/2) * 2^(exp-1).
-  Value frac = arith::MulFOp::create(b, loc, man, half);
-  Value normal = arith::AddFOp::create(b, loc, floatConst(b, loc, f32, 1.0), frac);
-  auto isExp = [&](int64_t e) {
-    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, exp,
-                                 intConst(b, loc, i32, e));
-  };
-  Value pow = arith::SelectOp::create(
-      b, loc, isExp(1), floatConst(b, loc, f32, 1.0),
-      arith::SelectOp::create(b, loc, isExp(2), floatConst(b, loc, f32, 2.0),
-                              floatConst(b, loc, f32, 4.0)));
-  Value mag = arith::SelectOp::create(b, loc, isExp(0), frac,
-                                      arith::MulFOp::create(b, loc, normal, pow));
-  Value negative = arith::CmpIOp::create(
-      b, loc, arith::CmpIPredicate::ne,
-      arith::AndIOp::create(b, loc, code, intConst(b, loc, i32, 8)),
-      intConst(b, loc, i32, 0));
-  return arith::SelectOp::create(b, loc, negative,
-                                 arith::NegFOp::create(b, loc, mag), mag);
-}
-
 /// The dequantised weight element `w[n, k]` by the formulas of
 /// `#chimera.quant`, from its stored byte (`code`: the int8 value, or the
 /// byte whose low (even `k`) or `high` (odd `k`) nibble it is), its scale
@@ -136,16 +87,7 @@ static Value dequantise(OpBuilder &b, Location loc, QuantAttr quant,
                                  arith::SIToFPOp::create(b, loc, f32, q));
   }
   case QuantScheme::Fp4M0E4: {
-    // h = 1 + q/16 by splicing q into the top mantissa bits (the format's
-    // point: two integer ops, no int->float conversion). Spliced into an
-    // f32 (0x3F800000 | q << 19), which every target has; the f16 splice
-    // of the paper (0x3C00 | q << 6) gives the same value.
-    Value q = nibble(b, loc, code, high, /*isSigned=*/false);
-    Type i32 = b.getI32Type();
-    Value bits = arith::OrIOp::create(
-        b, loc, intConst(b, loc, i32, 0x3F800000),
-        arith::ShLIOp::create(b, loc, q, intConst(b, loc, i32, 19)));
-    Value h = arith::BitcastOp::create(b, loc, f32, bits);
+    Value h = m0e4ToF32(b, loc, nibble(b, loc, code, high, /*isSigned=*/false));
     return arith::AddFOp::create(
         b, loc, arith::MulFOp::create(b, loc, castFloat(b, loc, scale, f32), h),
         castFloat(b, loc, offset, f32));

@@ -42,7 +42,68 @@ Value reference::floatConst(OpBuilder &b, Location loc, Type type,
 
 Value reference::intConst(OpBuilder &b, Location loc, Type type,
                           int64_t value) {
+  if (auto shaped = dyn_cast<ShapedType>(type))
+    return arith::ConstantOp::create(
+        b, loc,
+        DenseElementsAttr::get(
+            shaped, b.getIntegerAttr(shaped.getElementType(), value)));
   return arith::ConstantOp::create(b, loc, b.getIntegerAttr(type, value));
+}
+
+/// `type`'s shape with element type `element`.
+static Type withElement(Type type, Type element) {
+  if (auto vec = dyn_cast<VectorType>(type))
+    return vec.clone(element);
+  return element;
+}
+
+Value reference::m0e4ToF32(OpBuilder &b, Location loc, Value code) {
+  Type i32 = code.getType();
+  Value bits = arith::OrIOp::create(
+      b, loc, intConst(b, loc, i32, 0x3F800000),
+      arith::ShLIOp::create(b, loc, code, intConst(b, loc, i32, 19)));
+  return arith::BitcastOp::create(b, loc, withElement(i32, b.getF32Type()),
+                                  bits);
+}
+
+Value reference::e2m1ToF32(OpBuilder &b, Location loc, Value code) {
+  // Assembled as f32 bits with integer ops: exponent e = bits 2..1 (bias
+  // 1) becomes e + 126, mantissa bit 0 the top mantissa bit, bit 3 the
+  // sign; e = 0 is 0 or 0.5 (0x3F000000).
+  Type i32 = code.getType();
+  auto c = [&](int64_t v) { return intConst(b, loc, i32, v); };
+  Value e = arith::AndIOp::create(
+      b, loc, arith::ShRUIOp::create(b, loc, code, c(1)), c(3));
+  Value m = arith::AndIOp::create(b, loc, code, c(1));
+  Value normal = arith::OrIOp::create(
+      b, loc,
+      arith::ShLIOp::create(b, loc, arith::AddIOp::create(b, loc, e, c(126)),
+                            c(23)),
+      arith::ShLIOp::create(b, loc, m, c(22)));
+  Value small = arith::MulIOp::create(b, loc, m, c(0x3F000000));
+  Value isSmall =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, e, c(0));
+  Value bits = arith::SelectOp::create(b, loc, isSmall, small, normal);
+  Value sign = arith::ShLIOp::create(
+      b, loc, arith::AndIOp::create(b, loc, code, c(8)), c(28));
+  return arith::BitcastOp::create(b, loc, withElement(i32, b.getF32Type()),
+                                  arith::OrIOp::create(b, loc, bits, sign));
+}
+
+Value reference::e8m0ToF32(OpBuilder &b, Location loc, Value byte) {
+  Type i32 = b.getI32Type();
+  Value e = arith::ExtUIOp::create(b, loc, i32, byte);
+  Value bits = arith::ShLIOp::create(b, loc, e, intConst(b, loc, i32, 23));
+  Value isZero = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, e,
+                                       intConst(b, loc, i32, 0));
+  Value isNan = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, e,
+                                      intConst(b, loc, i32, 255));
+  // 2^-127 is the f32 subnormal 0x00400000.
+  bits = arith::SelectOp::create(b, loc, isZero,
+                                 intConst(b, loc, i32, 0x00400000), bits);
+  bits = arith::SelectOp::create(b, loc, isNan,
+                                 intConst(b, loc, i32, 0x7FC00000), bits);
+  return arith::BitcastOp::create(b, loc, b.getF32Type(), bits);
 }
 
 Value reference::indexConst(OpBuilder &b, Location loc, int64_t value) {

@@ -30,9 +30,23 @@ Value emptyTensor(OpBuilder &b, Location loc, ArrayRef<OpFoldResult> sizes,
 Value filledTensor(OpBuilder &b, Location loc, ArrayRef<OpFoldResult> sizes,
                    Type elementType, double value);
 
-/// Scalar constants.
+/// Constants; a vector type gets a splat, so the scalar formulas serve
+/// vectorised kernels.
 Value floatConst(OpBuilder &b, Location loc, Type type, double value);
 Value intConst(OpBuilder &b, Location loc, Type type, int64_t value);
+
+/// The 4-bit weight formats' decoders, on an i32 (or vector of i32) code
+/// in [0, 15], for the reference lowering and the vector kernels alike.
+/// fp4_m0e4: 1 + q/16, by splicing q into the top mantissa bits of 1.0f
+/// (0x3F800000 | q << 19: two integer ops, no int->float conversion; the
+/// paper's f16 splice 0x3C00 | q << 6 is the same value).
+Value m0e4ToF32(OpBuilder &b, Location loc, Value code);
+/// mxfp4: the E2M1 value (bit 3 sign, bits 2..1 exponent with bias 1, bit 0
+/// mantissa) in arithmetic: no table, so a GPU kernel needs no constant
+/// memory.
+Value e2m1ToF32(OpBuilder &b, Location loc, Value code);
+/// mxfp4: 2^(e - 127) for a scalar E8M0 scale byte (0 is 2^-127, 0xFF NaN).
+Value e8m0ToF32(OpBuilder &b, Location loc, Value byte);
 Value indexConst(OpBuilder &b, Location loc, int64_t value);
 
 /// `d_i` of an `n`-dim iteration space; expression lists for maps.
