@@ -28,6 +28,8 @@ struct LowerToReferencePass
     populateReferenceMoePatterns(patterns);
     populateReferenceDepthRoutePatterns(patterns);
     populateReferenceScalePatterns(patterns);
+    populateReferenceImagePatterns(patterns);
+    populateReferenceSamplePatterns(patterns);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
 

@@ -27,6 +27,8 @@ void populateReferenceSsmPatterns(RewritePatternSet &patterns);
 void populateReferenceMoePatterns(RewritePatternSet &patterns);
 void populateReferenceDepthRoutePatterns(RewritePatternSet &patterns);
 void populateReferenceScalePatterns(RewritePatternSet &patterns);
+void populateReferenceImagePatterns(RewritePatternSet &patterns);
+void populateReferenceSamplePatterns(RewritePatternSet &patterns);
 
 /// `chimera-reference-to-llvm`: the reference lowering, bufferization and
 /// conversion to the LLVM dialect, ready for mlir-runner or the

@@ -16,6 +16,11 @@
  *   chimera_decode(s, next_tokens);                // one token per row
  *   chimera_session_free(s); chimera_model_close(m);
  *
+ * An image generator (VAR: manifest "kind": "image") has no sessions:
+ *
+ *   chimera_image_options o = {4.0f, 900, 0.95f, 0};
+ *   chimera_generate_images(m, 2, labels, &o, images, tokens);
+ *
  * The runtime allocates, maps weights, calls the compiled model, keeps the
  * caches and samples; all model arithmetic is compiled code. A Vulkan or
  * CUDA artifact loads its driver with dlopen when it is opened (a machine
@@ -113,6 +118,34 @@ chimera_status chimera_sample(const chimera_sampler *sampler,
                               const float *logits, int64_t vocab,
                               uint64_t *state, int64_t *token);
 uint64_t chimera_sampler_seed(uint64_t seed);
+
+/*===- Class-conditional image generation (VAR) ---------------------------===*/
+
+typedef struct chimera_image_options {
+  float cfg;     /* classifier-free guidance; scale k of S uses cfg·k/(S−1) */
+  int32_t top_k; /* <= 0: all codes */
+  float top_p;   /* in [0, 1]; 0: off */
+  uint64_t seed; /* the compiled sampler's random stream */
+} chimera_image_options;
+
+/* Classes of an image generator (0 for a language model). */
+int64_t chimera_model_num_classes(const chimera_model *model);
+/* The scale schedule: returns the number of scales and points *patch_nums
+ * at their sizes (0 for a language model). */
+int chimera_model_scales(const chimera_model *model,
+                         const int64_t **patch_nums);
+chimera_status chimera_model_image_shape(const chimera_model *model,
+                                         int64_t *channels, int64_t *height,
+                                         int64_t *width);
+
+/* Generates one image per class label. `images` receives [batch, C, H, W]
+ * floats in [0, 1]; `tokens` (may be NULL) receives [batch, Σ p²]: per
+ * image, every scale's token map row-major, coarsest first. Labels must be
+ * in [0, num_classes). */
+chimera_status chimera_generate_images(chimera_model *model, int64_t batch,
+                                       const int64_t *class_labels,
+                                       const chimera_image_options *options,
+                                       float *images, int64_t *tokens);
 
 #ifdef __cplusplus
 }

@@ -27,7 +27,9 @@ enum {
 };
 
 enum arg_role { ROLE_WEIGHTS, ROLE_INPUT_IDS, ROLE_POSITIONS, ROLE_LENGTHS,
-                ROLE_CACHE, ROLE_LOGITS };
+                ROLE_CACHE, ROLE_LOGITS, ROLE_INPUT, ROLE_OUTPUT };
+
+#define CHIMERA_MAX_SCALES 32
 
 #define CHIMERA_MAX_RANK 8
 
@@ -49,6 +51,10 @@ typedef struct chimera_manifest {
   char weights_file[256];
   int recompute; /* "decode": "recompute": each step reruns the sequence */
   int last_logits; /* "logits": "last": prefill yields [batch, 1, vocab] */
+  int image;       /* "kind": "image": a class-conditional image generator */
+  int64_t num_classes;               /* "image": {"num_classes": N, */
+  int num_scales;                    /*  "patch_nums": [...]}       */
+  int64_t patch_nums[CHIMERA_MAX_SCALES];
   int num_args;
   chimera_arg *args;
 } chimera_manifest;
@@ -70,6 +76,21 @@ struct chimera_model {
   size_t weights_mapped;
   int weights_on_device; /* a GPU artifact's copy in device memory */
 };
+
+/* A memref descriptor: {allocated, aligned, offset, sizes[r], strides[r]}. */
+typedef struct chimera_descriptor {
+  void *allocated, *aligned;
+  int64_t offset;
+  int64_t dims[2 * CHIMERA_MAX_RANK];
+} chimera_descriptor;
+
+/* Describes a contiguous row-major buffer. */
+void chimera_describe(chimera_descriptor *d, void *data, const int64_t *shape,
+                      int rank);
+/* Zeroed buffers the compiled code reads or writes: device memory for a GPU
+ * artifact (device.c), else the heap; NULL when out of memory. */
+void *chimera_buffer_alloc(size_t bytes);
+void chimera_buffer_free(void *p);
 
 /* Runs a kernel grid: fn(begin, end, ctx) over disjoint ranges covering
  * [0, n), on the calling thread and the pool's workers. Compiled code calls

@@ -322,6 +322,34 @@ chimera_status chimera_manifest_parse(const char *text, size_t size,
                           "cannot go with \"decode\": \"recompute\"", path);
     goto done;
   }
+  const json_node *kind = member(&ps, root, "kind");
+  if (kind && !get_choice(kind, "language-model", "image", &out->image)) {
+    status = chimera_fail(CHIMERA_ERROR_FORMAT, "%s: key 'kind' must be "
+                          "\"language-model\" or \"image\"", path);
+    goto done;
+  }
+  if (out->image) {
+    const json_node *image = member(&ps, root, "image");
+    const json_node *patches = member(&ps, image, "patch_nums");
+    int ok = get_integer(member(&ps, image, "num_classes"), &out->num_classes) &&
+             out->num_classes >= 1 && patches && patches->type == J_ARRAY;
+    for (int c = ok ? patches->first_child : -1; c >= 0;
+         c = ps.nodes[c].next_sibling) {
+      int64_t p;
+      if (out->num_scales == CHIMERA_MAX_SCALES ||
+          !get_integer(&ps.nodes[c], &p) || p < 1) {
+        ok = 0;
+        break;
+      }
+      out->patch_nums[out->num_scales++] = p;
+    }
+    if (!ok || out->num_scales == 0) {
+      status = chimera_fail(CHIMERA_ERROR_FORMAT, "%s: key 'image' must be "
+                            "{\"num_classes\": N, \"patch_nums\": [1..%d "
+                            "positive sizes]}", path, CHIMERA_MAX_SCALES);
+      goto done;
+    }
+  }
   const json_node *weights = member(&ps, root, "weights");
   if (!copy_string(member(&ps, weights, "file"), out->weights_file,
                    sizeof out->weights_file) ||
@@ -358,9 +386,10 @@ chimera_status chimera_manifest_parse(const char *text, size_t size,
       goto done;
     }
     static const char *const roles[] = {"weights", "input_ids", "positions",
-                                        "lengths", "cache", "logits"};
+                                        "lengths", "cache", "logits",
+                                        "input", "output"};
     int found = -1;
-    for (int r = 0; r < 6; ++r)
+    for (int r = 0; r < 8; ++r)
       if (!strcmp(role, roles[r]))
         found = r;
     arg->element_size = !strcmp(dtype, "f32") || !strcmp(dtype, "i32") ? 4

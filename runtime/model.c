@@ -32,22 +32,12 @@ static chimera_status read_file(const char *path, char **text, size_t *size) {
   return CHIMERA_OK;
 }
 
-/* The roles must come in the order the compiler emits them. */
-static chimera_status check_arguments(const chimera_manifest *m,
+/* The compiled code's own description of its buffers must match the
+ * manifest's. */
+static chimera_status check_signature(const chimera_manifest *m,
                                       const char *path) {
   const chimera_arg *a = m->args;
   int n = m->num_args;
-  if (n < 5 || a[0].role != ROLE_WEIGHTS || a[1].role != ROLE_INPUT_IDS ||
-      a[2].role != ROLE_POSITIONS || a[3].role != ROLE_LENGTHS ||
-      a[n - 1].role != ROLE_LOGITS)
-    return chimera_fail(CHIMERA_ERROR_FORMAT, "%s: 'arguments' must be "
-                        "weights, input_ids, positions, lengths, caches..., "
-                        "logits", path);
-  for (int i = 4; i < n - 1; ++i)
-    if (a[i].role != ROLE_CACHE || a[i].rank < 1 || a[i].shape[0] != DIM_BATCH)
-      return chimera_fail(CHIMERA_ERROR_FORMAT, "%s: argument '%s' must be a "
-                          "cache with a leading batch dim", path, a[i].name);
-  /* The compiled code's own description of its buffers. */
   size_t used = 0, cap = 160 * (size_t)n + 1;
   char *sig = malloc(cap);
   if (!sig)
@@ -83,6 +73,56 @@ static chimera_status check_arguments(const chimera_manifest *m,
     return chimera_fail(CHIMERA_ERROR_FORMAT, "%s: 'arguments' do not match "
                         "the buffers model.so was compiled for (%s)", path,
                         chimera_model_signature);
+  return CHIMERA_OK;
+}
+
+/* An image generator: weights, class_labels [batch] i64, sampling_f32 [2],
+ * sampling_i64 [2], tokens [batch, L] i64, image [batch, C, H, W] f32. */
+static chimera_status check_image_arguments(const chimera_manifest *m,
+                                            const char *path) {
+  const chimera_arg *a = m->args;
+  int64_t total = 0;
+  for (int k = 0; k < m->num_scales; ++k)
+    total += m->patch_nums[k] * m->patch_nums[k];
+  if (m->num_args != 6 || a[0].role != ROLE_WEIGHTS ||
+      strcmp(a[1].name, "class_labels") || a[1].rank != 1 ||
+      a[1].shape[0] != DIM_BATCH || a[1].element_size != 8 ||
+      strcmp(a[2].name, "sampling_f32") || a[2].rank != 1 ||
+      a[2].shape[0] != 2 || a[2].element_size != 4 ||
+      strcmp(a[3].name, "sampling_i64") || a[3].rank != 1 ||
+      a[3].shape[0] != 2 || a[3].element_size != 8 ||
+      strcmp(a[4].name, "tokens") || a[4].role != ROLE_OUTPUT ||
+      a[4].rank != 2 || a[4].shape[0] != DIM_BATCH || a[4].shape[1] != total ||
+      a[4].element_size != 8 || strcmp(a[5].name, "image") ||
+      a[5].role != ROLE_OUTPUT || a[5].rank != 4 ||
+      a[5].shape[0] != DIM_BATCH || a[5].shape[1] < 1 || a[5].shape[2] < 1 ||
+      a[5].shape[3] < 1 || a[5].element_size != 4)
+    return chimera_fail(CHIMERA_ERROR_FORMAT, "%s: an image generator's "
+                        "'arguments' must be weights, class_labels [batch] "
+                        "i64, sampling_f32 [2], sampling_i64 [2], tokens "
+                        "[batch, %lld] i64, image [batch, C, H, W] f32", path,
+                        (long long)total);
+  return check_signature(m, path);
+}
+
+/* The roles must come in the order the compiler emits them. */
+static chimera_status check_arguments(const chimera_manifest *m,
+                                      const char *path) {
+  const chimera_arg *a = m->args;
+  int n = m->num_args;
+  if (n < 5 || a[0].role != ROLE_WEIGHTS || a[1].role != ROLE_INPUT_IDS ||
+      a[2].role != ROLE_POSITIONS || a[3].role != ROLE_LENGTHS ||
+      a[n - 1].role != ROLE_LOGITS)
+    return chimera_fail(CHIMERA_ERROR_FORMAT, "%s: 'arguments' must be "
+                        "weights, input_ids, positions, lengths, caches..., "
+                        "logits", path);
+  for (int i = 4; i < n - 1; ++i)
+    if (a[i].role != ROLE_CACHE || a[i].rank < 1 || a[i].shape[0] != DIM_BATCH)
+      return chimera_fail(CHIMERA_ERROR_FORMAT, "%s: argument '%s' must be a "
+                          "cache with a leading batch dim", path, a[i].name);
+  chimera_status st = check_signature(m, path);
+  if (st != CHIMERA_OK)
+    return st;
   const chimera_arg *logits = &a[n - 1];
   int64_t steps = m->last_logits ? 1 : DIM_TOKENS;
   if (logits->rank != 3 || logits->shape[0] != DIM_BATCH ||
@@ -121,7 +161,9 @@ CHIMERA_API chimera_status chimera_model_open(const char *dir,
   status = chimera_manifest_parse(text, size, path, &model->manifest);
   free(text);
   if (status == CHIMERA_OK)
-    status = check_arguments(&model->manifest, path);
+    status = model->manifest.image
+                 ? check_image_arguments(&model->manifest, path)
+                 : check_arguments(&model->manifest, path);
   if (status != CHIMERA_OK) {
     chimera_model_close(model);
     return status;

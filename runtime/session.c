@@ -10,13 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A memref descriptor: {allocated, aligned, offset, sizes[r], strides[r]}. */
-typedef struct descriptor {
-  void *allocated, *aligned;
-  int64_t offset;
-  int64_t dims[2 * CHIMERA_MAX_RANK];
-} descriptor;
-
 struct chimera_session {
   chimera_model *model;
   int64_t batch;
@@ -32,9 +25,7 @@ struct chimera_session {
   float *row_logits;
 };
 
-/* Buffers the compiled code reads or writes: device memory for a GPU
- * artifact (device.c), else the heap. */
-static void *aligned_zeroed(size_t bytes) {
+void *chimera_buffer_alloc(size_t bytes) {
   void *p = NULL;
   if (chimera_device_active())
     p = chimera_device_alloc(bytes ? bytes : 64, 1);
@@ -45,7 +36,7 @@ static void *aligned_zeroed(size_t bytes) {
   return p;
 }
 
-static void release(void *p) {
+void chimera_buffer_free(void *p) {
   if (chimera_device_active())
     chimera_device_free(p);
   else
@@ -70,7 +61,8 @@ static int64_t resolve(const chimera_session *s, const chimera_arg *arg,
   return elements;
 }
 
-static void describe(descriptor *d, void *data, const int64_t *shape, int rank) {
+void chimera_describe(chimera_descriptor *d, void *data, const int64_t *shape,
+                      int rank) {
   d->allocated = d->aligned = data;
   d->offset = 0;
   int64_t stride = 1;
@@ -89,6 +81,10 @@ CHIMERA_API chimera_status chimera_session_create(chimera_model *model,
     return chimera_fail(CHIMERA_ERROR_INVALID_ARGUMENT,
                         "chimera_session_create: null argument");
   *out = NULL;
+  if (model->manifest.image)
+    return chimera_fail(CHIMERA_ERROR_INVALID_ARGUMENT, "this artifact is an "
+                        "image generator (%s): use chimera_generate_images",
+                        model->manifest.model_type);
   if (batch < 1 || batch > model->manifest.max_batch)
     return chimera_fail(CHIMERA_ERROR_OUT_OF_RANGE, "batch %lld is outside the "
                         "compiled range [1, %lld] (--max-batch)",
@@ -103,8 +99,8 @@ CHIMERA_API chimera_status chimera_session_create(chimera_model *model,
   s->lengths = calloc((size_t)batch, sizeof(int64_t));
   if (model->manifest.recompute) {
     int64_t m = model->manifest.max_seq_len;
-    s->history = aligned_zeroed((size_t)(batch * m) * 8);
-    s->row_logits = aligned_zeroed((size_t)(m * model->manifest.vocab_size) * 4);
+    s->history = chimera_buffer_alloc((size_t)(batch * m) * 8);
+    s->row_logits = chimera_buffer_alloc((size_t)(m * model->manifest.vocab_size) * 4);
   }
   if (!s->caches || !s->lengths ||
       (model->manifest.recompute && (!s->history || !s->row_logits))) {
@@ -116,7 +112,7 @@ CHIMERA_API chimera_status chimera_session_create(chimera_model *model,
     int64_t shape[CHIMERA_MAX_RANK];
     int64_t elements = resolve(s, arg, 1, shape);
     s->caches[i] = elements < 0 ? NULL
-                                : aligned_zeroed((size_t)elements *
+                                : chimera_buffer_alloc((size_t)elements *
                                                  (size_t)arg->element_size);
     if (!s->caches[i]) {
       chimera_session_free(s);
@@ -132,34 +128,34 @@ CHIMERA_API void chimera_session_free(chimera_session *s) {
   if (!s)
     return;
   for (int i = 0; s->caches && i < s->num_caches; ++i)
-    release(s->caches[i]);
+    chimera_buffer_free(s->caches[i]);
   free(s->caches);
   free(s->lengths);
-  release(s->logits);
-  release(s->ids);
-  release(s->positions);
-  release(s->call_lengths);
-  release(s->history);
-  release(s->row_logits);
+  chimera_buffer_free(s->logits);
+  chimera_buffer_free(s->ids);
+  chimera_buffer_free(s->positions);
+  chimera_buffer_free(s->call_lengths);
+  chimera_buffer_free(s->history);
+  chimera_buffer_free(s->row_logits);
   free(s);
 }
 
 static chimera_status reserve(chimera_session *s, int64_t tokens) {
   int64_t n = s->batch * tokens;
   if (n > s->scratch_capacity) {
-    release(s->ids);
-    release(s->positions);
-    s->ids = aligned_zeroed((size_t)n * 8);
-    s->positions = aligned_zeroed((size_t)n * 8);
+    chimera_buffer_free(s->ids);
+    chimera_buffer_free(s->positions);
+    s->ids = chimera_buffer_alloc((size_t)n * 8);
+    s->positions = chimera_buffer_alloc((size_t)n * 8);
     s->scratch_capacity = s->ids && s->positions ? n : 0;
   }
   if (!s->call_lengths)
-    s->call_lengths = aligned_zeroed((size_t)s->batch * 8);
+    s->call_lengths = chimera_buffer_alloc((size_t)s->batch * 8);
   int64_t v = s->model->manifest.vocab_size;
   int64_t rows = s->model->manifest.last_logits ? s->batch : n;
   if (rows * v > s->logits_capacity) {
-    release(s->logits);
-    s->logits = aligned_zeroed((size_t)(rows * v) * 4);
+    chimera_buffer_free(s->logits);
+    s->logits = chimera_buffer_alloc((size_t)(rows * v) * 4);
     s->logits_capacity = s->logits ? rows * v : 0;
   }
   if (!s->ids || !s->positions || !s->call_lengths || !s->logits)
@@ -176,8 +172,8 @@ static chimera_status call_model(chimera_session *s, int64_t row,
                                  float *logits) {
   const chimera_manifest *m = &s->model->manifest;
   int n = m->num_args;
-  descriptor stack[16];
-  descriptor *d = n <= 16 ? stack : malloc((size_t)n * sizeof(descriptor));
+  chimera_descriptor stack[16];
+  chimera_descriptor *d = n <= 16 ? stack : malloc((size_t)n * sizeof(chimera_descriptor));
   void *stackArgs[16];
   void **args = n <= 16 ? stackArgs : malloc((size_t)n * sizeof(void *));
   int64_t batch = s->batch;
@@ -194,7 +190,7 @@ static chimera_status call_model(chimera_session *s, int64_t row,
     else /* row `row` of a cache: rows are contiguous */
       p = (char *)s->caches[i - 4] +
           (size_t)(row * (elements / rows)) * (size_t)m->args[i].element_size;
-    describe(&d[i], p, shape, m->args[i].rank);
+    chimera_describe(&d[i], p, shape, m->args[i].rank);
     args[i] = &d[i];
   }
   s->batch = batch;

@@ -788,22 +788,111 @@ LogicalResult NextScaleGenerateOp::inferReturnTypes(
 }
 
 LogicalResult NextScaleGenerateOp::verifyRegions() {
-  Block &block = getBody().front();
-  if (block.getNumArguments() != getInits().size() + 1 ||
-      !block.getArgument(0).getType().isIndex())
-    return emitOpError("region must take (index, carried values...), i.e. ")
-           << getInits().size() + 1 << " arguments";
-  for (auto [i, v] : llvm::enumerate(getInits()))
-    if (block.getArgument(i + 1).getType() != v.getType())
-      return emitOpError("region argument #")
-             << i + 1 << " has type " << block.getArgument(i + 1).getType()
-             << ", expected " << v.getType() << " (carried value #" << i << ")";
-  auto yield = llvm::dyn_cast<YieldOp>(block.getTerminator());
-  if (!yield)
-    return emitOpError("region must end in 'chimera.yield'");
-  if (yield.getValues().getTypes() != getInits().getTypes())
-    return yield.emitOpError("must yield the carried types ")
-           << getInits().getTypes();
+  if (getSteps().size() != getPatchNums().size())
+    return emitOpError("has ")
+           << getSteps().size() << " step regions for "
+           << getPatchNums().size() << " scales in 'patch_nums'";
+  for (auto [k, step] : llvm::enumerate(getSteps())) {
+    Block &block = step.front();
+    if (block.getNumArguments() != getInits().size())
+      return emitOpError("step ")
+             << k << " must take the " << getInits().size()
+             << " carried values as arguments, got "
+             << block.getNumArguments();
+    for (auto [i, v] : llvm::enumerate(getInits()))
+      if (block.getArgument(i).getType() != v.getType())
+        return emitOpError("step ")
+               << k << " argument #" << i << " has type "
+               << block.getArgument(i).getType() << ", expected "
+               << v.getType() << " (carried value #" << i << ")";
+    auto yield = llvm::dyn_cast<YieldOp>(block.getTerminator());
+    if (!yield)
+      return emitOpError("step ") << k << " must end in 'chimera.yield'";
+    if (yield.getValues().getTypes() != getInits().getTypes())
+      return yield.emitOpError("must yield the carried types ")
+             << getInits().getTypes();
+  }
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Conv2dOp / GroupNormOp / SampleOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult Conv2dOp::inferReturnTypes(MLIRContext *,
+                                         std::optional<Location> loc,
+                                         Adaptor adaptor,
+                                         SmallVectorImpl<Type> &inferred) {
+  ShapeChecker check(loc, getOperationName());
+  Value x = adaptor.getInput(), w = adaptor.getWeight();
+  if (failed(check.rank(x, "input", 4)) || failed(check.rank(w, "weight", 4)))
+    return failure();
+  ArrayRef<int64_t> xs = rankedType(x).getShape(), ws = rankedType(w).getShape();
+  for (int d = 1; d < 4; ++d)
+    if (ShapedType::isDynamic(xs[d]))
+      return check.error("operand 'input' dims 1-3 (channels, height, width) "
+                         "must be static");
+  if (llvm::any_of(ws, ShapedType::isDynamic))
+    return check.error("operand 'weight' must have a static shape");
+  if (failed(check.dim(w, "weight", 1, xs[1], "'input' channels (dim 1)")))
+    return failure();
+  if (Value bias = adaptor.getBias())
+    if (failed(check.rank(bias, "bias", 1)) ||
+        failed(check.dim(bias, "bias", 0, ws[0], "'weight' dim 0")))
+      return failure();
+  int64_t pad = adaptor.getPadding();
+  if (pad < 0)
+    return check.error("attribute 'padding' must be >= 0");
+  int64_t h = xs[2] + 2 * pad - ws[2] + 1, wd = xs[3] + 2 * pad - ws[3] + 1;
+  if (h < 1 || wd < 1)
+    return check.error("kernel " + llvm::Twine(ws[2]) + "x" +
+                       llvm::Twine(ws[3]) + " is larger than the padded input");
+  inferred.push_back(withShape(x, {xs[0], ws[0], h, wd}));
+  return success();
+}
+
+LogicalResult GroupNormOp::inferReturnTypes(MLIRContext *,
+                                            std::optional<Location> loc,
+                                            Adaptor adaptor,
+                                            SmallVectorImpl<Type> &inferred) {
+  ShapeChecker check(loc, getOperationName());
+  Value x = adaptor.getInput();
+  if (failed(check.minRank(x, "input", 2)))
+    return failure();
+  int64_t c = rankedType(x).getDimSize(1);
+  if (ShapedType::isDynamic(c))
+    return check.error("operand 'input' channels (dim 1) must be static");
+  int64_t groups = adaptor.getNumGroups();
+  if (groups < 1 || c % groups != 0)
+    return check.error("attribute 'num_groups' (" + llvm::Twine(groups) +
+                       ") must divide the " + llvm::Twine(c) + " channels");
+  for (auto [v, name] : {std::pair{adaptor.getWeight(), "weight"},
+                         std::pair{adaptor.getBias(), "bias"}})
+    if (failed(check.rank(v, name, 1)) ||
+        failed(check.dim(v, name, 0, c, "'input' channels (dim 1)")))
+      return failure();
+  if (failed(checkEpsilon(check, adaptor.getEpsilon().convertToDouble())))
+    return failure();
+  inferred.push_back(x.getType());
+  return success();
+}
+
+LogicalResult SampleOp::inferReturnTypes(MLIRContext *ctx,
+                                         std::optional<Location> loc,
+                                         Adaptor adaptor,
+                                         SmallVectorImpl<Type> &inferred) {
+  ShapeChecker check(loc, getOperationName());
+  Value logits = adaptor.getLogits();
+  if (failed(check.minRank(logits, "logits", 1)))
+    return failure();
+  for (auto [v, name] : {std::pair{adaptor.getTopK(), "top_k"},
+                         std::pair{adaptor.getTopP(), "top_p"},
+                         std::pair{adaptor.getSeed(), "seed"}})
+    if (failed(check.rank(v, name, 0)))
+      return failure();
+  ArrayRef<int64_t> shape = rankedType(logits).getShape();
+  inferred.push_back(
+      RankedTensorType::get(shape.drop_back(), IntegerType::get(ctx, 64)));
   return success();
 }
 

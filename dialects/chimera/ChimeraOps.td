@@ -444,27 +444,97 @@ def Chimera_ScaleInterpOp : Chimera_InferredOp<"scale_interp"> {
   let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
 }
 
+def Chimera_Conv2dOp : Chimera_InferredOp<"conv2d"> {
+  let summary = "2-D convolution, NCHW input, FCHW weight, stride 1";
+  let description = [{
+    `x : [B, Ci, H, W]`, `weight : [Co, Ci, kh, kw]`, `bias : [Co]`
+    (optional), zero padding `padding` on every side:
+    `out[b, o, i, j] = bias[o] + Σ_{c, p, q} weight[o, c, p, q] ·
+    x[b, c, i + p − padding, j + q − padding]`, a `[B, Co, H + 2·padding −
+    kh + 1, W + 2·padding − kw + 1]` tensor (PyTorch's `nn.Conv2d` with
+    stride 1). Spatial and channel dims must be static.
+  }];
+  let arguments = (ins Chimera_FloatTensor:$input, Chimera_FloatTensor:$weight,
+                       Optional<Chimera_FloatTensor>:$bias,
+                       DefaultValuedAttr<I64Attr, "0">:$padding);
+  let results = (outs Chimera_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight (`bias` `(` $bias^ `)`)? attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Chimera_GroupNormOp : Chimera_InferredOp<"group_norm"> {
+  let summary = "GroupNorm over channel groups of [B, C, ...] maps";
+  let description = [{
+    `x : [B, C, d...]`, `weight, bias : [C]`; the `C` channels form
+    `num_groups` groups of `C / num_groups` consecutive channels. For each
+    `(b, g)`, `mean` and biased `var` are taken over the group's channels
+    and all trailing dims: `out = (x − mean) / sqrt(var + epsilon) ·
+    weight[c] + bias[c]` (PyTorch's `nn.GroupNorm`). Statistics in f32.
+  }];
+  let arguments = (ins Chimera_FloatTensor:$input, Chimera_FloatTensor:$weight,
+                       Chimera_FloatTensor:$bias, I64Attr:$num_groups,
+                       DefaultValuedAttr<F64Attr, "1e-5">:$epsilon);
+  let results = (outs Chimera_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight `,` $bias attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Chimera_SampleOp : Chimera_InferredOp<"sample"> {
+  let summary = "seeded top-k / top-p sampling from logits, compiled";
+  let description = [{
+    `logits : [..., V]` (f32), scalars `top_k : tensor<i64>`,
+    `top_p : tensor<f32>`, `seed : tensor<i64>`; the result holds one id per
+    row, `logits.shape[:-1]` of i64. Per row, as VAR's
+    `sample_with_top_k_top_p_` filters:
+
+    * top-k (`top_k > 0`): id `v` is kept iff fewer than `top_k` ids have a
+      larger logit (ties at the k-th value are all kept);
+    * top-p (`top_p > 0`): with `p` the softmax of the kept logits and
+      `S(v) = Σ p[u]` over ids `u` ordered before or at `v` by (logit, id),
+      `v` is dropped iff `S(v) ≤ 1 − top_p` and `v` is not the row's largest;
+    * draw: `u ∈ [0, 1)` from a counter-based generator (SplitMix64 of
+      `seed`, `stream` and the row index), and the id is the first `v` with
+      `Σ_{w ≤ v} p[w] > u · Σ p` (the row's argmax when rounding leaves
+      none).
+
+    With `top_k = 1` the draw always returns the argmax: the result does
+    not depend on the seed.
+  }];
+  let arguments = (ins Chimera_FloatTensor:$logits,
+                       RankedTensorOf<[I64]>:$top_k,
+                       RankedTensorOf<[F32]>:$top_p,
+                       RankedTensorOf<[I64]>:$seed,
+                       DefaultValuedAttr<I64Attr, "0">:$stream);
+  let results = (outs RankedTensorOf<[I64]>:$result);
+  let assemblyFormat = [{
+    $logits `,` $top_k `,` $top_p `,` $seed attr-dict `:` functional-type(operands, results)
+  }];
+}
+
 def Chimera_NextScaleGenerateOp : Chimera_Op<"next_scale_generate", [
-    InferTypeOpAdaptor, SingleBlock,
-    RecursiveMemoryEffects]> {
+    InferTypeOpAdaptor, RecursiveMemoryEffects]> {
   let summary = "VAR's coarse-to-fine generation over a static scale schedule";
   let description = [{
-    `patch_nums = [p_0 < p_1 < … < p_(S−1)]` is the static scale schedule.
-    The region is one scale step with block arguments
-    `(%k : index, %carried...)`; it yields the next carried values (same
+    `patch_nums = [p_0 < p_1 < … < p_(S−1)]` is the static scale schedule,
+    and the op has one step region per scale. Step `k` works on the
+    `p_k × p_k` token map of its scale with static shapes; it takes the
+    carried values as block arguments and yields their next values (same
     types). The first carried value is the multi-scale residual
     `f_hat : [B, C, p_(S−1), p_(S−1)]`, accumulated by the steps as
-    `f_hat += phi_k(up(h_k))`; further carried values (token maps, the next
-    scale's input, caches) are free.
+    `f_hat += phi_k(up(h_k))`; further carried values (the token maps of all
+    scales, the KV caches preallocated to `Σ p_k²` tokens) are free.
 
-    `carried_0 = inits; carried_{k+1} = body(k, carried_k)` for
-    `k = 0 … S−1`; the results are `carried_S`. The compiler unrolls the
-    schedule so that every step has static shapes.
+    `carried_0 = inits; carried_{k+1} = step_k(carried_k)`; the results are
+    `carried_S`. The compiler unrolls the schedule by inlining the steps in
+    order, so every kernel of every scale has static shapes and the caches
+    are written in place.
   }];
   let arguments = (ins Variadic<Chimera_AnyTensor>:$inits, DenseI64ArrayAttr:$patch_nums);
   let results = (outs Variadic<Chimera_AnyTensor>:$results);
-  let regions = (region SizedRegion<1>:$body);
-  let assemblyFormat = "$inits attr-dict `:` functional-type($inits, results) $body";
+  let regions = (region VariadicRegion<SizedRegion<1>>:$steps);
+  let assemblyFormat = "$inits attr-dict `:` functional-type($inits, results) $steps";
   let hasRegionVerifier = 1;
 }
 

@@ -83,7 +83,18 @@ Expected<std::unique_ptr<Checkpoint>> Checkpoint::open(llvm::StringRef dir) {
 
   std::string single = join(dir, "model.safetensors");
   std::string index = join(dir, "model.safetensors.index.json");
-  if (llvm::sys::fs::exists(index)) {
+  if (ckpt->cfg.family == Family::Var) {
+    // FoundationVision/VAR's two state dicts: the transformer and the VQVAE.
+    for (const char *name : {"var.safetensors", "vae.safetensors"}) {
+      std::string file = join(dir, name);
+      if (!llvm::sys::fs::exists(file))
+        return fail(dir + ": no " + name + " in the VAR checkpoint folder");
+      auto opened = SafeTensorsFile::open(file);
+      if (!opened)
+        return opened.takeError();
+      ckpt->shards.push_back(std::move(*opened));
+    }
+  } else if (llvm::sys::fs::exists(index)) {
     auto shards = openShards(dir, index);
     if (!shards)
       return shards.takeError();

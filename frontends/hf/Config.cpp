@@ -20,6 +20,7 @@ llvm::StringRef chimera::hf::familyName(Family family) {
   case Family::Mixtral: return "mixtral";
   case Family::Mamba: return "mamba";
   case Family::Jamba: return "jamba";
+  case Family::Var: return "var";
   }
   return "?";
 }
@@ -128,6 +129,35 @@ public:
       return std::nullopt;
     }
     return s->str();
+  }
+  /// A non-empty list of positive integers (required).
+  std::vector<int64_t> positiveList(llvm::StringRef key) {
+    std::vector<int64_t> out;
+    const llvm::json::Value *v = obj.get(key);
+    const llvm::json::Array *a = v ? v->getAsArray() : nullptr;
+    if (!a || a->empty()) {
+      fail(key, v ? "must be a non-empty list of positive integers, got " + show(*v)
+                  : std::string("is required"));
+      return out;
+    }
+    for (const llvm::json::Value &e : *a) {
+      std::optional<int64_t> i = e.getAsInteger();
+      if (!i || *i < 1 || *i > (int64_t(1) << 20)) {
+        fail(key, "must be a list of positive integers, got " + show(*v));
+        return {};
+      }
+      out.push_back(*i);
+    }
+    return out;
+  }
+  /// The object under `key` (required).
+  const llvm::json::Object *object(llvm::StringRef key) {
+    const llvm::json::Value *v = obj.get(key);
+    const llvm::json::Object *o = v ? v->getAsObject() : nullptr;
+    if (!o)
+      fail(key, v ? "must be an object, got " + show(*v)
+                  : std::string("is required"));
+    return o;
   }
   bool has(llvm::StringRef key) const {
     const llvm::json::Value *v = obj.get(key);
@@ -289,7 +319,116 @@ void readLayerRule(KeyReader &keys, llvm::StringRef periodKey,
                              std::to_string(offset));
 }
 
+/// A VAR folder's config.json: VAR's kwargs at the top level, the VQVAE's
+/// under `vae_kwargs` and `_vqvae_fixed_ddconfig`.
+Expected<ModelConfig> parseVarConfig(const llvm::json::Object &obj,
+                                     llvm::StringRef path) {
+  ModelConfig c;
+  c.family = Family::Var;
+  c.modelType = "var";
+  c.architecture = "VAR";
+  VarConfig &v = c.var;
+  KeyReader keys(obj, path);
+  v.numClasses = keys.positive("num_classes", std::nullopt);
+  v.depth = keys.positive("depth", std::nullopt);
+  v.embedDim = keys.positive("embed_dim", std::nullopt);
+  v.numHeads = keys.positive("num_heads", std::nullopt);
+  v.mlpRatio = keys.positiveNumber("mlp_ratio", 4.0);
+  v.normEps = keys.positiveNumber("norm_eps", 1e-6);
+  v.sharedAln = keys.boolean("shared_aln", false);
+  v.attnL2Norm = keys.boolean("attn_l2_norm", true);
+  v.patchNums = keys.positiveList("patch_nums");
+  v.imageSize = keys.positive("_image_size", std::nullopt);
+  const llvm::json::Object *vae = keys.object("vae_kwargs");
+  const llvm::json::Object *dd = keys.object("_vqvae_fixed_ddconfig");
+  if (Error e = keys.takeError())
+    return std::move(e);
+  if (v.sharedAln)
+    keys.fail("shared_aln", "true is not supported (VAR-d16..d30 use false)");
+  if (!v.attnL2Norm)
+    keys.fail("attn_l2_norm", "false is not supported (VAR's released "
+                              "checkpoints use true)");
+  if (v.embedDim % v.numHeads != 0)
+    keys.fail("num_heads", "must divide embed_dim (" +
+                               std::to_string(v.embedDim) + ")");
+  for (size_t i = 1; i < v.patchNums.size(); ++i)
+    if (v.patchNums[i] <= v.patchNums[i - 1])
+      keys.fail("patch_nums", "must be strictly increasing");
+  if (Error e = keys.takeError())
+    return std::move(e);
+
+  std::string vaePath = (path + ": vae_kwargs").str();
+  KeyReader vk(*vae, vaePath);
+  v.vocabSize = vk.positive("vocab_size", std::nullopt);
+  v.zChannels = vk.positive("z_channels", std::nullopt);
+  v.ch = vk.positive("ch", std::nullopt);
+  v.shareQuantResi = vk.positive("share_quant_resi", 4);
+  std::vector<int64_t> vaePatches = vk.positiveList("v_patch_nums");
+  if (Error e = vk.takeError())
+    return std::move(e);
+  if (vaePatches != v.patchNums)
+    vk.fail("v_patch_nums", "must equal the VAR's 'patch_nums'");
+  if (Error e = vk.takeError())
+    return std::move(e);
+
+  std::string ddPath = (path + ": _vqvae_fixed_ddconfig").str();
+  KeyReader dk(*dd, ddPath);
+  v.chMult = dk.positiveList("ch_mult");
+  v.numResBlocks = dk.positive("num_res_blocks", std::nullopt);
+  v.usingSa = dk.boolean("using_sa", true);
+  v.usingMidSa = dk.boolean("using_mid_sa", true);
+  v.imageChannels = dk.positive("in_channels", 3);
+  const llvm::json::Value *resi = dd->get("quant_resi");
+  std::optional<double> r = resi ? resi->getAsNumber() : std::nullopt;
+  if (!r || std::fabs(*r) > 1.0 || *r == 0.0)
+    dk.fail("quant_resi", "must be a number in [-1, 0) or (0, 1]");
+  else
+    v.quantResi = std::fabs(*r);
+  if (dk.boolean("using_znorm", false))
+    dk.fail("using_znorm", "true is not supported");
+  if (Error e = dk.takeError())
+    return std::move(e);
+  if (v.shareQuantResi != 4)
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        vaePath + ": key 'share_quant_resi' must be 4 (the partially shared "
+                  "phi of every released VAR), got " +
+            std::to_string(v.shareQuantResi));
+  int64_t down = int64_t(1) << (v.chMult.size() - 1);
+  if (v.imageSize % down != 0 || v.patchNums.back() != v.latentSize())
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        path + ": key 'patch_nums' must end at the VQVAE's latent size " +
+            std::to_string(v.imageSize / down) + " (_image_size " +
+            std::to_string(v.imageSize) + " / 2^(len(ch_mult) - 1)), got " +
+            std::to_string(v.patchNums.back()));
+  if (v.ch * v.chMult.front() % 32 != 0)
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        ddPath + ": ch x ch_mult must be a multiple of 32 (GroupNorm(32))");
+  c.vocabSize = v.vocabSize;
+  c.hiddenSize = v.embedDim;
+  c.numLayers = v.depth;
+  c.numHeads = c.numKvHeads = v.numHeads;
+  c.headDim = v.embedDim / v.numHeads;
+  c.intermediateSize = int64_t(std::llround(v.embedDim * v.mlpRatio));
+  c.normEps = v.normEps;
+  c.maxPositionEmbeddings = v.tokens();
+  return c;
+}
+
 } // namespace
+
+int64_t VarConfig::tokens() const {
+  int64_t n = 0;
+  for (int64_t p : patchNums)
+    n += p * p;
+  return n;
+}
+
+int64_t VarConfig::latentSize() const {
+  return imageSize / (int64_t(1) << (chMult.size() - 1));
+}
 
 Expected<ModelConfig> chimera::hf::parseConfig(llvm::StringRef json,
                                                llvm::StringRef path) {
@@ -302,6 +441,8 @@ Expected<ModelConfig> chimera::hf::parseConfig(llvm::StringRef json,
   if (!obj)
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                    path + ": not a JSON object");
+  if (obj->get("vae_kwargs"))
+    return parseVarConfig(*obj, path);
   KeyReader keys(*obj, path);
   ModelConfig c;
   std::optional<std::string> modelType = keys.string("model_type");

@@ -19,15 +19,39 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace chimera::hf {
 
-enum class Family { Llama, Mistral, Gemma, Mixtral, Mamba, Jamba };
+enum class Family { Llama, Mistral, Gemma, Mixtral, Mamba, Jamba, Var };
 
 llvm::StringRef familyName(Family family);
 
 /// The activation of a feed-forward network, as HF names it.
 enum class HiddenAct { Silu, Gelu, GeluTanh, Relu };
+
+/// VAR (FoundationVision/VAR): the `VAR(...)` kwargs, the VQVAE's
+/// `vae_kwargs` and its fixed `ddconfig` (`_vqvae_fixed_ddconfig`).
+struct VarConfig {
+  // Transformer.
+  int64_t numClasses = 0, depth = 0, embedDim = 0, numHeads = 0;
+  double mlpRatio = 4.0, normEps = 1e-6;
+  bool sharedAln = false, attnL2Norm = true;
+  std::vector<int64_t> patchNums;
+  // VQVAE.
+  int64_t vocabSize = 0, zChannels = 0, ch = 0, shareQuantResi = 4;
+  std::vector<int64_t> chMult;
+  int64_t numResBlocks = 2;
+  bool usingSa = true, usingMidSa = true;
+  double quantResi = 0.5;
+  int64_t imageSize = 0;
+  int64_t imageChannels = 3;
+
+  /// Σ p² over the schedule.
+  int64_t tokens() const;
+  /// The latent side: image size / 2^(len(ch_mult) - 1).
+  int64_t latentSize() const;
+};
 
 struct ModelConfig {
   Family family;
@@ -76,6 +100,9 @@ struct ModelConfig {
   int64_t dtRank = 0;       // "auto" resolved to ceil(hidden_size / 16)
   bool convBias = true;
   bool projBias = false;
+
+  // VAR (family Var); the fields above hold its transformer's sizes.
+  VarConfig var;
 
   bool isAttentionLayer(int64_t layer) const;
   bool isMambaLayer(int64_t layer) const;

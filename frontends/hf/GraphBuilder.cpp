@@ -64,6 +64,9 @@ bool GraphBuilder::checkTensor(llvm::StringRef name,
 
 Value GraphBuilder::placeholder(llvm::StringRef name,
                                 llvm::ArrayRef<int64_t> shape, Type type) {
+  OpBuilder::InsertionGuard guard(b);
+  if (paramBlock)
+    b.setInsertionPointToStart(paramBlock);
   return ch::ParamOp::create(b, loc, RankedTensorType::get(shape, type),
                              b.getStringAttr(name));
 }

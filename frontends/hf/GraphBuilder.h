@@ -37,6 +37,10 @@ public:
   void setScope(llvm::StringRef scope);
   mlir::Location location() const { return loc; }
 
+  /// Weights are created at the start of `block` (the function's entry)
+  /// rather than where first used, so that regions can share them.
+  void setParamBlock(mlir::Block *block) { paramBlock = block; }
+
   /// True when the checkpoint holds `name`.
   bool has(llvm::StringRef name) const { return bool(ckpt.find(name)); }
   /// `chimera.param name : tensor<shape x elt>`, checked against the
@@ -103,6 +107,7 @@ private:
   mlir::Type elt, matrixElt;
   mlir::chimera::QuantAttr quant;
   mlir::Location loc;
+  mlir::Block *paramBlock = nullptr;
   llvm::StringMap<mlir::Value> params;
   std::string error;
 };

@@ -103,6 +103,8 @@ llvm::Expected<Scheme> schemeFor(const Checkpoint &ckpt) {
     s.expertDown = "down_proj";
     s.mixerNorms = true;
     break;
+  case Family::Var:
+    break; // importVarCheckpoint
   }
   if (c.tieWordEmbeddings)
     s.lmHead = s.embed;
@@ -426,6 +428,8 @@ namespace chimera::hf {
 llvm::Expected<OwningOpRef<ModuleOp>>
 importCheckpoint(MLIRContext &ctx, const Checkpoint &ckpt,
                  const ImportOptions &options) {
+  if (ckpt.config().family == Family::Var)
+    return importVarCheckpoint(ctx, ckpt);
   ctx.loadDialect<ch::ChimeraDialect, func::FuncDialect, tensor::TensorDialect,
                   arith::ArithDialect, math::MathDialect>();
   llvm::Expected<Scheme> scheme = schemeFor(ckpt);

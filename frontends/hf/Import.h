@@ -62,6 +62,12 @@ llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>>
 importCheckpoint(mlir::MLIRContext &ctx, const Checkpoint &ckpt,
                  const ImportOptions &options = {});
 
+/// Imports a FoundationVision/VAR folder (config.json with `vae_kwargs`,
+/// var.safetensors, vae.safetensors): class-conditional generation and the
+/// VQVAE decoder as one `@forward` (see ImportVar.cpp).
+llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>>
+importVarCheckpoint(mlir::MLIRContext &ctx, const Checkpoint &ckpt);
+
 } // namespace chimera::hf
 
 #endif // CHIMERA_FRONTENDS_HF_IMPORT_H

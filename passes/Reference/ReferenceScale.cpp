@@ -109,19 +109,17 @@ struct LowerScaleInterp : OpRewritePattern<ScaleInterpOp> {
   }
 };
 
-/// Unrolls the static schedule: one copy of the step per scale, with the
-/// scale index as a constant so every step's shapes can become static.
+/// Unrolls the static schedule: the steps inlined in order, each on the
+/// values the previous one yielded.
 struct UnrollNextScaleGenerate : OpRewritePattern<NextScaleGenerateOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(NextScaleGenerateOp op,
                                 PatternRewriter &rewriter) const override {
-    Block &body = op.getBody().front();
     SmallVector<Value> carried(op.getInits());
-    for (size_t k = 0; k < op.getPatchNums().size(); ++k) {
+    for (Region &step : op.getSteps()) {
+      Block &body = step.front();
       IRMapping mapping;
-      mapping.map(body.getArgument(0), indexConst(rewriter, op.getLoc(), k));
-      for (auto [arg, value] : llvm::zip(body.getArguments().drop_front(), carried))
-        mapping.map(arg, value);
+      mapping.map(body.getArguments(), carried);
       for (Operation &inner : body.without_terminator())
         rewriter.clone(inner, mapping);
       for (auto [i, v] : llvm::enumerate(

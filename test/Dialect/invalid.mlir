@@ -383,7 +383,16 @@ func.func @next_scale_schedule(%f: tensor<1x8x4x4xf32>) {
   // expected-error @+2 {{failed to infer returned types}}
   // expected-error @+1 {{attribute 'patch_nums' must be positive and strictly increasing}}
   %r = chimera.next_scale_generate %f {patch_nums = array<i64: 1, 3, 2, 4>} : (tensor<1x8x4x4xf32>) -> tensor<1x8x4x4xf32> {
-  ^bb0(%k: index, %a: tensor<1x8x4x4xf32>):
+  ^bb0(%a: tensor<1x8x4x4xf32>):
+    chimera.yield %a : tensor<1x8x4x4xf32>
+  }, {
+  ^bb0(%a: tensor<1x8x4x4xf32>):
+    chimera.yield %a : tensor<1x8x4x4xf32>
+  }, {
+  ^bb0(%a: tensor<1x8x4x4xf32>):
+    chimera.yield %a : tensor<1x8x4x4xf32>
+  }, {
+  ^bb0(%a: tensor<1x8x4x4xf32>):
     chimera.yield %a : tensor<1x8x4x4xf32>
   }
   return
@@ -395,7 +404,13 @@ func.func @next_scale_last(%f: tensor<1x8x4x4xf32>) {
   // expected-error @+2 {{failed to infer returned types}}
   // expected-error @+1 {{operand 'f_hat' dim 2 is 4, expected 5 (last entry of 'patch_nums')}}
   %r = chimera.next_scale_generate %f {patch_nums = array<i64: 1, 2, 5>} : (tensor<1x8x4x4xf32>) -> tensor<1x8x4x4xf32> {
-  ^bb0(%k: index, %a: tensor<1x8x4x4xf32>):
+  ^bb0(%a: tensor<1x8x4x4xf32>):
+    chimera.yield %a : tensor<1x8x4x4xf32>
+  }, {
+  ^bb0(%a: tensor<1x8x4x4xf32>):
+    chimera.yield %a : tensor<1x8x4x4xf32>
+  }, {
+  ^bb0(%a: tensor<1x8x4x4xf32>):
     chimera.yield %a : tensor<1x8x4x4xf32>
   }
   return
@@ -404,11 +419,49 @@ func.func @next_scale_last(%f: tensor<1x8x4x4xf32>) {
 // -----
 
 func.func @next_scale_region(%f: tensor<1x8x4x4xf32>) {
-  // expected-error @+1 {{region must take (index, carried values...), i.e. 2 arguments}}
+  // expected-error @+1 {{step 0 must take the 1 carried values as arguments, got 2}}
   %r = chimera.next_scale_generate %f {patch_nums = array<i64: 4>} : (tensor<1x8x4x4xf32>) -> tensor<1x8x4x4xf32> {
+  ^bb0(%k: index, %a: tensor<1x8x4x4xf32>):
+    chimera.yield %a : tensor<1x8x4x4xf32>
+  }
+  return
+}
+
+// -----
+
+func.func @next_scale_steps(%f: tensor<1x8x4x4xf32>) {
+  // expected-error @+1 {{has 1 step regions for 2 scales in 'patch_nums'}}
+  %r = chimera.next_scale_generate %f {patch_nums = array<i64: 2, 4>} : (tensor<1x8x4x4xf32>) -> tensor<1x8x4x4xf32> {
   ^bb0(%a: tensor<1x8x4x4xf32>):
     chimera.yield %a : tensor<1x8x4x4xf32>
   }
+  return
+}
+
+// -----
+
+func.func @conv2d_channels(%x: tensor<1x8x4x4xf32>, %w: tensor<16x4x3x3xf32>) {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{operand 'weight' dim 1 is 4, expected 8 ('input' channels (dim 1))}}
+  %y = chimera.conv2d %x, %w {padding = 1 : i64} : (tensor<1x8x4x4xf32>, tensor<16x4x3x3xf32>) -> tensor<1x16x4x4xf32>
+  return
+}
+
+// -----
+
+func.func @group_norm_groups(%x: tensor<1x12x4x4xf32>, %w: tensor<12xf32>) {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{attribute 'num_groups' (8) must divide the 12 channels}}
+  %y = chimera.group_norm %x, %w, %w {num_groups = 8 : i64} : (tensor<1x12x4x4xf32>, tensor<12xf32>, tensor<12xf32>) -> tensor<1x12x4x4xf32>
+  return
+}
+
+// -----
+
+func.func @sample_scalars(%l: tensor<2x5x64xf32>, %k: tensor<1xi64>, %p: tensor<f32>, %s: tensor<i64>) {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{operand 'top_k' must have rank 0, got rank 1}}
+  %y = chimera.sample %l, %k, %p, %s : (tensor<2x5x64xf32>, tensor<1xi64>, tensor<f32>, tensor<i64>) -> tensor<2x5xi64>
   return
 }
 

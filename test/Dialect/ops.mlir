@@ -116,14 +116,33 @@ func.func @mixture_of_depths(%x: tensor<1x?x64xf32>, %score: tensor<1x?xf32>, %p
 func.func @next_scale(%f: tensor<2x8x4x4xf32>, %h: tensor<2x8x2x2xf32>) -> tensor<2x8x4x4xf32> {
   // CHECK: chimera.scale_interp %{{.*}} {mode = #chimera<interp bicubic>, size = array<i64: 4, 4>}
   %up = chimera.scale_interp %h {size = array<i64: 4, 4>, mode = #chimera<interp bicubic>} : (tensor<2x8x2x2xf32>) -> tensor<2x8x4x4xf32>
-  // CHECK: chimera.next_scale_generate %{{.*}} {patch_nums = array<i64: 1, 2, 3, 4>} : (tensor<2x8x4x4xf32>) -> tensor<2x8x4x4xf32>
-  %r = chimera.next_scale_generate %f {patch_nums = array<i64: 1, 2, 3, 4>} : (tensor<2x8x4x4xf32>) -> tensor<2x8x4x4xf32> {
-  ^bb0(%k: index, %acc: tensor<2x8x4x4xf32>):
+  // CHECK: chimera.next_scale_generate %{{.*}} {patch_nums = array<i64: 2, 4>} : (tensor<2x8x4x4xf32>) -> tensor<2x8x4x4xf32>
+  %r = chimera.next_scale_generate %f {patch_nums = array<i64: 2, 4>} : (tensor<2x8x4x4xf32>) -> tensor<2x8x4x4xf32> {
+  ^bb0(%acc: tensor<2x8x4x4xf32>):
     %down = chimera.scale_interp %acc {size = array<i64: 2, 2>, mode = #chimera<interp area>} : (tensor<2x8x4x4xf32>) -> tensor<2x8x2x2xf32>
     %u = chimera.scale_interp %down {size = array<i64: 4, 4>, mode = #chimera<interp nearest>} : (tensor<2x8x2x2xf32>) -> tensor<2x8x4x4xf32>
     chimera.yield %u : tensor<2x8x4x4xf32>
+  }, {
+  ^bb0(%acc: tensor<2x8x4x4xf32>):
+    chimera.yield %acc : tensor<2x8x4x4xf32>
   }
   return %r : tensor<2x8x4x4xf32>
+}
+
+// CHECK-LABEL: func.func @image_ops
+func.func @image_ops(%x: tensor<?x8x4x4xf32>, %w: tensor<16x8x3x3xf32>, %b: tensor<16xf32>, %g: tensor<16xf32>) -> tensor<?x16x4x4xf32> {
+  // CHECK: chimera.conv2d %{{.*}}, %{{.*}} bias(%{{.*}}) {padding = 1 : i64} : (tensor<?x8x4x4xf32>, tensor<16x8x3x3xf32>, tensor<16xf32>) -> tensor<?x16x4x4xf32>
+  %c = chimera.conv2d %x, %w bias(%b) {padding = 1 : i64} : (tensor<?x8x4x4xf32>, tensor<16x8x3x3xf32>, tensor<16xf32>) -> tensor<?x16x4x4xf32>
+  // CHECK: chimera.group_norm %{{.*}}, %{{.*}}, %{{.*}} {epsilon = 9.9999999999999995E-7 : f64, num_groups = 4 : i64}
+  %n = chimera.group_norm %c, %g, %b {num_groups = 4 : i64, epsilon = 1.0e-6 : f64} : (tensor<?x16x4x4xf32>, tensor<16xf32>, tensor<16xf32>) -> tensor<?x16x4x4xf32>
+  return %n : tensor<?x16x4x4xf32>
+}
+
+// CHECK-LABEL: func.func @sample
+func.func @sample(%l: tensor<?x5x64xf32>, %k: tensor<i64>, %p: tensor<f32>, %s: tensor<i64>) -> tensor<?x5xi64> {
+  // CHECK: chimera.sample %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {stream = 3 : i64} : (tensor<?x5x64xf32>, tensor<i64>, tensor<f32>, tensor<i64>) -> tensor<?x5xi64>
+  %y = chimera.sample %l, %k, %p, %s {stream = 3 : i64} : (tensor<?x5x64xf32>, tensor<i64>, tensor<f32>, tensor<i64>) -> tensor<?x5xi64>
+  return %y : tensor<?x5xi64>
 }
 
 func.func private @kernel(%b: index, %e: index, %m: memref<?xf32>, %x: f32)

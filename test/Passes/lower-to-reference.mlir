@@ -106,14 +106,22 @@ func.func @depth_route(%x: tensor<1x?x64xf32>, %s: tensor<1x?xf32>, %p: tensor<1
 
 // -----
 
-// Unrolled once per scale: three area resizes for patch_nums [1, 2, 4].
+// Unrolled: the steps inlined in order, three area resizes for [1, 2, 4].
 // CHECK-LABEL: func.func @next_scale
 // CHECK-COUNT-6: linalg.generic
 // CHECK-NOT: linalg.generic
 // CHECK-NOT: chimera.next_scale_generate
 func.func @next_scale(%f: tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32> {
   %r = chimera.next_scale_generate %f {patch_nums = array<i64: 1, 2, 4>} : (tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32> {
-  ^bb0(%k: index, %a: tensor<1x2x4x4xf32>):
+  ^bb0(%a: tensor<1x2x4x4xf32>):
+    %d = chimera.scale_interp %a {size = array<i64: 4, 4>, mode = #chimera<interp area>} : (tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32>
+    chimera.yield %d : tensor<1x2x4x4xf32>
+  }, {
+  ^bb0(%a: tensor<1x2x4x4xf32>):
+    %d = chimera.scale_interp %a {size = array<i64: 4, 4>, mode = #chimera<interp area>} : (tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32>
+    chimera.yield %d : tensor<1x2x4x4xf32>
+  }, {
+  ^bb0(%a: tensor<1x2x4x4xf32>):
     %d = chimera.scale_interp %a {size = array<i64: 4, 4>, mode = #chimera<interp area>} : (tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32>
     chimera.yield %d : tensor<1x2x4x4xf32>
   }

@@ -242,11 +242,16 @@ Error chimera::writeManifest(mlir::ModuleOp module, mlir::func::FuncOp entry,
     if (!name)
       return fail("internal: argument " + llvm::Twine(i) + " has no name");
     llvm::StringRef n = name.getValue();
+    // Image generators (VAR) take named inputs and fill named outputs.
     std::string role = n == "weights" || n == "input_ids" ||
                                n == "positions" || n == "lengths" ||
                                n == "logits"
                            ? n.str()
-                           : "cache";
+                       : n == "class_labels" || n == "sampling_f32" ||
+                               n == "sampling_i64"
+                           ? "input"
+                       : n == "tokens" || n == "image" ? "output"
+                                                       : "cache";
     auto type = llvm::cast<mlir::ShapedType>(entry.getArgument(i).getType());
     std::string dtype = dtypeOf(type.getElementType());
     if (dtype.empty())
@@ -262,8 +267,20 @@ Error chimera::writeManifest(mlir::ModuleOp module, mlir::func::FuncOp entry,
   auto size = module->getAttrOfType<mlir::IntegerAttr>("chimera.weights_size");
   // "recompute": the model routes over the whole sequence (the public MoD
   // reference), so each decode step reruns it; "cached" otherwise.
-  std::string decode = "cached", logits = "all";
+  std::string decode = "cached", logits = "all", kind = "language-model";
+  llvm::json::Object image;
   if (auto model = entry->getAttrOfType<mlir::DictionaryAttr>("chimera.model")) {
+    if (auto k = model.getAs<mlir::StringAttr>("kind"))
+      kind = k.getValue().str();
+    if (kind == "image") {
+      llvm::json::Array patches;
+      if (auto p = model.getAs<mlir::DenseI64ArrayAttr>("patch_nums"))
+        for (int64_t v : p.asArrayRef())
+          patches.push_back(v);
+      image["patch_nums"] = std::move(patches);
+      if (auto n = model.getAs<mlir::IntegerAttr>("num_classes"))
+        image["num_classes"] = n.getInt();
+    }
     if (auto d = model.getAs<mlir::StringAttr>("decode"))
       decode = d.getValue().str();
     // "last": prefill computes each row's last-position logits only.
@@ -289,6 +306,7 @@ Error chimera::writeManifest(mlir::ModuleOp module, mlir::func::FuncOp entry,
       {"max_seq_len", info.maxSeqLen},
       {"max_batch", info.maxBatch},
       {"entry", "chimera_model_forward"},
+      {"kind", kind},
       {"decode", decode},
       {"logits", logits},
       {"library", "model.so"},
@@ -296,6 +314,8 @@ Error chimera::writeManifest(mlir::ModuleOp module, mlir::func::FuncOp entry,
                                      {"size", size ? size.getInt() : 0}}},
       {"arguments", std::move(args)},
   };
+  if (kind == "image")
+    manifest["image"] = std::move(image);
   std::error_code ec;
   llvm::raw_fd_ostream os(path, ec, llvm::sys::fs::OF_Text);
   if (ec)

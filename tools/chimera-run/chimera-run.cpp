@@ -4,12 +4,17 @@
 //               -n N [--greedy | --temperature T --top-k K --top-p P --seed S]
 //               [--threads T] [--device=cpu|vulkan|cuda]
 //               [--dump-logits=FILE.safetensors]
+//   chimera-run OUT_DIR --class-labels=L,L,... --image-out=FILE.png
+//               [--cfg=C] [--top-k=K] [--top-p=P] [--seed=S]
+//               [--dump=FILE.safetensors]
 //
-// Prints one line per prompt: the N generated ids, space-separated. The
+// Prints one line per prompt: the N generated ids, space-separated (an
+// image generator: one line per image, its token maps). The
 // artifact's model.so carries the runtime; this tool only dlopens it, so it
 // needs neither MLIR nor LLVM.
 //
 //===----------------------------------------------------------------------===//
+#include "tools/chimera-run/Outputs.h"
 #include "tools/common/RuntimeApi.h"
 
 #include <cerrno>
@@ -22,9 +27,7 @@
 #include <string>
 #include <vector>
 
-using chimera::tools::Api;
-using chimera::tools::die;
-using chimera::tools::load;
+using namespace chimera::tools;
 
 namespace chimera::tools {
 const char *kToolName = "chimera-run";
@@ -37,7 +40,10 @@ const char *kUsage =
     "                   -n N [--greedy | --temperature T --top-k K --top-p P "
     "--seed S]\n"
     "                   [--threads T] [--device=cpu|vulkan|cuda]\n"
-    "                   [--dump-logits=FILE.safetensors]\n\n"
+    "                   [--dump-logits=FILE.safetensors]\n"
+    "       chimera-run OUT_DIR --class-labels=L,L,... --image-out=FILE.png\n"
+    "                   [--cfg=C] [--top-k=K] [--top-p=P] [--seed=S]\n"
+    "                   [--dump=FILE.safetensors]\n\n"
     "Runs a chimera-compile artifact: prefills every prompt (one batch row\n"
     "each), then generates N tokens per row through the cached decode path\n"
     "and prints one line per row with the generated ids. Greedy unless a\n"
@@ -49,7 +55,15 @@ const char *kUsage =
     "--device says where the kernels must run (default: where the artifact\n"
     "was compiled for: cpu for --target=x86_64, vulkan or cuda); an artifact\n"
     "holds the kernels of one target, so another device is an error.\n"
-    "CHIMERA_VULKAN_DEVICE / CHIMERA_CUDA_DEVICE pick the device by index.\n";
+    "CHIMERA_VULKAN_DEVICE / CHIMERA_CUDA_DEVICE pick the device by index.\n\n"
+    "Image generators (VAR artifacts): one image per --class-labels entry,\n"
+    "generated scale by scale with classifier-free guidance --cfg (default\n"
+    "1.5, the reference's; scale k of S uses cfg·k/(S-1)) and top-k/top-p\n"
+    "sampling (defaults 0: off) from the seeded stream --seed (default 0),\n"
+    "all inside the compiled model. --image-out writes the images side by\n"
+    "side as one PNG; --dump writes `tokens.s{k}` I64 [images, p, p] per\n"
+    "scale and `image` F32 [images, C, H, W] in [0, 1]. Prints each image's\n"
+    "token maps (all scales, coarsest first) on one line.\n";
 
 int64_t parseInt(const char *flag, const char *text) {
   errno = 0;
@@ -69,7 +83,7 @@ double parseFloat(const char *flag, const char *text) {
   return v;
 }
 
-std::vector<int64_t> parseIds(const char *text) {
+std::vector<int64_t> parseIds(const char *flag, const char *text) {
   std::vector<int64_t> ids;
   std::string s(text);
   size_t start = 0;
@@ -77,8 +91,8 @@ std::vector<int64_t> parseIds(const char *text) {
     size_t comma = s.find(',', start);
     std::string item = s.substr(start, comma - start);
     if (item.empty())
-      die("--prompt-ids: empty id in '%s'", text);
-    ids.push_back(parseInt("--prompt-ids", item.c_str()));
+      die("%s: empty id in '%s'", flag, text);
+    ids.push_back(parseInt(flag, item.c_str()));
     if (comma == std::string::npos)
       break;
     start = comma + 1;
@@ -86,47 +100,91 @@ std::vector<int64_t> parseIds(const char *text) {
   return ids;
 }
 
-/// Writes a safetensors file atomically (temporary file + rename).
-void writeSafetensors(const std::string &path, const std::vector<float> &logits,
-                      const std::vector<int64_t> &logitsShape,
-                      const std::vector<int64_t> &generated,
-                      const std::vector<int64_t> &generatedShape) {
-  auto shape = [](const std::vector<int64_t> &s) {
-    std::string out = "[";
-    for (size_t i = 0; i < s.size(); ++i)
-      out += (i ? "," : "") + std::to_string(s[i]);
-    return out + "]";
-  };
-  size_t logitsBytes = logits.size() * 4, generatedBytes = generated.size() * 8;
-  std::string header = "{\"__metadata__\":{\"format\":\"pt\"},\"generated\":{"
-                       "\"dtype\":\"I64\",\"shape\":" + shape(generatedShape) +
-                       ",\"data_offsets\":[0," + std::to_string(generatedBytes) +
-                       "]},\"logits\":{\"dtype\":\"F32\",\"shape\":" +
-                       shape(logitsShape) + ",\"data_offsets\":[" +
-                       std::to_string(generatedBytes) + "," +
-                       std::to_string(generatedBytes + logitsBytes) + "]}}";
-  header.append((8 - header.size() % 8) % 8, ' ');
-  std::string tmp = path + ".tmp";
-  FILE *f = std::fopen(tmp.c_str(), "wb");
-  if (!f)
-    die("%s: cannot write: %s", path.c_str(), std::strerror(errno));
-  uint64_t n = header.size();
-  bool ok = std::fwrite(&n, 8, 1, f) == 1 &&
-            std::fwrite(header.data(), 1, header.size(), f) == header.size() &&
-            std::fwrite(generated.data(), 8, generated.size(), f) == generated.size() &&
-            std::fwrite(logits.data(), 4, logits.size(), f) == logits.size();
-  ok = (std::fclose(f) == 0) && ok;
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    die("%s: write failed: %s", path.c_str(), std::strerror(errno));
+/// Loads and opens the artifact on the device it was compiled for.
+chimera_model *openModel(const std::string &dir, const std::string &device,
+                         int threads, Api &api) {
+  api = load(dir);
+  if (!device.empty() && device != api.device)
+    die("--device=%s: %s was compiled for %s (recompile it with "
+        "chimera-compile --target=%s)", device.c_str(), dir.c_str(),
+        api.device, device == "cpu" ? "x86_64" : device.c_str());
+  chimera_model *model = nullptr;
+  if (api.model_open(dir.c_str(), &model) != CHIMERA_OK)
+    die("%s", api.last_error());
+  if (api.set_threads(threads) != CHIMERA_OK)
+    die("--threads: %s", api.last_error());
+  return model;
+}
+
+/// VAR: one image per label, all computed by the compiled model.
+int runImageGenerator(const std::string &dir, const std::string &device,
+                      int threads, const std::vector<int64_t> &labels,
+                      const std::string &imagePath, const std::string &dump,
+                      chimera_image_options options,
+                      const chimera_sampler &sampler) {
+  if (labels.empty())
+    die("missing --class-labels (one class id per image)");
+  if (imagePath.empty())
+    die("missing --image-out=FILE.png");
+  Api api;
+  chimera_model *model = openModel(dir, device, threads, api);
+  int64_t classes = api.num_classes(model);
+  if (classes == 0)
+    die("%s is a language model: --class-labels and --image-out are for "
+        "image generators (use --prompt-ids)", dir.c_str());
+  options.top_k = sampler.top_k;
+  options.top_p = sampler.top_p >= 1.0f ? 0.0f : sampler.top_p;
+  options.seed = sampler.seed;
+  int64_t c = 0, h = 0, w = 0;
+  if (api.image_shape(model, &c, &h, &w) != CHIMERA_OK)
+    die("%s", api.last_error());
+  const int64_t *patches = nullptr;
+  int scales = api.scales(model, &patches);
+  int64_t total = 0;
+  for (int k = 0; k < scales; ++k)
+    total += patches[k] * patches[k];
+  int64_t batch = int64_t(labels.size());
+  std::vector<float> images(size_t(batch * c * h * w));
+  std::vector<int64_t> tokens(size_t(batch * total));
+  if (api.generate_images(model, batch, labels.data(), &options,
+                          images.data(), tokens.data()) != CHIMERA_OK)
+    die("%s", api.last_error());
+  for (int64_t b = 0; b < batch; ++b) {
+    for (int64_t t = 0; t < total; ++t)
+      std::printf("%s%lld", t ? " " : "", (long long)tokens[b * total + t]);
+    std::printf("\n");
   }
+  writePngGrid(imagePath, images.data(), batch, c, h, w);
+  if (!dump.empty()) {
+    // Per scale [images, p, p], regrouped from each image's concatenation.
+    std::vector<std::vector<int64_t>> maps(static_cast<size_t>(scales));
+    std::vector<DumpTensor> tensors;
+    int64_t offset = 0;
+    for (int k = 0; k < scales; ++k) {
+      int64_t n = patches[k] * patches[k];
+      for (int64_t b = 0; b < batch; ++b)
+        maps[k].insert(maps[k].end(), tokens.begin() + b * total + offset,
+                       tokens.begin() + b * total + offset + n);
+      tensors.push_back({"tokens.s" + std::to_string(k), "I64",
+                         {batch, patches[k], patches[k]}, maps[k].data(),
+                         maps[k].size() * 8});
+      offset += n;
+    }
+    tensors.push_back({"image", "F32", {batch, c, h, w}, images.data(),
+                       images.size() * 4});
+    writeSafetensors(dump, std::move(tensors));
+  }
+  api.model_close(model);
+  return 0;
 }
 
 } // namespace
 
 int main(int argc, char **argv) {
-  std::string dir, dumpPath, device;
+  std::string dir, dumpPath, device, imagePath, imageDump;
   std::vector<std::vector<int64_t>> prompts;
+  std::vector<int64_t> labels;
+  chimera_image_options imageOptions{1.5f, 0, 0.0f, 0};
   int64_t steps = -1;
   int threads = 0;
   chimera_sampler sampler{0.0f, 0, 1.0f, 0};
@@ -152,7 +210,15 @@ int main(int argc, char **argv) {
       std::printf("chimera-run %s\n", CHIMERA_VERSION);
       return 0;
     } else if ((v = value("--prompt-ids"))) {
-      prompts.push_back(parseIds(v));
+      prompts.push_back(parseIds("--prompt-ids", v));
+    } else if ((v = value("--class-labels"))) {
+      labels = parseIds("--class-labels", v);
+    } else if ((v = value("--cfg"))) {
+      imageOptions.cfg = float(parseFloat("--cfg", v));
+    } else if ((v = value("--image-out"))) {
+      imagePath = v;
+    } else if ((v = value("--dump"))) {
+      imageDump = v;
     } else if ((v = value("-n"))) {
       steps = parseInt("-n", v);
     } else if (!std::strcmp(a, "--greedy")) {
@@ -186,6 +252,9 @@ int main(int argc, char **argv) {
   }
   if (dir.empty())
     die("missing the artifact directory (see --help)");
+  if (!labels.empty() || !imagePath.empty())
+    return runImageGenerator(dir, device, threads, labels, imagePath,
+                             imageDump, imageOptions, sampler);
   if (prompts.empty())
     die("missing --prompt-ids (one per batch row)");
   if (steps < 1)
@@ -195,16 +264,11 @@ int main(int argc, char **argv) {
   if (sampling && !(sampler.temperature > 0.0f))
     die("--temperature must be > 0 when sampling (or use --greedy)");
 
-  Api api = load(dir);
-  if (!device.empty() && device != api.device)
-    die("--device=%s: %s was compiled for %s (recompile it with "
-        "chimera-compile --target=%s)", device.c_str(), dir.c_str(),
-        api.device, device == "cpu" ? "x86_64" : device.c_str());
-  chimera_model *model = nullptr;
-  if (api.model_open(dir.c_str(), &model) != CHIMERA_OK)
-    die("%s", api.last_error());
-  if (api.set_threads(threads) != CHIMERA_OK)
-    die("--threads: %s", api.last_error());
+  Api api;
+  chimera_model *model = openModel(dir, device, threads, api);
+  if (api.num_classes(model) > 0)
+    die("%s is an image generator: give --class-labels and --image-out "
+        "(see --help)", dir.c_str());
   int64_t batch = int64_t(prompts.size());
   chimera_session *session = nullptr;
   if (api.session_create(model, batch, &session) != CHIMERA_OK)
@@ -250,8 +314,11 @@ int main(int argc, char **argv) {
     std::vector<int64_t> flat;
     for (const auto &row : generated)
       flat.insert(flat.end(), row.begin(), row.end());
-    writeSafetensors(dumpPath, prefillLogits, {batch, longest, vocab}, flat,
-                     {batch, steps});
+    writeSafetensors(
+        dumpPath,
+        {{"generated", "I64", {batch, steps}, flat.data(), flat.size() * 8},
+         {"logits", "F32", {batch, longest, vocab}, prefillLogits.data(),
+          prefillLogits.size() * 4}});
   }
   api.session_free(session);
   api.model_close(model);

@@ -47,6 +47,10 @@ struct Api {
   decltype(&chimera_session_logits) logits;
   decltype(&chimera_sample) sample;
   decltype(&chimera_sampler_seed) sampler_seed;
+  decltype(&chimera_model_num_classes) num_classes;
+  decltype(&chimera_model_scales) scales;
+  decltype(&chimera_model_image_shape) image_shape;
+  decltype(&chimera_generate_images) generate_images;
   /// Where the artifact's kernels run: "cpu", "vulkan" or "cuda" (the GPU
   /// target the compiler embedded, read before any driver is loaded).
   const char *device = "cpu";
@@ -78,6 +82,10 @@ inline Api load(const std::string &dir) {
   bind(lib, "chimera_session_logits", api.logits, path);
   bind(lib, "chimera_sample", api.sample, path);
   bind(lib, "chimera_sampler_seed", api.sampler_seed, path);
+  bind(lib, "chimera_model_num_classes", api.num_classes, path);
+  bind(lib, "chimera_model_scales", api.scales, path);
+  bind(lib, "chimera_model_image_shape", api.image_shape, path);
+  bind(lib, "chimera_generate_images", api.generate_images, path);
   if (auto *target = static_cast<const char *>(dlsym(lib, "chimera_gpu_target")))
     api.device = target;
   return api;
