@@ -147,6 +147,14 @@ chimera_status chimera_generate_images(chimera_model *model, int64_t batch,
                                        const chimera_image_options *options,
                                        float *images, int64_t *tokens);
 
+/* For an artifact compiled with `chimera-compile --teacher-forcing`: the
+ * logits [batch, Σ p², vocab] that VAR.forward gives the token maps
+ * `tokens` [batch, Σ p²] (laid out as chimera_generate_images returns
+ * them), block-causal over the scales. */
+chimera_status chimera_image_logits(chimera_model *model, int64_t batch,
+                                    const int64_t *class_labels,
+                                    const int64_t *tokens, float *logits);
+
 #ifdef __cplusplus
 }
 #endif

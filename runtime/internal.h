@@ -52,6 +52,8 @@ typedef struct chimera_manifest {
   int recompute; /* "decode": "recompute": each step reruns the sequence */
   int last_logits; /* "logits": "last": prefill yields [batch, 1, vocab] */
   int image;       /* "kind": "image": a class-conditional image generator */
+  int teacher_forcing; /* "image": {"entry": "teacher_forcing"}: logits of
+                          given token maps instead of generation */
   int64_t num_classes;               /* "image": {"num_classes": N, */
   int num_scales;                    /*  "patch_nums": [...]}       */
   int64_t patch_nums[CHIMERA_MAX_SCALES];

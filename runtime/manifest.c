@@ -343,10 +343,14 @@ chimera_status chimera_manifest_parse(const char *text, size_t size,
       }
       out->patch_nums[out->num_scales++] = p;
     }
+    if (ok && !get_choice(member(&ps, image, "entry"), "generate",
+                          "teacher_forcing", &out->teacher_forcing))
+      ok = 0;
     if (!ok || out->num_scales == 0) {
       status = chimera_fail(CHIMERA_ERROR_FORMAT, "%s: key 'image' must be "
                             "{\"num_classes\": N, \"patch_nums\": [1..%d "
-                            "positive sizes]}", path, CHIMERA_MAX_SCALES);
+                            "positive sizes], \"entry\": \"generate\" or "
+                            "\"teacher_forcing\"}", path, CHIMERA_MAX_SCALES);
       goto done;
     }
   }

@@ -76,32 +76,57 @@ static chimera_status check_signature(const chimera_manifest *m,
   return CHIMERA_OK;
 }
 
-/* An image generator: weights, class_labels [batch] i64, sampling_f32 [2],
- * sampling_i64 [2], tokens [batch, L] i64, image [batch, C, H, W] f32. */
+/* Does argument `i` have this name, role, dtype size and shape
+ * (DIM_BATCH for the batch dim)? */
+static int arg_is(const chimera_manifest *m, int i, const char *name,
+                  enum arg_role role, int element_size, int rank,
+                  const int64_t *shape) {
+  const chimera_arg *a = &m->args[i];
+  if (strcmp(a->name, name) || a->role != role ||
+      a->element_size != element_size || a->rank != rank)
+    return 0;
+  for (int d = 0; d < rank; ++d)
+    if (shape[d] >= 0 ? a->shape[d] != shape[d] : a->shape[d] != DIM_BATCH)
+      return 0;
+  return 1;
+}
+
+/* An image generator: weights, class_labels [batch] i64, then either
+ * sampling_f32 [2], sampling_i64 [2] -> tokens [batch, L] i64, image
+ * [batch, C, H, W] f32; or (teacher forcing) image_tokens [batch, L] i64
+ * -> image_logits [batch, L, V] f32. */
 static chimera_status check_image_arguments(const chimera_manifest *m,
                                             const char *path) {
-  const chimera_arg *a = m->args;
   int64_t total = 0;
   for (int k = 0; k < m->num_scales; ++k)
     total += m->patch_nums[k] * m->patch_nums[k];
-  if (m->num_args != 6 || a[0].role != ROLE_WEIGHTS ||
-      strcmp(a[1].name, "class_labels") || a[1].rank != 1 ||
-      a[1].shape[0] != DIM_BATCH || a[1].element_size != 8 ||
-      strcmp(a[2].name, "sampling_f32") || a[2].rank != 1 ||
-      a[2].shape[0] != 2 || a[2].element_size != 4 ||
-      strcmp(a[3].name, "sampling_i64") || a[3].rank != 1 ||
-      a[3].shape[0] != 2 || a[3].element_size != 8 ||
-      strcmp(a[4].name, "tokens") || a[4].role != ROLE_OUTPUT ||
-      a[4].rank != 2 || a[4].shape[0] != DIM_BATCH || a[4].shape[1] != total ||
-      a[4].element_size != 8 || strcmp(a[5].name, "image") ||
-      a[5].role != ROLE_OUTPUT || a[5].rank != 4 ||
-      a[5].shape[0] != DIM_BATCH || a[5].shape[1] < 1 || a[5].shape[2] < 1 ||
-      a[5].shape[3] < 1 || a[5].element_size != 4)
+  const chimera_arg *a = m->args;
+  int64_t labels[1] = {-1}, pair[1] = {2}, tokens[2] = {-1, total};
+  int64_t logits[3] = {-1, total, m->vocab_size};
+  int ok = m->num_args >= 1 && a[0].role == ROLE_WEIGHTS;
+  if (m->teacher_forcing)
+    ok = ok && m->num_args == 4 &&
+         arg_is(m, 1, "class_labels", ROLE_INPUT, 8, 1, labels) &&
+         arg_is(m, 2, "image_tokens", ROLE_INPUT, 8, 2, tokens) &&
+         arg_is(m, 3, "image_logits", ROLE_OUTPUT, 4, 3, logits);
+  else
+    ok = ok && m->num_args == 6 &&
+         arg_is(m, 1, "class_labels", ROLE_INPUT, 8, 1, labels) &&
+         arg_is(m, 2, "sampling_f32", ROLE_INPUT, 4, 1, pair) &&
+         arg_is(m, 3, "sampling_i64", ROLE_INPUT, 8, 1, pair) &&
+         arg_is(m, 4, "tokens", ROLE_OUTPUT, 8, 2, tokens) &&
+         a[5].role == ROLE_OUTPUT && !strcmp(a[5].name, "image") &&
+         a[5].rank == 4 && a[5].shape[0] == DIM_BATCH && a[5].shape[1] > 0 &&
+         a[5].shape[2] > 0 && a[5].shape[3] > 0 && a[5].element_size == 4;
+  if (!ok)
     return chimera_fail(CHIMERA_ERROR_FORMAT, "%s: an image generator's "
                         "'arguments' must be weights, class_labels [batch] "
-                        "i64, sampling_f32 [2], sampling_i64 [2], tokens "
-                        "[batch, %lld] i64, image [batch, C, H, W] f32", path,
-                        (long long)total);
+                        "i64 and %s", path,
+                        m->teacher_forcing
+                            ? "image_tokens [batch, L] i64, image_logits "
+                              "[batch, L, vocab_size] f32"
+                            : "sampling_f32 [2], sampling_i64 [2], tokens "
+                              "[batch, L] i64, image [batch, C, H, W] f32");
   return check_signature(m, path);
 }
 

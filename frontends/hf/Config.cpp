@@ -441,7 +441,8 @@ Expected<ModelConfig> chimera::hf::parseConfig(llvm::StringRef json,
   if (!obj)
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                    path + ": not a JSON object");
-  if (obj->get("vae_kwargs"))
+  // FoundationVision/VAR's kwargs: no model_type, a VQVAE beside it.
+  if (obj->get("vae_kwargs") || obj->get("patch_nums"))
     return parseVarConfig(*obj, path);
   KeyReader keys(*obj, path);
   ModelConfig c;

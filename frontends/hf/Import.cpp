@@ -429,7 +429,7 @@ llvm::Expected<OwningOpRef<ModuleOp>>
 importCheckpoint(MLIRContext &ctx, const Checkpoint &ckpt,
                  const ImportOptions &options) {
   if (ckpt.config().family == Family::Var)
-    return importVarCheckpoint(ctx, ckpt);
+    return importVarCheckpoint(ctx, ckpt, options.teacherForcing);
   ctx.loadDialect<ch::ChimeraDialect, func::FuncDialect, tensor::TensorDialect,
                   arith::ArithDialect, math::MathDialect>();
   llvm::Expected<Scheme> scheme = schemeFor(ckpt);

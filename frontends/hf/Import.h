@@ -55,6 +55,9 @@ struct ImportOptions {
   /// Mixture-of-Depths: the fraction of tokens each routed block takes
   /// (the public reference hard-codes 0.125).
   std::optional<double> depthCapacity;
+  /// VAR: import the teacher-forced forward (logits of given token maps)
+  /// instead of the generator.
+  bool teacherForcing = false;
 };
 
 /// Imports `ckpt`.
@@ -64,9 +67,11 @@ importCheckpoint(mlir::MLIRContext &ctx, const Checkpoint &ckpt,
 
 /// Imports a FoundationVision/VAR folder (config.json with `vae_kwargs`,
 /// var.safetensors, vae.safetensors): class-conditional generation and the
-/// VQVAE decoder as one `@forward` (see ImportVar.cpp).
+/// VQVAE decoder as one `@forward` (see ImportVar.cpp); with
+/// `teacherForcing`, `VAR.forward` instead: the logits of given token maps.
 llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>>
-importVarCheckpoint(mlir::MLIRContext &ctx, const Checkpoint &ckpt);
+importVarCheckpoint(mlir::MLIRContext &ctx, const Checkpoint &ckpt,
+                    bool teacherForcing = false);
 
 } // namespace chimera::hf
 

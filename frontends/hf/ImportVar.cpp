@@ -50,8 +50,10 @@ public:
     g.setParamBlock(b.getInsertionBlock());
   }
 
-  /// The function body; returns (tokens, image).
+  /// The generator's body; returns (tokens, image).
   SmallVector<Value> build(Value labels, Value samplingF32, Value samplingI64);
+  /// `VAR.forward(labels, idxBl_to_var_input(tokens))`: logits [B, L, V].
+  Value buildTeacherForcing(Value labels, Value tokens);
   llvm::Error takeError() { return g.takeError(); }
 
 private:
@@ -74,14 +76,28 @@ private:
   Value transpose(Value x, ArrayRef<int64_t> perm);
   Value scalarTensor(Value scalar);
 
+  Value zeros(ArrayRef<OpFoldResult> sizes, Type t);
+  /// First token of scale k in the concatenated sequence.
+  int64_t offsetOf(int64_t scale) const;
+  /// lvl_embed[k] + pos_1LC[scale k's positions]: [l, C].
+  Value levelPos(int64_t k);
+  /// Scale 0's input: cond + pos_start + levelPos(0), [N, p0², C].
+  Value startTokens(Value cond);
+  /// Scale k's input from f_hat: word_embed(area(f_hat, p_k)) + levelPos(k).
+  Value scaleInput(Value fHat, int64_t k);
+  /// f_hat + phi_k(up(embedding(ids))) for scale k's token map ids [N, l].
+  Value accumulate(Value fHat, Value ids, int64_t k);
+
   // Transformer pieces, on [N, l, C] token-major activations.
   Value adaLin(llvm::StringRef prefix, Value cond, int64_t chunks);
   Value chunk(Value ada, int64_t i);
   Value modulatedNorm(Value x, Value scale, Value shift);
   Value gatedAdd(Value x, Value y, Value gamma);
   Value l2Normalize(Value x, Value headScale);
-  Value block(int64_t i, Value x, Value cond, Value &kCache, Value &vCache,
-              int64_t offset);
+  /// One AdaLNSelfAttn block; `attend(q, k, v)` is its attention over
+  /// [N, l, heads, head_dim] queries, keys and values.
+  Value block(int64_t i, Value x, Value cond,
+              function_ref<Value(Value, Value, Value)> attend);
   Value logits(Value x, Value cond);
 
   // VQVAE pieces, on [B, C, H, W] maps.
@@ -258,12 +274,11 @@ Value VarImporter::l2Normalize(Value x, Value headScale) {
   });
 }
 
-Value VarImporter::block(int64_t i, Value x, Value cond, Value &kCache,
-                         Value &vCache, int64_t offset) {
+Value VarImporter::block(int64_t i, Value x, Value cond,
+                         function_ref<Value(Value, Value, Value)> attend) {
   std::string p = "blocks." + std::to_string(i);
   g.setScope(p);
   int64_t c = v.embedDim, h = v.numHeads, hd = c / h;
-  int64_t l = cast<RankedTensorType>(x.getType()).getDimSize(1);
   Value ada = adaLin(p, cond, 6);
   Value gamma1 = chunk(ada, 0), gamma2 = chunk(ada, 1), scale1 = chunk(ada, 2),
         scale2 = chunk(ada, 3), shift1 = chunk(ada, 4), shift2 = chunk(ada, 5);
@@ -293,16 +308,7 @@ Value VarImporter::block(int64_t i, Value x, Value cond, Value &kCache,
   Value q = l2Normalize(g.splitHeads(g.sliceLast(qkv, 0, c), h, hd), headScale);
   Value k = l2Normalize(g.splitHeads(g.sliceLast(qkv, c, c), h, hd), Value());
   Value val = g.splitHeads(g.sliceLast(qkv, 2 * c, c), h, hd);
-  // The caches hold every scale's keys: this scale's are written in place
-  // at `offset`, and the queries see all keys so far (no mask in
-  // generation: earlier scales and the whole current one).
-  kCache = insert(k, kCache, 1, ia(offset));
-  vCache = insert(val, vCache, 1, ia(offset));
-  Value keys = slice(kCache, 1, ia(0), ia(offset + l));
-  Value values = slice(vCache, 1, ia(0), ia(offset + l));
-  Value o = ch::AttentionOp::create(b, loc(), q, keys, values, Value(),
-                                    ch::MaskKind::None, b.getF64FloatAttr(1.0),
-                                    IntegerAttr(), DenseI64ArrayAttr());
+  Value o = attend(q, k, val);
   Value attn = g.linear(g.mergeHeads(o), p + ".attn.proj.weight", c, c,
                         p + ".attn.proj.bias");
   x = gatedAdd(x, attn, gamma1);
@@ -452,13 +458,90 @@ Value VarImporter::phi(int64_t scale, Value h) {
                       });
 }
 
+int64_t VarImporter::offsetOf(int64_t scale) const {
+  int64_t offset = 0;
+  for (int64_t k = 0; k < scale; ++k)
+    offset += v.patchNums[k] * v.patchNums[k];
+  return offset;
+}
+
+Value VarImporter::levelPos(int64_t k) {
+  int64_t l = v.patchNums[k] * v.patchNums[k];
+  Value pos = g.param("pos_1LC", {1, v.tokens(), v.embedDim});
+  Value lvl = g.param("lvl_embed.weight",
+                      {int64_t(v.patchNums.size()), v.embedDim});
+  return tensor::CollapseShapeOp::create(
+      b, loc(),
+      broadcastMap(slice(pos, 1, ia(offsetOf(k)), ia(l)),
+                   {{slice(lvl, 0, ia(k), ia(1)), {0, 2}}},
+                   [&](OpBuilder &nb, Location lc, ValueRange a) {
+                     return Value(arith::AddFOp::create(nb, lc, a[0], a[1]));
+                   }),
+      SmallVector<ReassociationIndices>{{0, 1}, {2}});
+}
+
+Value VarImporter::startTokens(Value cond) {
+  int64_t l = v.patchNums[0] * v.patchNums[0], c = v.embedDim;
+  Value posStart = g.param("pos_start", {1, l, c});
+  MLIRContext *ctx = b.getContext();
+  auto e = [&](unsigned d) { return b.getAffineDimExpr(d); };
+  return map(ValueRange{cond, posStart, levelPos(0)},
+             {AffineMap::get(3, 0, {e(0), e(2)}, ctx),
+              AffineMap::get(3, 0, {b.getAffineConstantExpr(0), e(1), e(2)}, ctx),
+              AffineMap::get(3, 0, {e(1), e(2)}, ctx)},
+             RankedTensorType::get({ShapedType::kDynamic, l, c}, f32),
+             {Value(dim(cond, 0)), ia(l), ia(c)},
+             [&](OpBuilder &nb, Location lc, ValueRange a) {
+               return Value(arith::AddFOp::create(
+                   nb, lc, arith::AddFOp::create(nb, lc, a[0], a[1]), a[2]));
+             });
+}
+
+Value VarImporter::scaleInput(Value fHat, int64_t k) {
+  int64_t pn = v.patchNums[k];
+  Value down = ch::ScaleInterpOp::create(
+      b, loc(), fHat, b.getDenseI64ArrayAttr({pn, pn}), ch::InterpMode::Area);
+  Value flat = tensor::CollapseShapeOp::create(
+      b, loc(), down, SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}});
+  Value words = g.linear(transpose(flat, {0, 2, 1}), "word_embed.weight",
+                         v.embedDim, v.zChannels, "word_embed.bias",
+                         /*quantise=*/false);
+  return broadcastMap(words, {{levelPos(k), {1, 2}}},
+                      [&](OpBuilder &nb, Location lc, ValueRange a) {
+                        return Value(arith::AddFOp::create(nb, lc, a[0], a[1]));
+                      });
+}
+
+Value VarImporter::accumulate(Value fHat, Value ids, int64_t k) {
+  int64_t pn = v.patchNums[k], cv = v.zChannels, last = v.patchNums.back();
+  Value emb = ch::EmbedOp::create(
+      b, loc(), g.param("quantize.embedding.weight", {v.vocabSize, cv}), ids,
+      FloatAttr());
+  Value grid = tensor::ExpandShapeOp::create(
+      b, loc(), RankedTensorType::get({ShapedType::kDynamic, pn, pn, cv}, f32),
+      emb, SmallVector<ReassociationIndices>{{0}, {1, 2}, {3}},
+      SmallVector<OpFoldResult>{Value(dim(ids, 0)), ia(pn), ia(pn), ia(cv)});
+  Value hMap = transpose(grid, {0, 3, 1, 2});
+  if (pn != last)
+    hMap = ch::ScaleInterpOp::create(b, loc(), hMap,
+                                     b.getDenseI64ArrayAttr({last, last}),
+                                     ch::InterpMode::Bicubic);
+  return g.add(fHat, phi(k, hMap));
+}
+
+Value VarImporter::zeros(ArrayRef<OpFoldResult> sizes, Type t) {
+  Value zero = arith::ConstantOp::create(b, loc(), b.getZeroAttr(t));
+  Value empty = tensor::EmptyOp::create(b, loc(), sizes, t);
+  return linalg::FillOp::create(b, loc(), ValueRange{zero}, ValueRange{empty})
+      .getResult(0);
+}
+
 SmallVector<Value> VarImporter::build(Value labels, Value samplingF32,
                                       Value samplingI64) {
   g.setScope("var");
   int64_t c = v.embedDim, h = v.numHeads, hd = c / h, cv = v.zChannels;
   int64_t total = v.tokens(), last = v.patchNums.back();
   int64_t steps = v.patchNums.size();
-  int64_t dyn = ShapedType::kDynamic;
   Value batch = dim(labels, 0);
 
   // Rows [0, B) are conditioned on the labels, rows [B, 2B) on the
@@ -473,9 +556,6 @@ SmallVector<Value> VarImporter::build(Value labels, Value samplingF32,
   Value cond = ch::EmbedOp::create(
       b, loc(), g.param("class_emb.weight", {v.numClasses + 1, c}),
       concat0(labels, uncond), FloatAttr());
-  Value posStart = g.param("pos_start", {1, v.patchNums[0] * v.patchNums[0], c});
-  Value pos = g.param("pos_1LC", {1, total, c});
-  Value lvl = g.param("lvl_embed.weight", {steps, c});
   auto extract = [&](Value t, int64_t i) {
     return tensor::ExtractOp::create(b, loc(), t, ValueRange{idx(i)});
   };
@@ -484,29 +564,22 @@ SmallVector<Value> VarImporter::build(Value labels, Value samplingF32,
   Value topK = scalarTensor(extract(samplingI64, 0));
   Value seed = scalarTensor(extract(samplingI64, 1));
 
-  // Carried: f_hat, the token maps, a key and a value cache per block.
-  auto empty = [&](ArrayRef<OpFoldResult> sizes, Type t) {
-    return tensor::EmptyOp::create(b, loc(), sizes, t).getResult();
-  };
-  auto zeros = [&](ArrayRef<OpFoldResult> sizes, Type t) {
-    Value zero = arith::ConstantOp::create(b, loc(), b.getZeroAttr(t));
-    return linalg::FillOp::create(b, loc(), ValueRange{zero},
-                                  ValueRange{empty(sizes, t)})
-        .getResult(0);
-  };
+  // Carried: f_hat, the token maps, a key and a value cache per block
+  // (only the rows written so far are read: no initialisation needed).
   Value rows2 = arith::AddIOp::create(b, loc(), batch, batch);
   SmallVector<Value> inits = {zeros({batch, ia(cv), ia(last), ia(last)}, f32),
                               zeros({batch, ia(total)}, i64)};
   for (int64_t i = 0; i < v.depth; ++i)
     for (int kv = 0; kv < 2; ++kv)
-      inits.push_back(empty({rows2, ia(total), ia(h), ia(hd)}, f32));
+      inits.push_back(tensor::EmptyOp::create(
+          b, loc(), ArrayRef<OpFoldResult>{rows2, ia(total), ia(h), ia(hd)},
+          f32));
   auto gen = ch::NextScaleGenerateOp::create(
       b, loc(), TypeRange(ValueRange(inits)), inits,
       b.getDenseI64ArrayAttr(v.patchNums), steps);
 
-  int64_t offset = 0;
   for (int64_t k = 0; k < steps; ++k) {
-    int64_t pn = v.patchNums[k], l = pn * pn;
+    int64_t l = v.patchNums[k] * v.patchNums[k], offset = offsetOf(k);
     Block *body = b.createBlock(&gen.getSteps()[k]);
     for (Value init : inits)
       body->addArgument(init.getType(), loc());
@@ -516,48 +589,32 @@ SmallVector<Value> VarImporter::build(Value labels, Value samplingF32,
     Value fHat = body->getArgument(0), tokens = body->getArgument(1);
     SmallVector<Value> caches(body->getArguments().drop_front(2));
 
-    // This scale's input [2B, l, C]: the start token, or the word
-    // embedding of f_hat area-resized to this scale; plus the level and
-    // position embeddings of its positions.
-    Value levelPos = tensor::CollapseShapeOp::create(
-        b, loc(),
-        broadcastMap(slice(pos, 1, ia(offset), ia(l)),
-                     {{slice(lvl, 0, ia(k), ia(1)), {0, 2}}},
-                     [&](OpBuilder &nb, Location lc, ValueRange a) {
-                       return Value(arith::AddFOp::create(nb, lc, a[0], a[1]));
-                     }),
-        SmallVector<ReassociationIndices>{{0, 1}, {2}}); // [l, C]
+    // This scale's input [2B, l, C]: the start tokens, or the word
+    // embedding of f_hat area-resized to this scale (the same for the
+    // conditional and unconditional rows).
     Value x;
     if (k == 0) {
-      Value start = map(ValueRange{cond, posStart, levelPos},
-                        {AffineMap::get(3, 0, {b.getAffineDimExpr(0), b.getAffineDimExpr(2)}, b.getContext()),
-                         AffineMap::get(3, 0, {b.getAffineConstantExpr(0), b.getAffineDimExpr(1), b.getAffineDimExpr(2)}, b.getContext()),
-                         AffineMap::get(3, 0, {b.getAffineDimExpr(1), b.getAffineDimExpr(2)}, b.getContext())},
-                        RankedTensorType::get({dyn, l, c}, f32),
-                        {rows2, ia(l), ia(c)},
-                        [&](OpBuilder &nb, Location lc, ValueRange a) {
-                          return Value(arith::AddFOp::create(
-                              nb, lc, arith::AddFOp::create(nb, lc, a[0], a[1]),
-                              a[2]));
-                        });
-      x = start;
+      x = startTokens(cond);
     } else {
-      Value down = ch::ScaleInterpOp::create(
-          b, loc(), fHat, b.getDenseI64ArrayAttr({pn, pn}), ch::InterpMode::Area);
-      Value flat = tensor::CollapseShapeOp::create(
-          b, loc(), down, SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}});
-      Value words = g.linear(transpose(flat, {0, 2, 1}), "word_embed.weight", c,
-                             cv, "word_embed.bias", /*quantise=*/false);
-      Value placed = broadcastMap(
-          words, {{levelPos, {1, 2}}},
-          [&](OpBuilder &nb, Location lc, ValueRange a) {
-            return Value(arith::AddFOp::create(nb, lc, a[0], a[1]));
-          });
-      x = concat0(placed, placed);
+      Value words = scaleInput(fHat, k);
+      x = concat0(words, words);
     }
-
-    for (int64_t i = 0; i < v.depth; ++i)
-      x = block(i, x, cond, caches[2 * i], caches[2 * i + 1], offset);
+    for (int64_t i = 0; i < v.depth; ++i) {
+      // The caches hold every scale's keys: this scale's are written in
+      // place at `offset`, and the queries see all keys so far (no mask in
+      // generation: the earlier scales and the whole current one).
+      Value &kCache = caches[2 * i], &vCache = caches[2 * i + 1];
+      x = block(i, x, cond, [&](Value q, Value k, Value val) {
+        kCache = insert(k, kCache, 1, ia(offset));
+        vCache = insert(val, vCache, 1, ia(offset));
+        return ch::AttentionOp::create(
+                   b, loc(), q, slice(kCache, 1, ia(0), ia(offset + l)),
+                   slice(vCache, 1, ia(0), ia(offset + l)), Value(),
+                   ch::MaskKind::None, b.getF64FloatAttr(1.0), IntegerAttr(),
+                   DenseI64ArrayAttr())
+            .getResult();
+      });
+    }
     Value both = logits(x, cond);
     g.setScope("scale" + std::to_string(k));
     // Guidance: (1 + t) · cond − t · uncond, t = cfg · k / (S − 1).
@@ -578,42 +635,68 @@ SmallVector<Value> VarImporter::build(Value labels, Value samplingF32,
         });
     Value ids = ch::SampleOp::create(b, loc(), guided, topK, topP, seed, k);
     tokens = insert(ids, tokens, 1, ia(offset));
-
-    // f_hat += phi_k(up(h)): the sampled codes' embeddings as a map.
-    Value emb = ch::EmbedOp::create(
-        b, loc(), g.param("quantize.embedding.weight", {v.vocabSize, cv}), ids,
-        FloatAttr());
-    Value grid = tensor::ExpandShapeOp::create(
-        b, loc(), RankedTensorType::get({dyn, pn, pn, cv}, f32), emb,
-        SmallVector<ReassociationIndices>{{0}, {1, 2}, {3}},
-        SmallVector<OpFoldResult>{batch, ia(pn), ia(pn), ia(cv)});
-    Value hMap = transpose(grid, {0, 3, 1, 2});
-    if (k != steps - 1)
-      hMap = ch::ScaleInterpOp::create(b, loc(), hMap,
-                                       b.getDenseI64ArrayAttr({last, last}),
-                                       ch::InterpMode::Bicubic);
-    fHat = g.add(fHat, phi(k, hMap));
+    fHat = accumulate(fHat, ids, k);
 
     SmallVector<Value> yielded = {fHat, tokens};
     yielded.append(caches);
     ch::YieldOp::create(b, loc(), yielded);
-    offset += l;
   }
   b.setInsertionPointAfter(gen);
   Value image = decode(gen.getResult(0));
   return {gen.getResult(1), image};
 }
 
+Value VarImporter::buildTeacherForcing(Value labels, Value tokens) {
+  g.setScope("var");
+  int64_t c = v.embedDim, cv = v.zChannels, last = v.patchNums.back();
+  int64_t steps = v.patchNums.size(), total = v.tokens();
+  Value batch = dim(labels, 0);
+  Value cond = ch::EmbedOp::create(
+      b, loc(), g.param("class_emb.weight", {v.numClasses + 1, c}), labels,
+      FloatAttr());
+  // VAR.forward on idxBl_to_var_input(tokens): scale k's input is the word
+  // embedding of f_hat after scales 0..k-1, area-resized to scale k.
+  Value x = tensor::EmptyOp::create(
+      b, loc(), ArrayRef<OpFoldResult>{batch, ia(total), ia(c)}, f32);
+  x = insert(startTokens(cond), x, 1, ia(0));
+  Value fHat = zeros({batch, ia(cv), ia(last), ia(last)}, f32);
+  for (int64_t k = 0; k + 1 < steps; ++k) {
+    g.setScope("scale" + std::to_string(k));
+    int64_t l = v.patchNums[k] * v.patchNums[k];
+    fHat = accumulate(fHat, slice(tokens, 1, ia(offsetOf(k)), ia(l)), k);
+    x = insert(scaleInput(fHat, k + 1), x, 1, ia(offsetOf(k + 1)));
+  }
+  // Block-causal: a token sees its own scale and the coarser ones.
+  SmallVector<int64_t> segments;
+  for (int64_t p : v.patchNums)
+    segments.push_back(p * p);
+  Value positions = map(
+      ValueRange{}, {}, RankedTensorType::get({ShapedType::kDynamic, total}, i64),
+      {batch, ia(total)}, [&](OpBuilder &nb, Location lc, ValueRange) {
+        return Value(arith::IndexCastOp::create(
+            nb, lc, i64, linalg::IndexOp::create(nb, lc, 1)));
+      });
+  for (int64_t i = 0; i < v.depth; ++i)
+    x = block(i, x, cond, [&](Value q, Value k, Value val) {
+      return ch::AttentionOp::create(b, loc(), q, k, val, positions,
+                                     ch::MaskKind::BlockCausal,
+                                     b.getF64FloatAttr(1.0), IntegerAttr(),
+                                     b.getDenseI64ArrayAttr(segments))
+          .getResult();
+    });
+  return logits(x, cond);
+}
+
 } // namespace
 
 namespace chimera::hf {
 llvm::Expected<OwningOpRef<ModuleOp>>
-importVarCheckpoint(MLIRContext &ctx, const Checkpoint &ckpt) {
+importVarCheckpoint(MLIRContext &ctx, const Checkpoint &ckpt,
+                    bool teacherForcing) {
   ctx.loadDialect<ch::ChimeraDialect, func::FuncDialect, tensor::TensorDialect,
                   arith::ArithDialect, math::MathDialect,
                   linalg::LinalgDialect>();
-  const ModelConfig &c = ckpt.config();
-  const VarConfig &v = c.var;
+  const VarConfig &v = ckpt.config().var;
   OpBuilder b(&ctx);
   Location loc = FileLineColLoc::get(
       &ctx, ckpt.directory().str() + "/config.json", 1, 1);
@@ -623,28 +706,42 @@ importVarCheckpoint(MLIRContext &ctx, const Checkpoint &ckpt) {
   int64_t dyn = ShapedType::kDynamic;
   Type f32 = b.getF32Type(), i64 = b.getI64Type();
   int64_t side = v.imageSize;
-  SmallVector<Type> inputs = {RankedTensorType::get({dyn}, i64),
-                              RankedTensorType::get({2}, f32),
-                              RankedTensorType::get({2}, i64)};
-  SmallVector<Type> results = {
-      RankedTensorType::get({dyn, v.tokens()}, i64),
-      RankedTensorType::get({dyn, v.imageChannels, side, side}, f32)};
+  SmallVector<Type> inputs = {RankedTensorType::get({dyn}, i64)};
+  SmallVector<Type> results;
+  SmallVector<llvm::StringRef> argNames = {"class_labels"}, resultNames;
+  if (teacherForcing) {
+    inputs.push_back(RankedTensorType::get({dyn, v.tokens()}, i64));
+    argNames.push_back("image_tokens");
+    results.push_back(RankedTensorType::get({dyn, v.tokens(), v.vocabSize}, f32));
+    resultNames.push_back("image_logits");
+  } else {
+    inputs.push_back(RankedTensorType::get({2}, f32));
+    inputs.push_back(RankedTensorType::get({2}, i64));
+    argNames.append({"sampling_f32", "sampling_i64"});
+    results.push_back(RankedTensorType::get({dyn, v.tokens()}, i64));
+    results.push_back(
+        RankedTensorType::get({dyn, v.imageChannels, side, side}, f32));
+    resultNames.append({"tokens", "image"});
+  }
   auto func = func::FuncOp::create(b, loc, "forward",
                                    b.getFunctionType(inputs, results));
-  auto nameAttr = [&](llvm::StringRef name) {
-    return b.getDictionaryAttr(
-        b.getNamedAttr("chimera.name", b.getStringAttr(name)));
+  auto nameAttrs = [&](ArrayRef<llvm::StringRef> names) {
+    SmallVector<Attribute> attrs;
+    for (llvm::StringRef name : names)
+      attrs.push_back(b.getDictionaryAttr(
+          b.getNamedAttr("chimera.name", b.getStringAttr(name))));
+    return attrs;
   };
-  func.setAllArgAttrs(ArrayRef<Attribute>{nameAttr("class_labels"),
-                                          nameAttr("sampling_f32"),
-                                          nameAttr("sampling_i64")});
-  func.setAllResultAttrs(
-      ArrayRef<Attribute>{nameAttr("tokens"), nameAttr("image")});
+  func.setAllArgAttrs(nameAttrs(argNames));
+  func.setAllResultAttrs(nameAttrs(resultNames));
   func->setAttr(
       "chimera.model",
       b.getDictionaryAttr({
           b.getNamedAttr("family", b.getStringAttr("var")),
           b.getNamedAttr("kind", b.getStringAttr("image")),
+          b.getNamedAttr("entry", b.getStringAttr(teacherForcing
+                                                      ? "teacher_forcing"
+                                                      : "generate")),
           b.getNamedAttr("vocab_size", b.getI64IntegerAttr(v.vocabSize)),
           b.getNamedAttr("num_classes", b.getI64IntegerAttr(v.numClasses)),
           b.getNamedAttr("patch_nums", b.getDenseI64ArrayAttr(v.patchNums)),
@@ -652,8 +749,12 @@ importVarCheckpoint(MLIRContext &ctx, const Checkpoint &ckpt) {
   Block *entry = func.addEntryBlock();
   b.setInsertionPointToStart(entry);
   VarImporter importer(b, ckpt, f32);
-  SmallVector<Value> outs = importer.build(
-      entry->getArgument(0), entry->getArgument(1), entry->getArgument(2));
+  SmallVector<Value> outs =
+      teacherForcing
+          ? SmallVector<Value>{importer.buildTeacherForcing(
+                entry->getArgument(0), entry->getArgument(1))}
+          : importer.build(entry->getArgument(0), entry->getArgument(1),
+                           entry->getArgument(2));
   func::ReturnOp::create(b, loc, outs);
   if (llvm::Error err = importer.takeError())
     return std::move(err);

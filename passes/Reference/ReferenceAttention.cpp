@@ -18,18 +18,21 @@ using namespace mlir::chimera::reference;
 
 namespace {
 
-/// Index of the segment containing `pos`: the number of segment ends ≤ pos.
+/// Index of the segment containing `pos` (i64): the number of segment ends
+/// ≤ pos. In i32 (positions are far below 2^31): lavapipe's Vulkan driver
+/// miscompiles this chain of 64-bit compares and selects.
 static Value segmentOf(OpBuilder &b, Location loc, Value pos,
                        ArrayRef<int64_t> segments) {
-  Type i64 = b.getI64Type();
-  Value seg = intConst(b, loc, i64, 0);
+  Type i32 = b.getI32Type();
+  Value p = arith::TruncIOp::create(b, loc, i32, pos);
+  Value seg = intConst(b, loc, i32, 0);
   int64_t end = 0;
   for (size_t i = 0; i + 1 < segments.size(); ++i) {
     end += segments[i];
-    Value past = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, pos,
-                                       intConst(b, loc, i64, end));
-    seg = arith::AddIOp::create(b, loc, seg,
-                                arith::ExtUIOp::create(b, loc, i64, past));
+    Value past = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, p,
+                                       intConst(b, loc, i32, end));
+    seg = arith::SelectOp::create(b, loc, past,
+                                  intConst(b, loc, i32, int64_t(i + 1)), seg);
   }
   return seg;
 }

@@ -6,6 +6,14 @@
 
 func.func private @printMemrefF32(tensor<*xf32>)
 
+func.func private @printMemrefI64(tensor<*xi64>)
+
+func.func @printIds(%t: tensor<?x?xi64>) {
+  %u = tensor.cast %t : tensor<?x?xi64> to tensor<*xi64>
+  call @printMemrefI64(%u) : (tensor<*xi64>) -> ()
+  return
+}
+
 func.func @print(%t: tensor<?x?xf32>) {
   %u = tensor.cast %t : tensor<?x?xf32> to tensor<*xf32>
   call @printMemrefF32(%u) : (tensor<*xf32>) -> ()
@@ -164,5 +172,53 @@ func.func @main() {
   // CHECK-NEXT: {{\[}}[1, 2],
   // CHECK-NEXT:  [3, 4]]
   call @print(%small_d) : (tensor<?x?xf32>) -> ()
+  // conv2d, padding 1: the kernel's centre (1) and right neighbour (2)
+  // give out[i, j] = x[i, j] + 2 x[i, j + 1] (0 past the edge), + 0.5
+  %kw = arith.constant dense<[[[[0.0, 0.0, 0.0], [0.0, 1.0, 2.0], [0.0, 0.0, 0.0]]]]> : tensor<1x1x3x3xf32>
+  %cb = arith.constant dense<[0.5]> : tensor<1xf32>
+  %conv = chimera.conv2d %img, %kw bias(%cb) {padding = 1 : i64} : (tensor<1x1x2x2xf32>, tensor<1x1x3x3xf32>, tensor<1xf32>) -> tensor<1x1x2x2xf32>
+  %conv2 = tensor.collapse_shape %conv [[0, 1, 2], [3]] : tensor<1x1x2x2xf32> into tensor<2x2xf32>
+  %conv_d = tensor.cast %conv2 : tensor<2x2xf32> to tensor<?x?xf32>
+  // CHECK-LABEL: data =
+  // CHECK-NEXT: {{\[}}[5.5, 2.5],
+  // CHECK-NEXT:  [11.5, 4.5]]
+  call @print(%conv_d) : (tensor<?x?xf32>) -> ()
+
+  // group_norm, 2 groups of 1 channel: [1 3] -> [-1 1]; [10 30] -> [-1 1],
+  // then × weight [1 2] + bias [0 1] per channel -> [-1 1], [-1 3]
+  %gx = arith.constant dense<[[[[1.0, 3.0]], [[10.0, 30.0]]]]> : tensor<1x2x1x2xf32>
+  %gw = arith.constant dense<[1.0, 2.0]> : tensor<2xf32>
+  %gb = arith.constant dense<[0.0, 1.0]> : tensor<2xf32>
+  %gn = chimera.group_norm %gx, %gw, %gb {num_groups = 2 : i64, epsilon = 1.0e-12 : f64} : (tensor<1x2x1x2xf32>, tensor<2xf32>, tensor<2xf32>) -> tensor<1x2x1x2xf32>
+  %gn2 = tensor.collapse_shape %gn [[0, 1, 2], [3]] : tensor<1x2x1x2xf32> into tensor<2x2xf32>
+  %gn_d = tensor.cast %gn2 : tensor<2x2xf32> to tensor<?x?xf32>
+  // CHECK-LABEL: data =
+  // CHECK-NEXT: {{\[}}[-1, 1],
+  // CHECK-NEXT:  [-1, 3]]
+  call @print(%gn_d) : (tensor<?x?xf32>) -> ()
+
+  // sample over logits [0 3 2 1]: top-k 1 keeps id 1 only; top-p 0.5
+  // drops ids whose ascending cumulative mass (ids 0, 3, 2: 0.03, 0.12,
+  // 0.36) is <= 0.5, leaving id 1; with no filter, a row whose mass is all
+  // on id 2 (the others 1e30 below) draws 2 whatever the seed.
+  %sl = arith.constant dense<[[0.0, 3.0, 2.0, 1.0], [-1.0e30, -1.0e30, 5.0, -1.0e30]]> : tensor<2x4xf32>
+  %k0 = arith.constant dense<0> : tensor<i64>
+  %k1 = arith.constant dense<1> : tensor<i64>
+  %p0 = arith.constant dense<0.0> : tensor<f32>
+  %p5 = arith.constant dense<0.5> : tensor<f32>
+  %seed = arith.constant dense<12345> : tensor<i64>
+  %byk = chimera.sample %sl, %k1, %p0, %seed : (tensor<2x4xf32>, tensor<i64>, tensor<f32>, tensor<i64>) -> tensor<2xi64>
+  %byp = chimera.sample %sl, %k0, %p5, %seed {stream = 1 : i64} : (tensor<2x4xf32>, tensor<i64>, tensor<f32>, tensor<i64>) -> tensor<2xi64>
+  %free = chimera.sample %sl, %k0, %p0, %seed {stream = 2 : i64} : (tensor<2x4xf32>, tensor<i64>, tensor<f32>, tensor<i64>) -> tensor<2xi64>
+  %ids = tensor.empty() : tensor<3x2xi64>
+  %ids0 = tensor.insert_slice %byk into %ids[0, 0] [1, 2] [1, 1] : tensor<2xi64> into tensor<3x2xi64>
+  %ids1 = tensor.insert_slice %byp into %ids0[1, 0] [1, 2] [1, 1] : tensor<2xi64> into tensor<3x2xi64>
+  %ids2 = tensor.insert_slice %free into %ids1[2, 0] [1, 2] [1, 1] : tensor<2xi64> into tensor<3x2xi64>
+  %ids_d = tensor.cast %ids2 : tensor<3x2xi64> to tensor<?x?xi64>
+  // CHECK-LABEL: data =
+  // CHECK-NEXT: {{\[}}[1, 2],
+  // CHECK-NEXT:  [1, 2],
+  // CHECK-NEXT:  [{{[0-3]}}, 2]]
+  call @printIds(%ids_d) : (tensor<?x?xi64>) -> ()
   return
 }

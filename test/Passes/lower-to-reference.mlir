@@ -142,3 +142,44 @@ func.func @last_token(%h: tensor<2x?x64xf32>, %len: tensor<2xi64>) -> tensor<2x1
   %l = chimera.last_token %h, %len : (tensor<2x?x64xf32>, tensor<2xi64>) -> tensor<2x1x64xf32>
   return %l : tensor<2x1x64xf32>
 }
+
+// -----
+
+// conv2d: zero padding, then the named convolution on a bias-filled output.
+// CHECK-LABEL: func.func @conv2d
+// CHECK: tensor.pad %{{.*}} low[0, 0, 1, 1] high[0, 0, 1, 1]
+// CHECK: linalg.generic
+// CHECK: linalg.conv_2d_nchw_fchw
+// CHECK-NOT: chimera.conv2d
+func.func @conv2d(%x: tensor<?x8x4x4xf32>, %w: tensor<16x8x3x3xf32>, %b: tensor<16xf32>) -> tensor<?x16x4x4xf32> {
+  %c = chimera.conv2d %x, %w bias(%b) {padding = 1 : i64} : (tensor<?x8x4x4xf32>, tensor<16x8x3x3xf32>, tensor<16xf32>) -> tensor<?x16x4x4xf32>
+  return %c : tensor<?x16x4x4xf32>
+}
+
+// -----
+
+// group_norm: viewed as [B, G, C/G, H, W]; two reductions, one normalise.
+// CHECK-LABEL: func.func @group_norm
+// CHECK: tensor.expand_shape %{{.*}} {{\[}}[0], [1, 2], [3], [4]] output_shape [%{{.*}}, 4, 4, 2, 2]
+// CHECK-COUNT-3: linalg.generic
+// CHECK: tensor.collapse_shape
+// CHECK-NOT: chimera.group_norm
+func.func @group_norm(%x: tensor<?x16x2x2xf32>, %w: tensor<16xf32>, %b: tensor<16xf32>) -> tensor<?x16x2x2xf32> {
+  %n = chimera.group_norm %x, %w, %b {num_groups = 4 : i64} : (tensor<?x16x2x2xf32>, tensor<16xf32>, tensor<16xf32>) -> tensor<?x16x2x2xf32>
+  return %n : tensor<?x16x2x2xf32>
+}
+
+// -----
+
+// sample: pairwise reductions over the vocabulary (rank, mass below,
+// cumulative mass), no sort and no loop.
+// CHECK-LABEL: func.func @sample
+// CHECK-NOT: scf.for
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel", "reduction"]
+// CHECK: math.exp
+// CHECK: arith.shrui
+// CHECK-NOT: chimera.sample
+func.func @sample(%l: tensor<?x5x64xf32>, %k: tensor<i64>, %p: tensor<f32>, %s: tensor<i64>) -> tensor<?x5xi64> {
+  %y = chimera.sample %l, %k, %p, %s : (tensor<?x5x64xf32>, tensor<i64>, tensor<f32>, tensor<i64>) -> tensor<?x5xi64>
+  return %y : tensor<?x5xi64>
+}

@@ -248,10 +248,11 @@ Error chimera::writeManifest(mlir::ModuleOp module, mlir::func::FuncOp entry,
                                n == "logits"
                            ? n.str()
                        : n == "class_labels" || n == "sampling_f32" ||
-                               n == "sampling_i64"
+                               n == "sampling_i64" || n == "image_tokens"
                            ? "input"
-                       : n == "tokens" || n == "image" ? "output"
-                                                       : "cache";
+                       : n == "tokens" || n == "image" || n == "image_logits"
+                           ? "output"
+                           : "cache";
     auto type = llvm::cast<mlir::ShapedType>(entry.getArgument(i).getType());
     std::string dtype = dtypeOf(type.getElementType());
     if (dtype.empty())
@@ -280,6 +281,8 @@ Error chimera::writeManifest(mlir::ModuleOp module, mlir::func::FuncOp entry,
       image["patch_nums"] = std::move(patches);
       if (auto n = model.getAs<mlir::IntegerAttr>("num_classes"))
         image["num_classes"] = n.getInt();
+      if (auto e = model.getAs<mlir::StringAttr>("entry"))
+        image["entry"] = e.getValue();
     }
     if (auto d = model.getAs<mlir::StringAttr>("decode"))
       decode = d.getValue().str();

@@ -170,6 +170,12 @@ static cl::opt<LogitsOpt> logitsMode(
                           "of whole prompts)")),
     cl::cat(category));
 
+static cl::opt<bool> teacherForcing(
+    "teacher-forcing",
+    cl::desc("VAR: compile VAR.forward (the logits of given token maps, "
+             "block-causal over the scales) instead of the generator"),
+    cl::cat(category));
+
 static cl::opt<bool> stats(
     "import-stats",
     cl::desc("Print import time, peak memory and weight bytes to stderr"),
@@ -421,6 +427,12 @@ int main(int argc, char **argv) {
       return fail("--mod-capacity: " + modelDir +
                   " is not a Mixture-of-Depths checkpoint");
     importOptions.depthCapacity = modCapacity;
+  }
+  if (teacherForcing) {
+    if ((*ckpt)->config().family != hf::Family::Var)
+      return fail("--teacher-forcing: " + modelDir +
+                  " is not a VAR checkpoint");
+    importOptions.teacherForcing = true;
   }
   importOptions.lastLogitsOnly =
       logitsMode == LogitsOpt::Last ||

@@ -43,7 +43,10 @@ const char *kUsage =
     "                   [--dump-logits=FILE.safetensors]\n"
     "       chimera-run OUT_DIR --class-labels=L,L,... --image-out=FILE.png\n"
     "                   [--cfg=C] [--top-k=K] [--top-p=P] [--seed=S]\n"
-    "                   [--dump=FILE.safetensors]\n\n"
+    "                   [--dump=FILE.safetensors]\n"
+    "       chimera-run OUT_DIR --class-labels=L,... --image-tokens=ID,... "
+    "[...]\n"
+    "                   --dump=FILE.safetensors\n\n"
     "Runs a chimera-compile artifact: prefills every prompt (one batch row\n"
     "each), then generates N tokens per row through the cached decode path\n"
     "and prints one line per row with the generated ids. Greedy unless a\n"
@@ -63,7 +66,10 @@ const char *kUsage =
     "all inside the compiled model. --image-out writes the images side by\n"
     "side as one PNG; --dump writes `tokens.s{k}` I64 [images, p, p] per\n"
     "scale and `image` F32 [images, C, H, W] in [0, 1]. Prints each image's\n"
-    "token maps (all scales, coarsest first) on one line.\n";
+    "token maps (all scales, coarsest first) on one line.\n"
+    "An artifact compiled with --teacher-forcing instead takes the token\n"
+    "maps, --image-tokens=ID,... per image (all scales concatenated), and\n"
+    "--dump writes their `logits` F32 [images, tokens, vocab].\n";
 
 int64_t parseInt(const char *flag, const char *text) {
   errno = 0;
@@ -120,8 +126,7 @@ chimera_model *openModel(const std::string &dir, const std::string &device,
 int runImageGenerator(const std::string &dir, const std::string &device,
                       int threads, const std::vector<int64_t> &labels,
                       const std::string &imagePath, const std::string &dump,
-                      chimera_image_options options,
-                      const chimera_sampler &sampler) {
+                      const chimera_image_options &options) {
   if (labels.empty())
     die("missing --class-labels (one class id per image)");
   if (imagePath.empty())
@@ -132,9 +137,6 @@ int runImageGenerator(const std::string &dir, const std::string &device,
   if (classes == 0)
     die("%s is a language model: --class-labels and --image-out are for "
         "image generators (use --prompt-ids)", dir.c_str());
-  options.top_k = sampler.top_k;
-  options.top_p = sampler.top_p >= 1.0f ? 0.0f : sampler.top_p;
-  options.seed = sampler.seed;
   int64_t c = 0, h = 0, w = 0;
   if (api.image_shape(model, &c, &h, &w) != CHIMERA_OK)
     die("%s", api.last_error());
@@ -178,12 +180,51 @@ int runImageGenerator(const std::string &dir, const std::string &device,
   return 0;
 }
 
+/// VAR --teacher-forcing artifacts: the logits of given token maps.
+int runTeacherForcing(const std::string &dir, const std::string &device,
+                      int threads, const std::vector<int64_t> &labels,
+                      const std::vector<std::vector<int64_t>> &maps,
+                      const std::string &dump) {
+  if (labels.size() != maps.size())
+    die("--image-tokens: %zu token lists for %zu --class-labels (one per "
+        "image)", maps.size(), labels.size());
+  if (dump.empty())
+    die("missing --dump=FILE.safetensors (where the logits go)");
+  Api api;
+  chimera_model *model = openModel(dir, device, threads, api);
+  const int64_t *patches = nullptr;
+  int scales = api.scales(model, &patches);
+  if (scales == 0)
+    die("%s is a language model: --image-tokens is for VAR artifacts",
+        dir.c_str());
+  int64_t total = 0;
+  for (int k = 0; k < scales; ++k)
+    total += patches[k] * patches[k];
+  std::vector<int64_t> flat;
+  for (size_t b = 0; b < maps.size(); ++b) {
+    if (int64_t(maps[b].size()) != total)
+      die("--image-tokens: image %zu has %zu tokens, the schedule has %lld",
+          b, maps[b].size(), (long long)total);
+    flat.insert(flat.end(), maps[b].begin(), maps[b].end());
+  }
+  int64_t batch = int64_t(labels.size()), vocab = api.vocab_size(model);
+  std::vector<float> logits(size_t(batch * total * vocab));
+  if (api.image_logits(model, batch, labels.data(), flat.data(),
+                       logits.data()) != CHIMERA_OK)
+    die("%s", api.last_error());
+  writeSafetensors(dump, {{"logits", "F32", {batch, total, vocab},
+                           logits.data(), logits.size() * 4}});
+  api.model_close(model);
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
   std::string dir, dumpPath, device, imagePath, imageDump;
   std::vector<std::vector<int64_t>> prompts;
   std::vector<int64_t> labels;
+  std::vector<std::vector<int64_t>> imageTokens;
   chimera_image_options imageOptions{1.5f, 0, 0.0f, 0};
   int64_t steps = -1;
   int threads = 0;
@@ -215,6 +256,8 @@ int main(int argc, char **argv) {
       labels = parseIds("--class-labels", v);
     } else if ((v = value("--cfg"))) {
       imageOptions.cfg = float(parseFloat("--cfg", v));
+    } else if ((v = value("--image-tokens"))) {
+      imageTokens.push_back(parseIds("--image-tokens", v));
     } else if ((v = value("--image-out"))) {
       imagePath = v;
     } else if ((v = value("--dump"))) {
@@ -228,12 +271,15 @@ int main(int argc, char **argv) {
       sampling = true;
     } else if ((v = value("--top-k"))) {
       sampler.top_k = int32_t(parseInt("--top-k", v));
+      imageOptions.top_k = sampler.top_k;
       sampling = true;
     } else if ((v = value("--top-p"))) {
       sampler.top_p = float(parseFloat("--top-p", v));
+      imageOptions.top_p = sampler.top_p;
       sampling = true;
     } else if ((v = value("--seed"))) {
       sampler.seed = uint64_t(parseInt("--seed", v));
+      imageOptions.seed = sampler.seed;
     } else if ((v = value("--threads"))) {
       threads = int(parseInt("--threads", v));
     } else if ((v = value("--device"))) {
@@ -252,9 +298,12 @@ int main(int argc, char **argv) {
   }
   if (dir.empty())
     die("missing the artifact directory (see --help)");
+  if (!imageTokens.empty())
+    return runTeacherForcing(dir, device, threads, labels, imageTokens,
+                             imageDump);
   if (!labels.empty() || !imagePath.empty())
     return runImageGenerator(dir, device, threads, labels, imagePath,
-                             imageDump, imageOptions, sampler);
+                             imageDump, imageOptions);
   if (prompts.empty())
     die("missing --prompt-ids (one per batch row)");
   if (steps < 1)

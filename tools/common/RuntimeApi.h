@@ -51,6 +51,7 @@ struct Api {
   decltype(&chimera_model_scales) scales;
   decltype(&chimera_model_image_shape) image_shape;
   decltype(&chimera_generate_images) generate_images;
+  decltype(&chimera_image_logits) image_logits;
   /// Where the artifact's kernels run: "cpu", "vulkan" or "cuda" (the GPU
   /// target the compiler embedded, read before any driver is loaded).
   const char *device = "cpu";
@@ -86,6 +87,7 @@ inline Api load(const std::string &dir) {
   bind(lib, "chimera_model_scales", api.scales, path);
   bind(lib, "chimera_model_image_shape", api.image_shape, path);
   bind(lib, "chimera_generate_images", api.generate_images, path);
+  bind(lib, "chimera_image_logits", api.image_logits, path);
   if (auto *target = static_cast<const char *>(dlsym(lib, "chimera_gpu_target")))
     api.device = target;
   return api;
