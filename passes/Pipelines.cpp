@@ -189,6 +189,10 @@ void chimera::buildModelPhase(OpPassManager &pm, ModelPhase phase,
     // Results computed into fresh tensors are built in their destinations.
     pm.addPass(bufferization::createEmptyTensorEliminationPass());
     addBufferize(pm);
+    // A shared layer function (VAR's per-scale block) returns the caches it
+    // wrote in place: those results are its arguments, dropped so that no
+    // deallocation clone appears for them.
+    pm.addPass(bufferization::createDropEquivalentBufferResultsPass());
     // Loops that only carry a cache buffer fold to it; then every result is
     // an argument written in place and is dropped.
     pm.addPass(createCanonicalizerPass());

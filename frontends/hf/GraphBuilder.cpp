@@ -73,6 +73,11 @@ Value GraphBuilder::placeholder(llvm::StringRef name,
 
 Value GraphBuilder::typedParam(llvm::StringRef name,
                                llvm::ArrayRef<int64_t> shape, Type type) {
+  if (overrides) {
+    auto o = overrides->find(name);
+    if (o != overrides->end())
+      return o->second;
+  }
   auto it = params.find(name);
   if (it != params.end())
     return it->second;

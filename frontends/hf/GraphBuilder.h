@@ -41,6 +41,14 @@ public:
   /// rather than where first used, so that regions can share them.
   void setParamBlock(mlir::Block *block) { paramBlock = block; }
 
+  /// While set, `param`/`matrix` of a name in `overrides` return its value
+  /// (a function argument standing for that weight) instead of a
+  /// `chimera.param`: how a function shared by several layers reads the
+  /// weights its caller passes.
+  void setParamOverrides(const llvm::StringMap<mlir::Value> *map) {
+    overrides = map;
+  }
+
   /// True when the checkpoint holds `name`.
   bool has(llvm::StringRef name) const { return bool(ckpt.find(name)); }
   /// `chimera.param name : tensor<shape x elt>`, checked against the
@@ -108,6 +116,7 @@ private:
   mlir::chimera::QuantAttr quant;
   mlir::Location loc;
   mlir::Block *paramBlock = nullptr;
+  const llvm::StringMap<mlir::Value> *overrides = nullptr;
   llvm::StringMap<mlir::Value> params;
   std::string error;
 };

@@ -41,6 +41,20 @@ namespace {
 
 using BodyFn = function_ref<Value(OpBuilder &, Location, ValueRange)>;
 
+/// Marks the ops built while it listens with `chimera.batch_multiple`: the
+/// guidance runs them on two rows per image, which the FLOP count needs
+/// (their batch dim is dynamic).
+struct MarkBatchMultiple : OpBuilder::Listener {
+  explicit MarkBatchMultiple(int64_t multiple) : multiple(multiple) {}
+  void notifyOperationInserted(Operation *op,
+                               OpBuilder::InsertPoint) override {
+    op->setAttr("chimera.batch_multiple",
+                IntegerAttr::get(IntegerType::get(op->getContext(), 64),
+                                 multiple));
+  }
+  int64_t multiple;
+};
+
 class VarImporter {
 public:
   VarImporter(OpBuilder &b, const Checkpoint &ckpt, Type elt)
@@ -99,6 +113,12 @@ private:
   Value block(int64_t i, Value x, Value cond,
               function_ref<Value(Value, Value, Value)> attend);
   Value logits(Value x, Value cond);
+  /// Block i's weights, (name suffix, shape) in a fixed order.
+  SmallVector<std::pair<std::string, SmallVector<int64_t>>> blockWeights() const;
+  /// `@var_block_s<k>`: one block on scale k's [2B, l, C] tokens, its
+  /// weights and caches as arguments, so the 16 blocks of a scale share one
+  /// host schedule (one set of kernels and launches) instead of 16 copies.
+  func::FuncOp blockFunction(int64_t k, Value x, Value cond, Value kCache);
 
   // VQVAE pieces, on [B, C, H, W] maps.
   Value conv(llvm::StringRef prefix, Value x, int64_t out, int64_t kernel);
@@ -114,6 +134,7 @@ private:
   GraphBuilder g;
   const VarConfig &v;
   Type f32, i64;
+  DenseMap<int64_t, func::FuncOp> blockFunctions;
 };
 
 Value VarImporter::map(ValueRange inputs, ArrayRef<AffineMap> inputMaps,
@@ -321,6 +342,67 @@ Value VarImporter::block(int64_t i, Value x, Value cond,
   Value down = g.linear(act, p + ".ffn.fc2.weight", c, hidden,
                         p + ".ffn.fc2.bias");
   return gatedAdd(x, down, gamma2);
+}
+
+SmallVector<std::pair<std::string, SmallVector<int64_t>>>
+VarImporter::blockWeights() const {
+  int64_t c = v.embedDim, h = v.numHeads;
+  int64_t hidden = int64_t(std::llround(double(c) * v.mlpRatio));
+  return {{"ada_lin.1.weight", {6 * c, c}},   {"ada_lin.1.bias", {6 * c}},
+          {"attn.mat_qkv.weight", {3 * c, c}}, {"attn.q_bias", {c}},
+          {"attn.zero_k_bias", {c}},           {"attn.v_bias", {c}},
+          {"attn.scale_mul_1H11", {1, h, 1, 1}},
+          {"attn.proj.weight", {c, c}},        {"attn.proj.bias", {c}},
+          {"ffn.fc1.weight", {hidden, c}},     {"ffn.fc1.bias", {hidden}},
+          {"ffn.fc2.weight", {c, hidden}},     {"ffn.fc2.bias", {c}}};
+}
+
+func::FuncOp VarImporter::blockFunction(int64_t k, Value x, Value cond,
+                                        Value kCache) {
+  auto it = blockFunctions.find(k);
+  if (it != blockFunctions.end())
+    return it->second;
+  OpBuilder::InsertionGuard guard(b);
+  auto module = b.getInsertionBlock()->getParentOp()->getParentOfType<ModuleOp>();
+  b.setInsertionPointToEnd(module.getBody());
+  SmallVector<Type> inputs = {x.getType(), cond.getType(), kCache.getType(),
+                              kCache.getType()};
+  auto weights = blockWeights();
+  for (const auto &[name, shape] : weights)
+    inputs.push_back(RankedTensorType::get(shape, f32));
+  auto fn = func::FuncOp::create(
+      b, loc(), "var_block_s" + std::to_string(k),
+      b.getFunctionType(inputs, {x.getType(), kCache.getType(),
+                                 kCache.getType()}));
+  fn.setPrivate();
+  Block *entry = fn.addEntryBlock();
+  b.setInsertionPointToStart(entry);
+  // The body reads block 0's names, bound to the arguments.
+  llvm::StringMap<Value> bound;
+  for (auto [i, w] : llvm::enumerate(weights))
+    bound["blocks.0." + w.first] = entry->getArgument(4 + i);
+  g.setParamOverrides(&bound);
+  int64_t l = v.patchNums[k] * v.patchNums[k], offset = offsetOf(k);
+  Value kc = entry->getArgument(2), vc = entry->getArgument(3);
+  Value y = block(0, entry->getArgument(0), entry->getArgument(1),
+                  [&](Value q, Value key, Value val) {
+                    // The caches hold every scale's keys: this scale's are
+                    // written in place at `offset`, and the queries see all
+                    // keys so far (no mask in generation: the earlier
+                    // scales and the whole current one).
+                    kc = insert(key, kc, 1, ia(offset));
+                    vc = insert(val, vc, 1, ia(offset));
+                    return ch::AttentionOp::create(
+                               b, loc(), q, slice(kc, 1, ia(0), ia(offset + l)),
+                               slice(vc, 1, ia(0), ia(offset + l)), Value(),
+                               ch::MaskKind::None, b.getF64FloatAttr(1.0),
+                               IntegerAttr(), DenseI64ArrayAttr())
+                        .getResult();
+                  });
+  g.setParamOverrides(nullptr);
+  func::ReturnOp::create(b, loc(), ValueRange{y, kc, vc});
+  blockFunctions[k] = fn;
+  return fn;
 }
 
 Value VarImporter::logits(Value x, Value cond) {
@@ -579,7 +661,7 @@ SmallVector<Value> VarImporter::build(Value labels, Value samplingF32,
       b.getDenseI64ArrayAttr(v.patchNums), steps);
 
   for (int64_t k = 0; k < steps; ++k) {
-    int64_t l = v.patchNums[k] * v.patchNums[k], offset = offsetOf(k);
+    int64_t offset = offsetOf(k);
     Block *body = b.createBlock(&gen.getSteps()[k]);
     for (Value init : inits)
       body->addArgument(init.getType(), loc());
@@ -599,23 +681,21 @@ SmallVector<Value> VarImporter::build(Value labels, Value samplingF32,
       Value words = scaleInput(fHat, k);
       x = concat0(words, words);
     }
+    MarkBatchMultiple doubled(2);
+    b.setListener(&doubled);
     for (int64_t i = 0; i < v.depth; ++i) {
-      // The caches hold every scale's keys: this scale's are written in
-      // place at `offset`, and the queries see all keys so far (no mask in
-      // generation: the earlier scales and the whole current one).
-      Value &kCache = caches[2 * i], &vCache = caches[2 * i + 1];
-      x = block(i, x, cond, [&](Value q, Value k, Value val) {
-        kCache = insert(k, kCache, 1, ia(offset));
-        vCache = insert(val, vCache, 1, ia(offset));
-        return ch::AttentionOp::create(
-                   b, loc(), q, slice(kCache, 1, ia(0), ia(offset + l)),
-                   slice(vCache, 1, ia(0), ia(offset + l)), Value(),
-                   ch::MaskKind::None, b.getF64FloatAttr(1.0), IntegerAttr(),
-                   DenseI64ArrayAttr())
-            .getResult();
-      });
+      func::FuncOp fn = blockFunction(k, x, cond, caches[2 * i]);
+      SmallVector<Value> operands = {x, cond, caches[2 * i], caches[2 * i + 1]};
+      for (const auto &[name, shape] : blockWeights())
+        operands.push_back(
+            g.param("blocks." + std::to_string(i) + "." + name, shape));
+      auto call = func::CallOp::create(b, loc(), fn, operands);
+      x = call.getResult(0);
+      caches[2 * i] = call.getResult(1);
+      caches[2 * i + 1] = call.getResult(2);
     }
     Value both = logits(x, cond);
+    b.setListener(nullptr);
     g.setScope("scale" + std::to_string(k));
     // Guidance: (1 + t) · cond − t · uncond, t = cfg · k / (S − 1).
     double ratio = steps > 1 ? double(k) / double(steps - 1) : 0.0;

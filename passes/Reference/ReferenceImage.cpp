@@ -1,7 +1,7 @@
 //===- ReferenceImage.cpp - convolutions and group norms of image models --===//
 //
-// The VQVAE decoder's building blocks: `chimera.conv2d` as a padded
-// `linalg.conv_2d_nchw_fchw` on a bias-filled output, and
+// The VQVAE decoder's building blocks: `chimera.conv2d` as im2col and a
+// `chimera.linear` (the GEMM kernels every target already has), and
 // `chimera.group_norm` on the map viewed as [B, G, C/G, d...] so that every
 // indexing map is a projected permutation.
 //
@@ -21,7 +21,11 @@ using namespace mlir::chimera::reference;
 
 namespace {
 
-/// out = conv(pad(x), w) + bias
+/// out = conv(pad(x), w) + bias as a matrix product: the patches of the
+/// padded map laid out as rows (im2col, [B, H, W, Ci·kh·kw]) times the
+/// weight viewed as [Co, Ci·kh·kw] is `chimera.linear`, so a convolution
+/// runs on the same GEMM kernels as the transformer layers; the [B, H, W,
+/// Co] product is transposed back to NCHW.
 struct LowerConv2d : OpRewritePattern<Conv2dOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(Conv2dOp op,
@@ -30,40 +34,56 @@ struct LowerConv2d : OpRewritePattern<Conv2dOp> {
     MLIRContext *ctx = op.getContext();
     Value x = op.getInput();
     RankedTensorType type = op.getType();
-    Type elt = type.getElementType();
+    auto xt = llvm::cast<RankedTensorType>(x.getType());
+    auto wt = llvm::cast<RankedTensorType>(op.getWeight().getType());
+    Type elt = xt.getElementType();
+    int64_t ci = wt.getDimSize(1), kh = wt.getDimSize(2), kw = wt.getDimSize(3);
+    int64_t co = wt.getDimSize(0), h = type.getDimSize(2), w = type.getDimSize(3);
     int64_t pad = op.getPadding();
     if (pad > 0) {
-      auto xt = llvm::cast<RankedTensorType>(x.getType());
       SmallVector<OpFoldResult> low = {
           rewriter.getIndexAttr(0), rewriter.getIndexAttr(0),
           rewriter.getIndexAttr(pad), rewriter.getIndexAttr(pad)};
       SmallVector<int64_t> shape(xt.getShape());
       shape[2] += 2 * pad;
       shape[3] += 2 * pad;
-      x = tensor::PadOp::create(
-          rewriter, loc, RankedTensorType::get(shape, xt.getElementType()), x,
-          low, low, floatConst(rewriter, loc, xt.getElementType(), 0.0));
+      x = tensor::PadOp::create(rewriter, loc, RankedTensorType::get(shape, elt),
+                                x, low, low, floatConst(rewriter, loc, elt, 0.0));
     }
-    SmallVector<OpFoldResult> sizes = {
-        tensor::getMixedSize(rewriter, loc, x, 0),
-        rewriter.getIndexAttr(type.getDimSize(1)),
-        rewriter.getIndexAttr(type.getDimSize(2)),
-        rewriter.getIndexAttr(type.getDimSize(3))};
-    Value init;
-    if (Value bias = op.getBias()) {
-      init = generic(rewriter, loc, bias, emptyTensor(rewriter, loc, sizes, elt),
-                     {dimsMap(ctx, 4, {1}), AffineMap::getMultiDimIdentityMap(4, ctx)},
-                     iterators(4), [&](OpBuilder &b, Location l, ValueRange a) {
-                       linalg::YieldOp::create(b, l, castFloat(b, l, a[0], elt));
-                     });
-    } else {
-      init = filledTensor(rewriter, loc, sizes, elt, 0.0);
-    }
-    auto conv = linalg::Conv2DNchwFchwOp::create(
-        rewriter, loc, TypeRange{init.getType()}, ValueRange{x, op.getWeight()},
-        ValueRange{init}, rewriter.getI64TensorAttr({1, 1}),
-        rewriter.getI64TensorAttr({1, 1}));
-    rewriter.replaceOp(op, conv.getResult(0));
+    OpFoldResult batch = tensor::getMixedSize(rewriter, loc, x, 0);
+    // cols[b, i, j, c, p, q] = x[b, c, i + p, j + q]
+    auto d = [&](unsigned i) { return getAffineDimExpr(i, ctx); };
+    AffineMap gather = AffineMap::get(6, 0, {d(0), d(3), d(1) + d(4), d(2) + d(5)}, ctx);
+    SmallVector<OpFoldResult> colSizes = {batch};
+    for (int64_t s : {h, w, ci, kh, kw})
+      colSizes.push_back(rewriter.getIndexAttr(s));
+    Value cols = generic(rewriter, loc, x, emptyTensor(rewriter, loc, colSizes, elt),
+                         {gather, AffineMap::getMultiDimIdentityMap(6, ctx)},
+                         iterators(6), [&](OpBuilder &b, Location l, ValueRange a) {
+                           linalg::YieldOp::create(b, l, a[0]);
+                         });
+    int64_t k = ci * kh * kw;
+    Value rows = tensor::CollapseShapeOp::create(
+        rewriter, loc, cols,
+        SmallVector<ReassociationIndices>{{0}, {1}, {2}, {3, 4, 5}});
+    Value weight = tensor::CollapseShapeOp::create(
+        rewriter, loc, op.getWeight(),
+        SmallVector<ReassociationIndices>{{0}, {1, 2, 3}});
+    (void)k;
+    Value product = LinearOp::create(rewriter, loc, rows, weight, Value(),
+                                     Value(), op.getBias(), QuantAttr());
+    // [B, H, W, Co] -> [B, Co, H, W]
+    SmallVector<OpFoldResult> outSizes = {batch, rewriter.getIndexAttr(co),
+                                          rewriter.getIndexAttr(h),
+                                          rewriter.getIndexAttr(w)};
+    Value out = generic(rewriter, loc, product,
+                        emptyTensor(rewriter, loc, outSizes, type.getElementType()),
+                        {AffineMap::get(4, 0, {d(0), d(2), d(3), d(1)}, ctx),
+                         AffineMap::getMultiDimIdentityMap(4, ctx)},
+                        iterators(4), [&](OpBuilder &b, Location l, ValueRange a) {
+                          linalg::YieldOp::create(b, l, a[0]);
+                        });
+    rewriter.replaceOp(op, out);
     return success();
   }
 };

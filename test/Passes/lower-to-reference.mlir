@@ -145,11 +145,15 @@ func.func @last_token(%h: tensor<2x?x64xf32>, %len: tensor<2xi64>) -> tensor<2x1
 
 // -----
 
-// conv2d: zero padding, then the named convolution on a bias-filled output.
+// conv2d: zero padding, the patches as rows (im2col), a GEMM with the
+// weight viewed as [16, 8·3·3], the product transposed back to NCHW.
 // CHECK-LABEL: func.func @conv2d
 // CHECK: tensor.pad %{{.*}} low[0, 0, 1, 1] high[0, 0, 1, 1]
-// CHECK: linalg.generic
-// CHECK: linalg.conv_2d_nchw_fchw
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel", "parallel"]
+// CHECK: tensor.collapse_shape %{{.*}} {{\[}}[0], [1], [2], [3, 4, 5]] : tensor<?x4x4x8x3x3xf32> into tensor<?x4x4x72xf32>
+// CHECK: tensor.collapse_shape %{{.*}} {{\[}}[0], [1, 2, 3]] : tensor<16x8x3x3xf32> into tensor<16x72xf32>
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]
+// CHECK: linalg.generic {{.*}} ins(%{{.*}} : tensor<?x4x4x16xf32>) outs(%{{.*}} : tensor<?x16x4x4xf32>)
 // CHECK-NOT: chimera.conv2d
 func.func @conv2d(%x: tensor<?x8x4x4xf32>, %w: tensor<16x8x3x3xf32>, %b: tensor<16xf32>) -> tensor<?x16x4x4xf32> {
   %c = chimera.conv2d %x, %w bias(%b) {padding = 1 : i64} : (tensor<?x8x4x4xf32>, tensor<16x8x3x3xf32>, tensor<16xf32>) -> tensor<?x16x4x4xf32>

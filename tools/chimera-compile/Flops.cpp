@@ -45,10 +45,30 @@ double flopsOf(mlir::Operation *op, double tokens) {
   }
   if (auto attn = llvm::dyn_cast<ch::AttentionOp>(op)) {
     auto q = llvm::cast<mlir::RankedTensorType>(attn.getQuery().getType());
+    auto k = llvm::cast<mlir::RankedTensorType>(attn.getKey().getType());
     double sq = q.isDynamicDim(1) ? tokens : q.getDimSize(1);
     double heads = q.getDimSize(2), d = q.getDimSize(3);
-    // QKᵀ and PV over the visible keys: causal, half of the square.
-    return 2 * 2 * heads * d * sq * (sq + 1) / 2;
+    // QKᵀ and PV over the visible keys.
+    double pairs = sq * (sq + 1) / 2; // causal: half of the square
+    if (attn.getMask() == ch::MaskKind::None)
+      pairs = sq * (k.isDynamicDim(1) ? tokens : k.getDimSize(1));
+    if (auto segments = attn.getSegments()) {
+      // block-causal: each segment sees itself and the ones before it.
+      pairs = 0;
+      double seen = 0;
+      for (int64_t n : *segments) {
+        seen += double(n);
+        pairs += double(n) * seen;
+      }
+    }
+    return 2 * 2 * heads * d * pairs;
+  }
+  if (auto conv = llvm::dyn_cast<ch::Conv2dOp>(op)) {
+    auto out = conv.getType();
+    double w = dim(conv.getWeight(), 1) * dim(conv.getWeight(), 2) *
+               dim(conv.getWeight(), 3);
+    return 2 * w * double(out.getDimSize(1) * out.getDimSize(2) *
+                          out.getDimSize(3));
   }
   if (auto scan = llvm::dyn_cast<ch::SelectiveScanOp>(op)) {
     double steps = rowsOf(scan.getU().getType(), tokens);
@@ -64,23 +84,40 @@ double flopsOf(mlir::Operation *op, double tokens) {
 
 } // namespace
 
-FlopCount chimera::countFlops(mlir::ModuleOp module, int64_t tokens) {
-  FlopCount count;
-  auto forward = module.lookupSymbol<mlir::func::FuncOp>("forward");
-  if (!forward)
-    return count;
-  double s = double(tokens);
-  forward.walk([&](mlir::Operation *op) {
+/// The FLOPs of `fn`'s ops, following calls into the model's own
+/// functions (VAR's per-scale block), each call counted once per call.
+static void countIn(mlir::func::FuncOp fn, double s, FlopCount &count,
+                    mlir::SymbolTable &symbols, double multiple) {
+  fn.walk([&](mlir::Operation *op) {
+    double m = multiple;
+    // Ops on rows that are a multiple of the batch (VAR's guidance runs
+    // the transformer on a conditional and an unconditional row per image).
+    if (auto a = op->getAttrOfType<mlir::IntegerAttr>("chimera.batch_multiple"))
+      m = double(a.getInt());
+    if (auto call = llvm::dyn_cast<mlir::func::CallOp>(op)) {
+      if (auto callee = symbols.lookup<mlir::func::FuncOp>(call.getCallee()))
+        countIn(callee, s, count, symbols, m);
+      return;
+    }
     auto route = op->getParentOfType<ch::DepthRouteOp>();
     double t = s;
     if (route) {
       count.capacity = route.getCapacity().convertToDouble();
       t = std::max(1.0, std::floor(count.capacity * s));
     }
-    double f = flopsOf(op, t);
+    double f = flopsOf(op, t) * m;
     count.total += f;
     if (route)
       count.routed += f;
   });
+}
+
+FlopCount chimera::countFlops(mlir::ModuleOp module, int64_t tokens) {
+  FlopCount count;
+  auto forward = module.lookupSymbol<mlir::func::FuncOp>("forward");
+  if (!forward)
+    return count;
+  mlir::SymbolTable symbols(module);
+  countIn(forward, double(tokens), count, symbols, 1.0);
   return count;
 }

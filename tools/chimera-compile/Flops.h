@@ -5,7 +5,11 @@
 // (linear layers, expert FFNs at their top-k, attention's QKᵀ and PV), the
 // selective scan and the causal conv. Inside a `chimera.depth_route` the
 // block runs on the selected tokens: max(1, ⌊capacity · S⌋) of them. The
-// count is what the model's ops specify, whatever kernels run them.
+// count is what the model's ops specify, whatever kernels run them. For an
+// image generator (VAR, static shapes but the batch) S is ignored and the
+// count is per image: the transformer's ops on the guidance's two rows per
+// image (marked `chimera.batch_multiple = 2` by the importer), the
+// convolutions of the residual and the decoder.
 //
 //===----------------------------------------------------------------------===//
 #ifndef CHIMERA_TOOLS_CHIMERA_COMPILE_FLOPS_H

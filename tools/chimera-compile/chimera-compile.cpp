@@ -153,7 +153,7 @@ static cl::opt<int64_t> flopsTokens(
     "flops",
     cl::desc("Print the FLOPs of one prefill of N tokens (batch 1) as the "
              "model's ops specify them, and the part inside depth-routed "
-             "blocks, to stderr"),
+             "blocks, to stderr; for VAR, those of one image (N is ignored)"),
     cl::value_desc("N"), cl::init(0), cl::cat(category));
 
 enum class LogitsOpt { Auto, Last, All };
@@ -444,16 +444,25 @@ int main(int argc, char **argv) {
     if (flopsTokens < 1)
       return fail("--flops needs a token count >= 1");
     FlopCount count = countFlops(**module, flopsTokens);
-    llvm::errs() << llvm::format(
-        "chimera-compile: flops: prefill of %lld tokens: %.4g GFLOP "
-        "(%.4g MFLOP/token)",
-        (long long)flopsTokens, count.total / 1e9,
-        count.total / 1e6 / double(flopsTokens));
-    if (count.capacity > 0)
+    if (config.family == hf::Family::Var) {
       llvm::errs() << llvm::format(
-          "; depth-routed blocks %.4g GFLOP at capacity %g",
-          count.routed / 1e9, count.capacity);
-    llvm::errs() << "\n";
+          "chimera-compile: flops: %s of one image (%lld tokens over %zu "
+          "scales): %.4g GFLOP\n",
+          teacherForcing ? "teacher-forced forward" : "generation",
+          (long long)config.var.tokens(), config.var.patchNums.size(),
+          count.total / 1e9);
+    } else {
+      llvm::errs() << llvm::format(
+          "chimera-compile: flops: prefill of %lld tokens: %.4g GFLOP "
+          "(%.4g MFLOP/token)",
+          (long long)flopsTokens, count.total / 1e9,
+          count.total / 1e6 / double(flopsTokens));
+      if (count.capacity > 0)
+        llvm::errs() << llvm::format(
+            "; depth-routed blocks %.4g GFLOP at capacity %g",
+            count.routed / 1e9, count.capacity);
+      llvm::errs() << "\n";
+    }
   }
   if (stats) {
     double seconds = std::chrono::duration<double>(
