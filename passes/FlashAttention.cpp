@@ -3,7 +3,7 @@
 // The reference attention materialises the [B, H, S, T] score tensor and
 // walks it five times (scores, mask, max, exp, sum) before a PV product
 // whose reduction runs across rows of V. This pass rewrites a
-// `chimera.attention` with a positional mask into a single sweep per
+// `chimera.attention` (no mask, or a positional one) into a single sweep per
 // (batch, head, query) with the online softmax (Milakov & Gimelshein 2018,
 // as used by FlashAttention): only keys in the query's visible range
 // [lo, hi) are touched, K and V rows are read once as vectors of D, and the
@@ -52,7 +52,8 @@ struct FlashAttentionPattern : OpRewritePattern<AttentionOp> {
   LogicalResult matchAndRewrite(AttentionOp op,
                                 PatternRewriter &rewriter) const override {
     MaskKind mask = op.getMask();
-    if (mask == MaskKind::BlockCausal || !op.getPositions())
+    if (mask == MaskKind::BlockCausal ||
+        (mask != MaskKind::None && !op.getPositions()))
       return rewriter.notifyMatchFailure(op, "needs a positional mask");
     auto qType = op.getQuery().getType();
     auto kType = op.getKey().getType();
@@ -99,12 +100,12 @@ struct FlashAttentionPattern : OpRewritePattern<AttentionOp> {
           Value c0 = index(b, 0), c1 = index(b, 1);
           Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0));
 
-          // Visible keys [lo, hi) of the query at position p.
-          Value p = tensor::ExtractOp::create(b, loc, positions,
-                                              ValueRange{bi, i});
-          p = arith::IndexCastOp::create(b, loc, b.getIndexType(), p);
-          Value hi = tSz, lo = c0;
+          // Visible keys [lo, hi) of the query at position p (all of
+          // them without a mask).
+          Value hi = tSz, lo = c0, p;
           if (mask != MaskKind::None) {
+            p = tensor::ExtractOp::create(b, loc, positions, ValueRange{bi, i});
+            p = arith::IndexCastOp::create(b, loc, b.getIndexType(), p);
             hi = arith::MinSIOp::create(
                 b, loc, arith::AddIOp::create(b, loc, p, c1), tSz);
             hi = arith::MaxSIOp::create(b, loc, hi, c0);

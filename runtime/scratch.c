@@ -18,7 +18,7 @@
 /* A Mamba prefill frees a few hundred large blocks per call; the cache
  * keeps up to MAX_BLOCKS of them and CACHE_LIMIT bytes in all. */
 enum { MIN_CACHED = 64 << 10, MAX_BLOCKS = 1024 };
-#define CACHE_LIMIT ((size_t)2 << 30)
+#define CACHE_LIMIT ((size_t)8 << 30)
 
 /* Stored just before the pointer handed out. */
 typedef struct {

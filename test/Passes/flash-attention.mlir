@@ -38,3 +38,15 @@ func.func @block_causal(%q: tensor<1x14x2x8xf32>, %pos: tensor<1x14xi64>) -> ten
   %o = chimera.attention %q, %q, %q positions(%pos) {mask = #chimera<mask block_causal>, segments = array<i64: 1, 4, 9>} : (tensor<1x14x2x8xf32>, tensor<1x14x2x8xf32>, tensor<1x14x2x8xf32>, tensor<1x14xi64>) -> tensor<1x14x2x8xf32>
   return %o : tensor<1x14x2x8xf32>
 }
+
+// -----
+
+// Without a mask every key is visible: no positions are read.
+// CHECK-LABEL: func.func @unmasked
+// CHECK: scf.forall
+// CHECK-NOT: tensor.extract
+// CHECK-NOT: chimera.attention
+func.func @unmasked(%q: tensor<?x4x2x32xf32>, %k: tensor<?x5x2x32xf32>, %v: tensor<?x5x2x32xf32>) -> tensor<?x4x2x32xf32> {
+  %o = chimera.attention %q, %k, %v {mask = #chimera<mask none>, scale = 1.0 : f64} : (tensor<?x4x2x32xf32>, tensor<?x5x2x32xf32>, tensor<?x5x2x32xf32>) -> tensor<?x4x2x32xf32>
+  return %o : tensor<?x4x2x32xf32>
+}

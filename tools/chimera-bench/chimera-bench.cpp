@@ -2,12 +2,15 @@
 //
 //   chimera-bench OUT_DIR [--pp=N]... [--tg=N]... [--reps=R] [--threads=T]
 //                 [--seed=S] [--json]
+//   chimera-bench VAR_DIR [--images=B] [--reps=R] [--threads=T] [--json]
 //
 // Like llama-bench: `ppN` times one prefill of N random token ids, `tgN`
 // times N single-token decode steps after a one-token prompt (greedy, the
 // sampler's cost included). Each test runs once untimed, then R times;
 // prints tokens/s per repetition and the median. --json prints one object
-// per test for scripts (bench/run.py).
+// per test for scripts (bench/run.py). An image generator (VAR) times the
+// generation of B images (classes 0..B-1, cfg 4, top-k 900, top-p 0.95, the
+// VAR demo's setting) and prints images/s.
 //
 //===----------------------------------------------------------------------===//
 #include "tools/common/RuntimeApi.h"
@@ -45,12 +48,45 @@ int64_t parsePositive(const char *flag, const char *text) {
   return v;
 }
 
+/// Images/s of a VAR artifact: one untimed generation, then `reps`.
+void benchImages(const Api &api, chimera_model *model, int64_t batch,
+                 int64_t reps, int threads, bool json) {
+  int64_t c, h, w;
+  if (api.image_shape(model, &c, &h, &w) != CHIMERA_OK)
+    die("%s", api.last_error());
+  int64_t classes = api.num_classes(model);
+  std::vector<int64_t> labels(batch);
+  for (int64_t b = 0; b < batch; ++b)
+    labels[b] = b % classes;
+  std::vector<float> images(size_t(batch * c * h * w));
+  chimera_image_options options = {4.0f, 900, 0.95f, 1};
+  std::vector<double> rates;
+  for (int64_t r = 0; r <= reps; ++r) {
+    double start = now();
+    if (api.generate_images(model, batch, labels.data(), &options,
+                            images.data(), nullptr) != CHIMERA_OK)
+      die("%s", api.last_error());
+    if (r > 0)
+      rates.push_back(double(batch) / (now() - start));
+  }
+  std::sort(rates.begin(), rates.end());
+  double median = rates[rates.size() / 2];
+  if (json)
+    std::printf("{\"test\": \"images%lld\", \"threads\": %d, "
+                "\"median_images_per_s\": %.4f}\n",
+                (long long)batch, threads, median);
+  else
+    std::printf("images%-3lld %8.4f images/s (%.2f s/image, median of %zu, "
+                "%d threads)\n",
+                (long long)batch, median, 1.0 / median, rates.size(), threads);
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
   std::string dir;
   std::vector<Test> tests;
-  int64_t reps = 5, seed = 1;
+  int64_t reps = 5, seed = 1, images = 1;
   int threads = 2;
   bool json = false;
   for (int i = 1; i < argc; ++i) {
@@ -59,6 +95,8 @@ int main(int argc, char **argv) {
       tests.push_back({true, parsePositive("--pp", a + 5)});
     else if (!std::strncmp(a, "--tg=", 5))
       tests.push_back({false, parsePositive("--tg", a + 5)});
+    else if (!std::strncmp(a, "--images=", 9))
+      images = parsePositive("--images", a + 9);
     else if (!std::strncmp(a, "--reps=", 7))
       reps = parsePositive("--reps", a + 7);
     else if (!std::strncmp(a, "--threads=", 10))
@@ -69,7 +107,9 @@ int main(int argc, char **argv) {
       json = true;
     else if (!std::strcmp(a, "--help")) {
       std::puts("usage: chimera-bench OUT_DIR [--pp=N]... [--tg=N]... "
-                "[--reps=R] [--threads=T] [--seed=S] [--json]");
+                "[--reps=R] [--threads=T] [--seed=S] [--json]\n"
+                "       chimera-bench VAR_DIR [--images=B] [--reps=R] "
+                "[--threads=T] [--json]");
       return 0;
     } else if (a[0] == '-')
       die("unknown option '%s' (see --help)", a);
@@ -87,6 +127,11 @@ int main(int argc, char **argv) {
     die("%s", api.last_error());
   if (api.set_threads(threads) != CHIMERA_OK)
     die("%s", api.last_error());
+  if (api.num_classes(model) > 0) {
+    benchImages(api, model, images, reps, threads, json);
+    api.model_close(model);
+    return 0;
+  }
   int64_t vocab = api.vocab_size(model);
   uint64_t state = api.sampler_seed(uint64_t(seed));
   chimera_sampler greedy = {0.0f, 0, 1.0f, 0};
