@@ -425,6 +425,16 @@ public:
 } // namespace
 
 namespace chimera::hf {
+llvm::Error verifyImported(ModuleOp module, const Checkpoint &ckpt) {
+  if (succeeded(mlir::verify(module)))
+    return llvm::Error::success();
+  return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                 ckpt.directory() +
+                                     ": the imported IR does not verify (an "
+                                     "importer bug; see the diagnostics "
+                                     "above)");
+}
+
 llvm::Expected<OwningOpRef<ModuleOp>>
 importCheckpoint(MLIRContext &ctx, const Checkpoint &ckpt,
                  const ImportOptions &options) {
@@ -517,12 +527,8 @@ importCheckpoint(MLIRContext &ctx, const Checkpoint &ckpt,
   func::ReturnOp::create(b, loc, outs);
   if (llvm::Error err = importer.takeError())
     return std::move(err);
-  if (failed(mlir::verify(*module)))
-    return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                   ckpt.directory() +
-                                       ": the imported IR does not verify "
-                                       "(an importer bug; see the diagnostics "
-                                       "above)");
+  if (llvm::Error err = verifyImported(*module, ckpt))
+    return std::move(err);
   return module;
 }
 } // namespace chimera::hf

@@ -65,6 +65,10 @@ llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>>
 importCheckpoint(mlir::MLIRContext &ctx, const Checkpoint &ckpt,
                  const ImportOptions &options = {});
 
+/// Verifies an importer's module; an error names the checkpoint (the
+/// diagnostics say what is wrong: an importer bug, never bad input).
+llvm::Error verifyImported(mlir::ModuleOp module, const Checkpoint &ckpt);
+
 /// Imports a FoundationVision/VAR folder (config.json with `vae_kwargs`,
 /// var.safetensors, vae.safetensors): class-conditional generation and the
 /// VQVAE decoder as one `@forward` (see ImportVar.cpp); with

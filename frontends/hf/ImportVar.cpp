@@ -838,12 +838,8 @@ importVarCheckpoint(MLIRContext &ctx, const Checkpoint &ckpt,
   func::ReturnOp::create(b, loc, outs);
   if (llvm::Error err = importer.takeError())
     return std::move(err);
-  if (failed(mlir::verify(*module)))
-    return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                   ckpt.directory() +
-                                       ": the imported IR does not verify "
-                                       "(an importer bug; see the diagnostics "
-                                       "above)");
+  if (llvm::Error err = verifyImported(*module, ckpt))
+    return std::move(err);
   return module;
 }
 } // namespace chimera::hf
