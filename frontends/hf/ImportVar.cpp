@@ -15,7 +15,11 @@
 // conditional and the unconditional rows together, 2B), writes their keys
 // and values into caches preallocated to all L tokens, mixes the logits
 // with the guidance ratio of its scale, samples, and adds the scale's
-// `phi(up(h))` to f_hat. The VQVAE decoder follows the op.
+// `phi(up(h))` to f_hat. A scale's blocks call one private function,
+// `@var_block_s<k>`, with their own weights and caches as arguments (one
+// host schedule per scale, not per block). The VQVAE decoder follows the
+// op. With `teacherForcing`, `VAR.forward` instead: block-causal over the
+// scales, the logits of given token maps.
 //
 //===----------------------------------------------------------------------===//
 #include "frontends/hf/Import.h"
@@ -253,7 +257,6 @@ Value VarImporter::gatedAdd(Value x, Value y, Value gamma) {
 Value VarImporter::l2Normalize(Value x, Value headScale) {
   // F.normalize: x / max(‖x‖₂, 1e-12) over the head dim, then × the head's
   // scale when given.
-  auto type = cast<RankedTensorType>(x.getType());
   SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(b, loc(), x);
   sizes.pop_back();
   Value zero = arith::ConstantOp::create(b, loc(), b.getFloatAttr(f32, 0.0));
@@ -283,7 +286,6 @@ Value VarImporter::l2Normalize(Value x, Value headScale) {
       {sumsq, {0, 1, 2}}};
   if (headScale)
     extra.push_back({headScale, {2}});
-  (void)type;
   return broadcastMap(x, extra, [&](OpBuilder &nb, Location l, ValueRange a) {
     Value norm = math::SqrtOp::create(nb, l, a[1]);
     Value floor = arith::ConstantOp::create(nb, l, nb.getFloatAttr(f32, 1e-12));
@@ -334,8 +336,7 @@ Value VarImporter::block(int64_t i, Value x, Value cond,
                         p + ".attn.proj.bias");
   x = gatedAdd(x, attn, gamma1);
 
-  int64_t hidden = v.embedDim * 4;
-  hidden = int64_t(std::llround(double(v.embedDim) * v.mlpRatio));
+  int64_t hidden = int64_t(std::llround(double(c) * v.mlpRatio));
   Value xf = modulatedNorm(x, scale2, shift2);
   Value up = g.linear(xf, p + ".ffn.fc1.weight", hidden, c, p + ".ffn.fc1.bias");
   Value act = ch::GeluOp::create(b, loc(), up, /*approximate=*/true);

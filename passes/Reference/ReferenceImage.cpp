@@ -62,14 +62,12 @@ struct LowerConv2d : OpRewritePattern<Conv2dOp> {
                          iterators(6), [&](OpBuilder &b, Location l, ValueRange a) {
                            linalg::YieldOp::create(b, l, a[0]);
                          });
-    int64_t k = ci * kh * kw;
     Value rows = tensor::CollapseShapeOp::create(
         rewriter, loc, cols,
         SmallVector<ReassociationIndices>{{0}, {1}, {2}, {3, 4, 5}});
     Value weight = tensor::CollapseShapeOp::create(
         rewriter, loc, op.getWeight(),
         SmallVector<ReassociationIndices>{{0}, {1, 2, 3}});
-    (void)k;
     Value product = LinearOp::create(rewriter, loc, rows, weight, Value(),
                                      Value(), op.getBias(), QuantAttr());
     // [B, H, W, Co] -> [B, Co, H, W]
