@@ -143,3 +143,51 @@ TEST(Config, ErrorsNameTheKey) {
 }
 
 } // namespace
+
+namespace {
+
+/// FoundationVision/VAR's kwargs (VAR-d16's schedule) with `extra` spliced in
+/// at the top level.
+std::string varConfig(const std::string &extra = "") {
+  return R"({"vae_kwargs": {"vocab_size": 4096, "z_channels": 32, "ch": 160,
+    "v_patch_nums": [1, 2, 3, 4, 5, 6, 8, 10, 13, 16]},
+    "num_classes": 1000, "depth": 16, "embed_dim": 1024, "num_heads": 16,
+    "patch_nums": [1, 2, 3, 4, 5, 6, 8, 10, 13, 16], "_image_size": 256,
+    "_vqvae_fixed_ddconfig": {"ch_mult": [1, 1, 2, 2, 4],
+      "num_res_blocks": 2, "quant_resi": 0.5})" +
+         extra + "}";
+}
+
+} // namespace
+
+TEST(Config, VarDefaultsAndSchedule) {
+  ModelConfig c = parse(varConfig());
+  EXPECT_EQ(c.family, Family::Var);
+  const VarConfig &v = c.var;
+  EXPECT_EQ(v.tokens(), 680);
+  EXPECT_EQ(v.latentSize(), 16); // 256 / 2^4
+  // VAR(...) and VQVAE(...) defaults for what the kwargs leave out.
+  EXPECT_DOUBLE_EQ(v.mlpRatio, 4.0);
+  EXPECT_DOUBLE_EQ(v.normEps, 1e-6);
+  EXPECT_TRUE(v.attnL2Norm);
+  EXPECT_EQ(v.shareQuantResi, 4);
+  EXPECT_EQ(v.imageChannels, 3);
+  EXPECT_TRUE(v.usingSa && v.usingMidSa);
+  // The transformer's sizes in the common fields.
+  EXPECT_EQ(c.vocabSize, 4096);
+  EXPECT_EQ(c.hiddenSize, 1024);
+  EXPECT_EQ(c.headDim, 64);
+  EXPECT_EQ(c.intermediateSize, 4096);
+}
+
+TEST(Config, VarErrorsNameTheKey) {
+  EXPECT_NE(parseError(varConfig(R"(, "num_heads": 3)"))
+                .find("key 'num_heads' must divide embed_dim (1024)"),
+            std::string::npos);
+  EXPECT_NE(parseError(varConfig(R"(, "_image_size": 128)"))
+                .find("key 'patch_nums' must end at the VQVAE's latent size 8"),
+            std::string::npos);
+  EXPECT_NE(parseError(varConfig(R"(, "shared_aln": true)"))
+                .find("key 'shared_aln' true is not supported"),
+            std::string::npos);
+}
