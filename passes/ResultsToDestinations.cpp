@@ -16,7 +16,8 @@ namespace {
 constexpr llvm::StringLiteral kName = "chimera.name";
 
 /// True when `value` is `arg` after a chain of `chimera.cache_write`s (or a
-/// selective scan's state): the same buffer, written in place. Materialising it
+/// selective scan's state, or a state a depth route carries row by row): the
+/// same buffer, written in place. Materialising it
 /// into `arg` would read `arg` after that write (a conflict), and is not
 /// needed.
 bool isInPlaceUpdateOf(Value value, Value arg) {
@@ -30,6 +31,15 @@ bool isInPlaceUpdateOf(Value value, Value arg) {
     if (scan && value == scan.getFinalState() && scan.getInitialState()) {
       value = scan.getInitialState();
       continue;
+    }
+    // A depth route updates each row of its states where it lies.
+    if (auto route = value.getDefiningOp<DepthRouteOp>()) {
+      auto result = cast<OpResult>(value);
+      unsigned first = 2; // after the result and the mask
+      if (result.getResultNumber() >= first) {
+        value = route.getStates()[result.getResultNumber() - first];
+        continue;
+      }
     }
     return value == arg;
   }

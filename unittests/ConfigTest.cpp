@@ -160,6 +160,31 @@ std::string varConfig(const std::string &extra = "") {
 
 } // namespace
 
+TEST(Config, MixtureOfDepthsRouting) {
+  const std::string base = R"({"model_type": "llama",
+    "architectures": ["LlamaMoDForCausalLM"], "vocab_size": 256,
+    "hidden_size": 64, "num_hidden_layers": 4, "num_attention_heads": 4,
+    "intermediate_size": 160)";
+  // The reference's checkpoints say nothing: whole-sequence top-k.
+  ModelConfig c = parse(base + "}");
+  EXPECT_TRUE(c.mixtureOfDepths);
+  EXPECT_FALSE(c.causalDepthRouting);
+  EXPECT_TRUE(c.depthThresholds.empty());
+  c = parse(base + R"(, "mod_routing": "causal", "mod_threshold": 0.25})");
+  EXPECT_TRUE(c.causalDepthRouting);
+  EXPECT_EQ(c.depthThresholds, std::vector<double>({0.25}));
+  c = parse(base + R"(, "mod_routing": "causal", "mod_threshold": [0.5, -1]})");
+  EXPECT_EQ(c.depthThresholds, std::vector<double>({0.5, -1.0}));
+  EXPECT_EQ(parseError(base + R"(, "mod_routing": 1})"),
+            "config.json: key 'mod_routing' must be a string, got 1");
+  EXPECT_EQ(parseError(base + R"(, "mod_threshold": [0.5, "x"]})"),
+            "config.json: key 'mod_threshold' must be a finite number or a "
+            "non-empty list of them, got [0.5,\"x\"]");
+  EXPECT_EQ(parseError(base + R"(, "mod_threshold": []})"),
+            "config.json: key 'mod_threshold' must be a finite number or a "
+            "non-empty list of them, got []");
+}
+
 TEST(Config, VarDefaultsAndSchedule) {
   ModelConfig c = parse(varConfig());
   EXPECT_EQ(c.family, Family::Var);

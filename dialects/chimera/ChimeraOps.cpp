@@ -647,14 +647,19 @@ LogicalResult ExpertFfnOp::inferReturnTypes(MLIRContext *,
 void DepthRouteOp::build(OpBuilder &builder, OperationState &state, Value input,
                          Value scores, Value positions, double capacity,
                          DepthSelection selection, double threshold,
-                         bool scaleByScore) {
+                         bool scaleByScore, Value lengths, ValueRange states) {
   state.addOperands({input, scores, positions});
+  if (lengths)
+    state.addOperands(lengths);
+  state.addOperands(states);
   Properties &props = state.getOrAddProperties<Properties>();
   props.capacity = builder.getF64FloatAttr(capacity);
   props.selection = DepthSelectionAttr::get(builder.getContext(), selection);
   props.threshold = builder.getF64FloatAttr(threshold);
   if (scaleByScore)
     props.scale_by_score = builder.getUnitAttr();
+  props.operandSegmentSizes = {1, 1, 1, lengths ? 1 : 0,
+                               int32_t(states.size())};
   SmallVector<Type> types;
   if (failed(inferReturnTypes(builder.getContext(), state.location,
                               state.operands,
@@ -672,7 +677,16 @@ void DepthRouteOp::build(OpBuilder &builder, OperationState &state, Value input,
   block->addArgument(RankedTensorType::get({1, ShapedType::kDynamic},
                                            rankedType(positions).getElementType()),
                      state.location);
+  for (Value s : states)
+    block->addArgument(rowType(rankedType(s)), state.location);
   body->push_back(block);
+}
+
+/// Row `b` of a `[B, ...]` state: `[1, ...]`.
+RankedTensorType DepthRouteOp::rowType(RankedTensorType state) {
+  SmallVector<int64_t> shape(state.getShape());
+  shape[0] = 1;
+  return state.clone(shape);
 }
 
 LogicalResult DepthRouteOp::inferReturnTypes(MLIRContext *ctx,
@@ -690,6 +704,10 @@ LogicalResult DepthRouteOp::inferReturnTypes(MLIRContext *ctx,
         failed(check.dim(v, name, 0, xs[0], "'input' batch")) ||
         failed(check.dim(v, name, 1, xs[1], "'input' length")))
       return failure();
+  if (Value n = adaptor.getLengths())
+    if (failed(check.rank(n, "lengths", 1)) ||
+        failed(check.dim(n, "lengths", 0, xs[0], "'input' batch")))
+      return failure();
   double capacity = adaptor.getCapacity().convertToDouble();
   if (!(capacity > 0.0 && capacity <= 1.0))
     return check.error("attribute 'capacity' must be in (0, 1], got " +
@@ -697,15 +715,27 @@ LogicalResult DepthRouteOp::inferReturnTypes(MLIRContext *ctx,
   inferred.push_back(x.getType());
   inferred.push_back(
       RankedTensorType::get({xs[0], xs[1]}, IntegerType::get(ctx, 1)));
+  for (auto [i, s] : llvm::enumerate(adaptor.getStates())) {
+    std::string name = "states #" + std::to_string(i);
+    auto t = llvm::dyn_cast<RankedTensorType>(s.getType());
+    if (!t || t.getRank() < 1)
+      return check.error("operand '" + name + "' must be a ranked tensor "
+                         "with a leading batch dim");
+    if (failed(check.dim(s, name, 0, xs[0], "'input' batch")))
+      return failure();
+    inferred.push_back(t);
+  }
   return success();
 }
 
 LogicalResult DepthRouteOp::verifyRegions() {
   Block &block = getBody().front();
   RankedTensorType xt = rankedType(getInput());
-  if (block.getNumArguments() != 2)
-    return emitOpError("region must take 2 arguments (selected tokens, their "
-                       "positions), got ")
+  unsigned numStates = getStates().size();
+  if (block.getNumArguments() != 2 + numStates)
+    return emitOpError("region must take ")
+           << 2 + numStates << " arguments (selected tokens, their positions"
+           << (numStates ? ", a row of each state" : "") << "), got "
            << block.getNumArguments();
   auto xSel = llvm::dyn_cast<RankedTensorType>(block.getArgument(0).getType());
   if (!xSel || xSel.getRank() != 3 || xSel.getDimSize(0) != 1 ||
@@ -720,13 +750,28 @@ LogicalResult DepthRouteOp::verifyRegions() {
     return emitOpError("region argument #1 must be tensor<1x?xi64> (the "
                        "selected positions), got ")
            << block.getArgument(1).getType();
+  for (auto [i, s] : llvm::enumerate(getStates())) {
+    RankedTensorType want = rowType(rankedType(s));
+    if (block.getArgument(2 + i).getType() != want)
+      return emitOpError("region argument #")
+             << 2 + i << " must be " << want << " (row of states #" << i
+             << "), got " << block.getArgument(2 + i).getType();
+  }
   auto yield = llvm::dyn_cast<YieldOp>(block.getTerminator());
   if (!yield)
     return emitOpError("region must end in 'chimera.yield'");
-  if (yield.getValues().size() != 1 ||
+  if (yield.getValues().size() != 1 + numStates ||
       yield.getValues().front().getType() != xSel)
-    return yield.emitOpError("must yield exactly one value of type ")
-           << xSel << " (the block's output for the selected tokens)";
+    return yield.emitOpError("must yield ")
+           << (numStates ? "a value" : "exactly one value") << " of type "
+           << xSel << " (the block's output for the selected tokens)"
+           << (numStates ? " and a new row of each state" : "");
+  for (unsigned i = 0; i < numStates; ++i)
+    if (yield.getValues()[1 + i].getType() != block.getArgument(2 + i).getType())
+      return yield.emitOpError("value #")
+             << 1 + i << " must be " << block.getArgument(2 + i).getType()
+             << " (the new row of states #" << i << "), got "
+             << yield.getValues()[1 + i].getType();
   return success();
 }
 

@@ -378,44 +378,68 @@ def Chimera_ExpertFfnOp : Chimera_InferredOp<"expert_ffn", [AttrSizedOperandSegm
 //===----------------------------------------------------------------------===//
 
 def Chimera_DepthRouteOp : Chimera_Op<"depth_route", [
-    InferTypeOpAdaptor, SingleBlock,
+    InferTypeOpAdaptor, SingleBlock, AttrSizedOperandSegments,
     RecursiveMemoryEffects]> {
   let summary = "Mixture-of-Depths: run the block on the routed tokens only";
   let description = [{
     `x : [B, S, H]`, `scores : [B, S]` (router weight per token),
-    `positions : [B, S]`. Per batch row, a set of tokens is selected:
+    `positions : [B, S]`. With `lengths : [B]`, row `b` holds `lengths[b]`
+    valid tokens (a right-padded batch): the others are never selected and
+    the top-k modes rank the valid ones, `S` below read as `lengths[b]`.
+    Per batch row, a set of tokens is selected:
 
     * `topk`: the `k = max(1, ⌊capacity · S⌋)` highest scores (ties to the
       lower index);
     * `topk_strict` (the public reference implementation): with `thr` the
       `k`-th largest score, tokens with `score > thr` when `k > 1`, `score
       ≥ thr` when `k = 1`;
-    * `threshold` (causal, for decode): tokens with `score > threshold`.
+    * `threshold` (causal: a token's decision depends on its score alone,
+      so decode can route token by token): tokens with `score > threshold`.
+      `capacity` is then the fraction the threshold was trained to select;
+      it only informs cost estimates.
 
     The selected tokens, in sequence order, form `x_sel : [1, K, H]` and
-    `pos_sel : [1, K]` (their original positions), the region's block
-    arguments. The region is the wrapped block; it yields `y_sel : [1, K, H]`.
+    `pos_sel : [1, K]` (their original positions), the region's first two
+    arguments. Each `states` operand (`[B, ...]`, e.g. a routed layer's KV
+    cache and the count of tokens in it) is carried per row: the region
+    gets row `b` of it (`[1, ...]`) after the two, and yields its new value
+    after `y_sel : [1, K, H]`, the block's output; the op's results after
+    the mask are the new states. In `threshold` mode a row may select no
+    token (`K = 0`): the block is then not run at all and the row's states
+    pass through unchanged.
+
     Output: `out[b, s] = x[b, s]` for unselected tokens and
     `out[b, s] = w · y_sel[k(s)]` for selected ones, `w = scores[b, s]` with
     `scale_by_score`, else `1`. The second result is the selection mask.
   }];
   let arguments = (ins Chimera_FloatTensor:$input, Chimera_FloatTensor:$scores,
                        Chimera_IntTensor:$positions,
+                       Optional<Chimera_IntTensor>:$lengths,
+                       Variadic<AnyRankedTensor>:$states,
                        DefaultValuedAttr<F64Attr, "0.125">:$capacity,
                        DefaultValuedAttr<Chimera_DepthSelectionAttr, "DepthSelection::TopK">:$selection,
                        DefaultValuedAttr<F64Attr, "0.0">:$threshold,
                        UnitAttr:$scale_by_score);
-  let results = (outs Chimera_FloatTensor:$result, RankedTensorOf<[I1]>:$selected);
+  let results = (outs Chimera_FloatTensor:$result, RankedTensorOf<[I1]>:$selected,
+                      Variadic<AnyRankedTensor>:$new_states);
   let regions = (region SizedRegion<1>:$body);
   let assemblyFormat = [{
-    $input `,` $scores `,` $positions attr-dict `:` functional-type(operands, results) $body
+    $input `,` $scores `,` $positions (`lengths` `(` $lengths^ `)`)?
+    (`states` `(` $states^ `)`)? attr-dict `:` functional-type(operands, results)
+    $body
+  }];
+  let extraClassDeclaration = [{
+    /// The region's view of a `[B, ...]` state: one row, `[1, ...]`.
+    static RankedTensorType rowType(RankedTensorType state);
   }];
   let hasRegionVerifier = 1;
   let skipDefaultBuilders = 1;
   let builders = [
     OpBuilder<(ins "Value":$input, "Value":$scores, "Value":$positions,
                    "double":$capacity, "DepthSelection":$selection,
-                   "double":$threshold, "bool":$scaleByScore)>
+                   "double":$threshold, "bool":$scaleByScore,
+                   CArg<"Value", "{}">:$lengths,
+                   CArg<"ValueRange", "{}">:$states)>
   ];
 }
 

@@ -150,6 +150,29 @@ public:
     }
     return out;
   }
+  /// A finite number or a non-empty list of them; empty when absent.
+  std::vector<double> numberOrList(llvm::StringRef key) {
+    const llvm::json::Value *v = obj.get(key);
+    if (!v || v->kind() == llvm::json::Value::Null)
+      return {};
+    std::vector<double> out;
+    if (std::optional<double> d = v->getAsNumber()) {
+      out.push_back(*d);
+    } else if (const llvm::json::Array *a = v->getAsArray()) {
+      for (const llvm::json::Value &e : *a)
+        if (std::optional<double> d = e.getAsNumber())
+          out.push_back(*d);
+      if (out.size() != a->size())
+        out.clear();
+    }
+    if (out.empty() ||
+        llvm::any_of(out, [](double d) { return !std::isfinite(d); })) {
+      fail(key, "must be a finite number or a non-empty list of them, got " +
+                    show(*v));
+      return {};
+    }
+    return out;
+  }
   /// The object under `key` (required).
   const llvm::json::Object *object(llvm::StringRef key) {
     const llvm::json::Value *v = obj.get(key);
@@ -493,6 +516,16 @@ Expected<ModelConfig> chimera::hf::parseConfig(llvm::StringRef json,
           path + ": key 'architectures' names LlamaMoDForCausalLM but "
                  "'model_type' is '" + *modelType + "', expected 'llama'");
     c.mixtureOfDepths = true;
+    // Not the reference's keys: a checkpoint trained for causal routing
+    // (router score against a threshold) says so with these.
+    if (std::optional<std::string> routing = keys.string("mod_routing")) {
+      if (*routing == "causal")
+        c.causalDepthRouting = true;
+      else if (*routing != "reference")
+        keys.fail("mod_routing", "must be \"reference\" or \"causal\", got \"" +
+                                     *routing + "\"");
+    }
+    c.depthThresholds = keys.numberOrList("mod_threshold");
   }
 
   c.vocabSize = keys.positive("vocab_size", std::nullopt);

@@ -89,9 +89,13 @@ struct ModelConfig {
 
   // Mixture-of-Depths (LlamaMoDForCausalLM): which layers are routed is
   // read from the checkpoint (those with router.weight_predictor.*); the
-  // public reference hard-codes the capacity.
+  // public reference hard-codes the capacity. Causal routing (`mod_routing:
+  // "causal"`) selects a token when its router score exceeds the layer's
+  // threshold (`mod_threshold`: one for every routed layer, or one each).
   bool mixtureOfDepths = false;
   double depthCapacity = 0.125;
+  bool causalDepthRouting = false;
+  std::vector<double> depthThresholds;
 
   // Mamba mixer (Mamba, Jamba).
   int64_t ssmStateSize = 0;

@@ -147,17 +147,23 @@ public:
   }
   size_t numRouted() const { return llvm::count(routed, true); }
 
-  /// True when some layer is depth-routed. The public MoD reference routes
-  /// over the whole sequence, so decoding recomputes it (no layer caches).
-  bool recomputes() const { return llvm::is_contained(routed, true); }
+  /// True when some layer is depth-routed the reference's way: over the
+  /// whole sequence, so decoding recomputes it (no layer caches).
+  bool recomputes() const {
+    return !causalRouting && llvm::is_contained(routed, true);
+  }
 
   std::vector<CacheSlot> cacheSlots() const {
     std::vector<CacheSlot> slots;
     int64_t dyn = ShapedType::kDynamic;
     for (int64_t i = 0; i < c.numLayers; ++i) {
       std::string p = "layers." + std::to_string(i) + ".";
-      if (routed[i])
+      if (routed[i] && !causalRouting)
         continue; // recomputed each call; nothing carried
+      if (routed[i])
+        slots.push_back({p + "routed_count",
+                         RankedTensorType::get({dyn}, IntegerType::get(
+                                                          elt.getContext(), 64))});
       if (c.isAttentionLayer(i)) {
         auto t = RankedTensorType::get({dyn, dyn, c.numKvHeads, c.headDim}, elt);
         slots.push_back({p + "k_cache", t});
@@ -202,6 +208,11 @@ public:
     for (int64_t i = 0; i < c.numLayers; ++i) {
       std::string layer = s.layerPrefix + std::to_string(i) + ".";
       g.setScope(layer.substr(0, layer.size() - 1));
+      if (routed[i] && causalRouting) {
+        h = causalDepthRoutedLayer(i, layer, h, caches.slice(slot, 3), newCaches);
+        slot += 3;
+        continue;
+      }
       if (routed[i]) {
         h = depthRoutedLayer(layer, h);
         continue;
@@ -240,6 +251,8 @@ public:
   llvm::Error takeError() { return g.takeError(); }
   void setQuant(ch::QuantAttr quant) { g.setQuant(quant); }
   std::optional<double> depthCapacity;
+  bool causalRouting = false;
+  std::vector<double> depthThresholds;
 
 private:
   /// Self-attention. With caches, new keys/values are written at the rows'
@@ -247,7 +260,7 @@ private:
   /// block), they attend over this call's keys, masked by `maskPositions`.
   Value attention(const std::string &p, Value x, Value kCache, Value vCache,
                   SmallVectorImpl<Value> &newCaches, Value ropePositions,
-                  Value maskPositions) {
+                  Value maskPositions, Value cacheOffsets = Value()) {
     OpBuilder &b = g.builder();
     Location loc = g.location();
     int64_t hq = c.numHeads, hkv = c.numKvHeads, d = c.headDim, hs = c.hiddenSize;
@@ -264,8 +277,9 @@ private:
                              IntegerAttr(), ch::RopeStyle::Half);
     }
     if (kCache) {
-      k = ch::CacheWriteOp::create(b, loc, kCache, k, offsets);
-      v = ch::CacheWriteOp::create(b, loc, vCache, v, offsets);
+      Value at = cacheOffsets ? cacheOffsets : offsets;
+      k = ch::CacheWriteOp::create(b, loc, kCache, k, at);
+      v = ch::CacheWriteOp::create(b, loc, vCache, v, at);
       newCaches.push_back(k);
       newCaches.push_back(v);
     }
@@ -277,6 +291,106 @@ private:
                     bias("o_proj"));
   }
 
+  /// The router score of every token: weight_predictor(h), [B, S]. Routers
+  /// stay in f32: their decisions are discrete.
+  Value routerScores(const std::string &layer, Value h) {
+    Value logits = g.linear(h, layer + "router.weight_predictor.weight", 1,
+                            c.hiddenSize, layer + "router.weight_predictor.bias",
+                            /*quantise=*/false);
+    return tensor::CollapseShapeOp::create(
+        g.builder(), g.location(), logits,
+        SmallVector<ReassociationIndices>{{0}, {1, 2}});
+  }
+
+  /// The wrapped decoder layer on the selected tokens `xs` (positions `ps`
+  /// for RoPE, `slots` for the causal mask), with or without a KV cache.
+  Value routedBlock(const std::string &layer, Value xs, Value ps, Value slots,
+                    Value kCache, Value vCache, SmallVectorImpl<Value> &newCaches,
+                    Value cacheOffsets) {
+    std::string blk = layer + "block.";
+    Value x = g.rmsNorm(xs, blk + s.inputNorm + ".weight", c.normEps);
+    x = attention(blk + s.attention + ".", x, kCache, vCache, newCaches, ps,
+                  slots, cacheOffsets);
+    Value h1 = g.add(xs, x);
+    x = g.rmsNorm(h1, blk + s.ffnNorm + ".weight", c.normEps);
+    return g.add(h1, mlp(blk + s.mlp + ".", x));
+  }
+
+  void exposeDecisions(ch::DepthRouteOp route) {
+    if (!exposeRouting)
+      return;
+    OpBuilder &b = g.builder();
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointAfter(route);
+    auto selType = cast<RankedTensorType>(route.getSelected().getType());
+    routing.push_back(arith::ExtUIOp::create(
+        b, g.location(), selType.clone(b.getI64Type()), route.getSelected()));
+  }
+
+  /// A Mixture-of-Depths layer routed causally (the paper's sampling
+  /// scheme): a token runs the block when its router score exceeds the
+  /// layer's threshold, whatever the other tokens are. The block keeps a
+  /// compact KV cache of the tokens it took, `count` of them per row; a
+  /// token's slot in it is its index among them, which the causal mask
+  /// compares (RoPE still gets the original position). A row whose first
+  /// position is 0 starts a new sequence: its count restarts at 0.
+  Value causalDepthRoutedLayer(int64_t index, const std::string &layer, Value h,
+                               ValueRange caches,
+                               SmallVectorImpl<Value> &newCaches) {
+    OpBuilder &b = g.builder();
+    Location loc = g.location();
+    Value scores = routerScores(layer, h);
+    auto countType = cast<RankedTensorType>(caches[0].getType());
+    Value zero = arith::ConstantOp::create(
+        b, loc, b.getZeroAttr(countType.getElementType()));
+    Value zeros = tensor::SplatOp::create(
+        b, loc, zero, countType,
+        ValueRange{tensor::DimOp::create(b, loc, caches[0], 0)});
+    Value fresh = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                                        offsets, zeros);
+    Value count = arith::SelectOp::create(b, loc, fresh, zeros, caches[0]);
+    size_t k = std::count(routed.begin(), routed.begin() + index, true);
+    double threshold = depthThresholds.empty() ? 0.0
+                       : depthThresholds.size() == 1 ? depthThresholds[0]
+                                                     : depthThresholds[k];
+    auto route = ch::DepthRouteOp::create(
+        b, loc, h, scores, positions, depthCapacity.value_or(c.depthCapacity),
+        ch::DepthSelection::Threshold, threshold, /*scaleByScore=*/true,
+        lengths, ValueRange{count, caches[1], caches[2]});
+    {
+      OpBuilder::InsertionGuard guard(b);
+      Block &body = route.getBody().front();
+      b.setInsertionPointToStart(&body);
+      Value xs = body.getArgument(0), ps = body.getArgument(1);
+      Value cnt = body.getArgument(2);
+      Value taken = tensor::ExtractOp::create(
+          b, loc, cnt, ValueRange{arith::ConstantIndexOp::create(b, loc, 0)});
+      Value selected = tensor::DimOp::create(b, loc, xs, 1);
+      // slots[0, j] = taken + j
+      auto slotType = RankedTensorType::get({1, ShapedType::kDynamic}, b.getI64Type());
+      Value slots = tensor::GenerateOp::create(
+          b, loc, slotType, ValueRange{selected},
+          [&](OpBuilder &nb, Location nl, ValueRange idx) {
+            Value j = arith::IndexCastOp::create(nb, nl, nb.getI64Type(), idx[1]);
+            tensor::YieldOp::create(nb, nl,
+                                    Value(arith::AddIOp::create(nb, nl, taken, j)));
+          });
+      SmallVector<Value> blockCaches;
+      Value out = routedBlock(layer, xs, ps, slots, body.getArgument(3),
+                              body.getArgument(4), blockCaches, cnt);
+      Value total = arith::AddIOp::create(
+          b, loc, taken,
+          arith::IndexCastOp::create(b, loc, b.getI64Type(), selected));
+      Value newCount = tensor::FromElementsOp::create(
+          b, loc, cast<RankedTensorType>(cnt.getType()), ValueRange{total});
+      ch::YieldOp::create(b, loc,
+                          ValueRange{out, newCount, blockCaches[0], blockCaches[1]});
+    }
+    exposeDecisions(route);
+    newCaches.append(route.getNewStates().begin(), route.getNewStates().end());
+    return route.getResult();
+  }
+
   /// A Mixture-of-Depths layer as the public reference computes it: router
   /// weights w = weight_predictor(h); whole-sequence top-k at the capacity
   /// (strict threshold); the wrapped decoder layer runs on the selected
@@ -285,13 +399,7 @@ private:
   Value depthRoutedLayer(const std::string &layer, Value h) {
     OpBuilder &b = g.builder();
     Location loc = g.location();
-    int64_t hs = c.hiddenSize;
-    // Routers stay in f32: their decisions are discrete.
-    Value logits = g.linear(h, layer + "router.weight_predictor.weight", 1, hs,
-                            layer + "router.weight_predictor.bias",
-                            /*quantise=*/false);
-    Value scores = tensor::CollapseShapeOp::create(
-        b, loc, logits, SmallVector<ReassociationIndices>{{0}, {1, 2}});
+    Value scores = routerScores(layer, h);
     auto route = ch::DepthRouteOp::create(
         b, loc, h, scores, positions, depthCapacity.value_or(c.depthCapacity),
         ch::DepthSelection::TopKStrict, /*threshold=*/0.0,
@@ -309,20 +417,11 @@ private:
           Value i = arith::IndexCastOp::create(nb, nl, nb.getI64Type(), idx[1]);
           tensor::YieldOp::create(nb, nl, i);
         });
-    std::string blk = layer + "block.";
-    Value x = g.rmsNorm(xs, blk + s.inputNorm + ".weight", c.normEps);
     SmallVector<Value> none;
-    x = attention(blk + s.attention + ".", x, Value(), Value(), none, ps, iota);
-    Value h1 = g.add(xs, x);
-    x = g.rmsNorm(h1, blk + s.ffnNorm + ".weight", c.normEps);
-    Value out = g.add(h1, mlp(blk + s.mlp + ".", x));
+    Value out = routedBlock(layer, xs, ps, iota, Value(), Value(), none, Value());
     ch::YieldOp::create(b, loc, ValueRange{out});
-    if (exposeRouting) {
-      b.setInsertionPointAfter(route);
-      auto selType = cast<RankedTensorType>(route.getSelected().getType());
-      routing.push_back(arith::ExtUIOp::create(
-          b, loc, selType.clone(b.getI64Type()), route.getSelected()));
-    }
+    b.setInsertionPointAfter(route);
+    exposeDecisions(route);
     return route.getResult();
   }
 
@@ -457,6 +556,22 @@ importCheckpoint(MLIRContext &ctx, const Checkpoint &ckpt,
   b.setInsertionPointToEnd(module->getBody());
 
   ModelImporter importer(b, ckpt, *scheme, elt, matrixElt);
+  importer.causalRouting =
+      options.causalDepthRouting.value_or(c.causalDepthRouting);
+  importer.depthThresholds = options.depthThresholds.empty()
+                                 ? c.depthThresholds
+                                 : options.depthThresholds;
+  size_t numThresholds = importer.depthThresholds.size();
+  if (importer.causalRouting && numThresholds > 1 &&
+      numThresholds != importer.numRouted())
+    return llvm::createStringError(
+        ckpt.directory().str() + "/config.json: " +
+        (options.depthThresholds.empty() ? "key 'mod_threshold'"
+                                         : "--mod-threshold") +
+        " gives " + std::to_string(numThresholds) +
+        " thresholds; the checkpoint has " +
+        std::to_string(importer.numRouted()) +
+        " routed layers (give one for all, or one each)");
   std::vector<CacheSlot> slots = importer.cacheSlots();
   int64_t dyn = ShapedType::kDynamic;
   auto i64 = b.getI64Type();

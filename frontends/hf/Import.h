@@ -14,7 +14,10 @@
 // Caches, in layer order: an attention layer has `k_cache`, `v_cache`
 // ([B, T, kv_heads, head_dim], written at positions[b, 0]); a Mamba layer has
 // `conv_state` ([B, conv_kernel - 1, inner]) and `ssm_state`
-// ([B, inner, state_size]). Every argument and result carries its name in a
+// ([B, inner, state_size]). A causally depth-routed layer has `routed_count`
+// ([B] i64: how many tokens its block has taken) and compact `k_cache`,
+// `v_cache` holding only those tokens, in order; a reference-routed layer
+// has none (the sequence is rerun). Every argument and result carries its name in a
 // `chimera.name` attribute. Weights are `chimera.param` by checkpoint name.
 //
 //===----------------------------------------------------------------------===//
@@ -55,6 +58,14 @@ struct ImportOptions {
   /// Mixture-of-Depths: the fraction of tokens each routed block takes
   /// (the public reference hard-codes 0.125).
   std::optional<double> depthCapacity;
+  /// Mixture-of-Depths routing, overriding the checkpoint's `mod_routing`:
+  /// causal (a token runs the block when its router score exceeds the
+  /// layer's threshold, so decode routes token by token against a compact
+  /// KV cache per routed layer) or the reference's whole-sequence top-k.
+  std::optional<bool> causalDepthRouting;
+  /// Causal routing's thresholds, overriding `mod_threshold`: one for every
+  /// routed layer, or one each (in layer order). Default 0.
+  std::vector<double> depthThresholds;
   /// VAR: import the teacher-forced forward (logits of given token maps)
   /// instead of the generator.
   bool teacherForcing = false;

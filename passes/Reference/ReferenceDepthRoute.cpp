@@ -1,8 +1,10 @@
 //===- ReferenceDepthRoute.cpp - Mixture-of-Depths token routing ----------===//
 //
 // Per batch row: decide the selected tokens, gather them (with their
-// positions) into a [1, K, H] sequence, inline the block on it, and scatter
-// the block's output (scaled by the router score) back over the input.
+// positions) into a [1, K, H] sequence, inline the block on it with the
+// row's slice of each carried state, and scatter the block's output (scaled
+// by the router score) back over the input. In threshold mode the block sits
+// under an `scf.if` on K > 0: a row that selects nothing does no block work.
 //
 //===----------------------------------------------------------------------===//
 #include "passes/Passes.h"
@@ -21,8 +23,10 @@ using namespace mlir::chimera::reference;
 
 namespace {
 
-/// rank[i] = #{j : w_j > w_i} + #{j < i : w_j == w_i} (0 = the largest).
-static Value scoreRanks(OpBuilder &b, Location loc, Value w, OpFoldResult sSz) {
+/// rank[i] = #{j < n : w_j > w_i} + #{j < i : w_j == w_i} (0 = the largest
+/// among the first n, the row's valid tokens).
+static Value scoreRanks(OpBuilder &b, Location loc, Value w, OpFoldResult sSz,
+                        Value n) {
   MLIRContext *ctx = b.getContext();
   Type i64 = b.getI64Type();
   return generic(b, loc, ValueRange{w, w}, filledTensor(b, loc, {sSz}, i64, 0),
@@ -38,6 +42,9 @@ static Value scoreRanks(OpBuilder &b, Location loc, Value w, OpFoldResult sSz) {
                        nb, l, arith::CmpIPredicate::ult, j, i);
                    Value ahead = arith::OrIOp::create(
                        nb, l, gt, arith::AndIOp::create(nb, l, eq, before));
+                   Value valid = arith::CmpIOp::create(
+                       nb, l, arith::CmpIPredicate::ult, j, n);
+                   ahead = arith::AndIOp::create(nb, l, ahead, valid);
                    Value inc = arith::ExtUIOp::create(nb, l, i64, ahead);
                    linalg::YieldOp::create(
                        nb, l, Value(arith::AddIOp::create(nb, l, a[2], inc)));
@@ -67,23 +74,34 @@ struct LowerDepthRoute : OpRewritePattern<DepthRouteOp> {
     Value maskInit = emptyTensor(rewriter, loc, sizesOf(rewriter, loc, scores), i1);
     Block &body = op.getBody().front();
 
+    SmallVector<Value> inits = {x, maskInit};
+    llvm::append_range(inits, op.getStates());
+    Value lengths = op.getLengths();
+
     auto loop = scf::ForOp::create(
         rewriter, loc, indexConst(rewriter, loc, 0), batch,
-        indexConst(rewriter, loc, 1), ValueRange{x, maskInit},
+        indexConst(rewriter, loc, 1), inits,
         [&](OpBuilder &b, Location l, Value bi, ValueRange iter) {
           Value w = sliceAt(b, l, scores, 0, bi); // [S]
           Type wElt = llvm::cast<RankedTensorType>(w.getType()).getElementType();
+          // The row's valid tokens: the first n.
+          Value n = seqLen;
+          if (lengths) {
+            Value len = tensor::ExtractOp::create(b, l, lengths, ValueRange{bi});
+            n = arith::IndexCastOp::create(b, l, b.getIndexType(), len);
+            n = arith::MinSIOp::create(b, l, n, seqLen);
+          }
 
-          // k = max(1, floor(capacity · S)).
+          // k = max(1, floor(capacity · n)).
           Value sF = arith::SIToFPOp::create(
-              b, l, f64, arith::IndexCastOp::create(b, l, i64, seqLen));
+              b, l, f64, arith::IndexCastOp::create(b, l, i64, n));
           Value kI = arith::FPToSIOp::create(
               b, l, i64, arith::MulFOp::create(b, l, sF, floatConst(b, l, f64, capacity)));
           kI = arith::MaxSIOp::create(b, l, kI, intConst(b, l, i64, 1));
 
           Value ranks = selection == DepthSelection::Threshold
                             ? Value()
-                            : scoreRanks(b, l, w, sSz);
+                            : scoreRanks(b, l, w, sSz, n);
           // thr = the k-th largest score (rank k - 1), for topk_strict.
           Value thr;
           if (selection == DepthSelection::TopKStrict) {
@@ -130,6 +148,13 @@ struct LowerDepthRoute : OpRewritePattern<DepthRouteOp> {
                       nb, nl, arith::CmpFPredicate::OGT, a[0],
                       floatConst(nb, nl, wElt, threshold));
                   break;
+                }
+                if (lengths) {
+                  Value i = linalg::IndexOp::create(nb, nl, 0);
+                  s = arith::AndIOp::create(
+                      nb, nl, s,
+                      arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::ult,
+                                            i, n));
                 }
                 linalg::YieldOp::create(nb, nl, s);
               });
@@ -184,14 +209,55 @@ struct LowerDepthRoute : OpRewritePattern<DepthRouteOp> {
                                                     ValueRange{bi, j})));
               });
 
+          // Row bi of each state.
+          SmallVector<Value> rows;
+          for (Value state : iter.drop_front(2)) {
+            SmallVector<OpFoldResult> offsets(
+                cast<RankedTensorType>(state.getType()).getRank(),
+                b.getIndexAttr(0));
+            offsets[0] = bi;
+            SmallVector<OpFoldResult> sizes = sizesOf(b, l, state);
+            sizes[0] = b.getIndexAttr(1);
+            SmallVector<OpFoldResult> strides(offsets.size(), b.getIndexAttr(1));
+            rows.push_back(tensor::ExtractSliceOp::create(
+                b, l, DepthRouteOp::rowType(cast<RankedTensorType>(state.getType())),
+                state, offsets, sizes, strides));
+          }
+
           // The block, on the selected tokens only.
-          IRMapping mapping;
-          mapping.map(body.getArgument(0), xSel);
-          mapping.map(body.getArgument(1), posSel);
-          for (Operation &inner : body.without_terminator())
-            b.clone(inner, mapping);
-          Value ySel =
-              mapping.lookup(cast<YieldOp>(body.getTerminator()).getValues()[0]);
+          auto inlineBlock = [&](OpBuilder &ib, Location il) {
+            IRMapping mapping;
+            mapping.map(body.getArgument(0), xSel);
+            mapping.map(body.getArgument(1), posSel);
+            for (auto [arg, row] : llvm::zip(body.getArguments().drop_front(2), rows))
+              mapping.map(arg, row);
+            for (Operation &inner : body.without_terminator())
+              ib.clone(inner, mapping);
+            SmallVector<Value> outs;
+            for (Value v : cast<YieldOp>(body.getTerminator()).getValues())
+              outs.push_back(mapping.lookup(v));
+            return outs;
+          };
+          SmallVector<Value> blockOuts;
+          if (selection == DepthSelection::Threshold) {
+            // Nothing selected: no block work, states unchanged.
+            Value any = arith::CmpIOp::create(b, l, arith::CmpIPredicate::sgt,
+                                              count, indexConst(b, l, 0));
+            auto ifOp = scf::IfOp::create(
+                b, l, any,
+                [&](OpBuilder &tb, Location tl) {
+                  scf::YieldOp::create(tb, tl, inlineBlock(tb, tl));
+                },
+                [&](OpBuilder &eb, Location el) {
+                  SmallVector<Value> outs = {xSel};
+                  outs.append(rows);
+                  scf::YieldOp::create(eb, el, outs);
+                });
+            blockOuts = ifOp.getResults();
+          } else {
+            blockOuts = inlineBlock(b, l);
+          }
+          Value ySel = blockOuts[0];
 
           // Scatter back, scaled by the score.
           auto scatter = scf::ForOp::create(
@@ -221,7 +287,18 @@ struct LowerDepthRoute : OpRewritePattern<DepthRouteOp> {
                 scf::YieldOp::create(nb, nl, out);
               });
           Value mask = insertAt(b, l, sel, iter[1], 0, bi);
-          scf::YieldOp::create(b, l, ValueRange{scatter.getResult(0), mask});
+          SmallVector<Value> next = {scatter.getResult(0), mask};
+          for (auto [row, state] : llvm::zip(llvm::drop_begin(blockOuts), iter.drop_front(2))) {
+            SmallVector<OpFoldResult> offsets(
+                cast<RankedTensorType>(state.getType()).getRank(),
+                b.getIndexAttr(0));
+            offsets[0] = bi;
+            SmallVector<OpFoldResult> sizes = sizesOf(b, l, row);
+            SmallVector<OpFoldResult> strides(offsets.size(), b.getIndexAttr(1));
+            next.push_back(tensor::InsertSliceOp::create(b, l, row, state,
+                                                         offsets, sizes, strides));
+          }
+          scf::YieldOp::create(b, l, next);
         });
     rewriter.replaceOp(op, loop.getResults());
     return success();

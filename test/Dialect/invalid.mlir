@@ -361,6 +361,40 @@ func.func @depth_route_yield(%x: tensor<1x8x4xf32>, %s: tensor<1x8xf32>, %p: ten
 
 // -----
 
+func.func @depth_route_state_row(%x: tensor<2x8x4xf32>, %s: tensor<2x8xf32>, %p: tensor<2x8xi64>, %c: tensor<2x3xf32>) {
+  // expected-error @+1 {{region argument #2 must be 'tensor<1x3xf32>' (row of states #0), got 'tensor<2x3xf32>'}}
+  %y, %m, %c2 = chimera.depth_route %x, %s, %p states(%c) : (tensor<2x8x4xf32>, tensor<2x8xf32>, tensor<2x8xi64>, tensor<2x3xf32>) -> (tensor<2x8x4xf32>, tensor<2x8xi1>, tensor<2x3xf32>) {
+  ^bb0(%a: tensor<1x?x4xf32>, %b: tensor<1x?xi64>, %r: tensor<2x3xf32>):
+    chimera.yield %a, %r : tensor<1x?x4xf32>, tensor<2x3xf32>
+  }
+  return
+}
+
+// -----
+
+func.func @depth_route_state_batch(%x: tensor<2x8x4xf32>, %s: tensor<2x8xf32>, %p: tensor<2x8xi64>, %c: tensor<3xi64>) {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{operand 'states #0' dim 0 is 3, expected 2 ('input' batch)}}
+  %y, %m, %c2 = chimera.depth_route %x, %s, %p states(%c) : (tensor<2x8x4xf32>, tensor<2x8xf32>, tensor<2x8xi64>, tensor<3xi64>) -> (tensor<2x8x4xf32>, tensor<2x8xi1>, tensor<3xi64>) {
+  ^bb0(%a: tensor<1x?x4xf32>, %b: tensor<1x?xi64>, %r: tensor<1xi64>):
+    chimera.yield %a, %r : tensor<1x?x4xf32>, tensor<1xi64>
+  }
+  return
+}
+
+// -----
+
+func.func @depth_route_state_yield(%x: tensor<2x8x4xf32>, %s: tensor<2x8xf32>, %p: tensor<2x8xi64>, %c: tensor<2xi64>) {
+  %y, %m, %c2 = chimera.depth_route %x, %s, %p states(%c) : (tensor<2x8x4xf32>, tensor<2x8xf32>, tensor<2x8xi64>, tensor<2xi64>) -> (tensor<2x8x4xf32>, tensor<2x8xi1>, tensor<2xi64>) {
+  ^bb0(%a: tensor<1x?x4xf32>, %b: tensor<1x?xi64>, %r: tensor<1xi64>):
+    // expected-error @+1 {{must yield a value of type 'tensor<1x?x4xf32>' (the block's output for the selected tokens) and a new row of each state}}
+    chimera.yield %a : tensor<1x?x4xf32>
+  }
+  return
+}
+
+// -----
+
 func.func @scale_interp_area_up(%x: tensor<1x8x2x2xf32>) {
   // expected-error @+2 {{failed to infer returned types}}
   // expected-error @+1 {{mode = area only downsamples; size [4, 4] exceeds the input [2, 2]}}

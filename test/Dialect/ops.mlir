@@ -112,6 +112,17 @@ func.func @mixture_of_depths(%x: tensor<1x?x64xf32>, %score: tensor<1x?xf32>, %p
   return %y, %sel : tensor<1x?x64xf32>, tensor<1x?xi1>
 }
 
+// CHECK-LABEL: func.func @depth_route_states
+func.func @depth_route_states(%x: tensor<2x?x64xf32>, %score: tensor<2x?xf32>, %pos: tensor<2x?xi64>, %n: tensor<2xi64>, %count: tensor<2xi64>) -> tensor<2xi64> {
+  // CHECK: chimera.depth_route %{{.*}}, %{{.*}}, %{{.*}} lengths(%{{.*}}) states(%{{.*}}) {selection = #chimera<depth_selection threshold>, threshold = 2.500000e-01 : f64}
+  // CHECK-NEXT: ^bb0(%{{.*}}: tensor<1x?x64xf32>, %{{.*}}: tensor<1x?xi64>, %{{.*}}: tensor<1xi64>):
+  %y, %sel, %c2 = chimera.depth_route %x, %score, %pos lengths(%n) states(%count) {selection = #chimera<depth_selection threshold>, threshold = 0.25 : f64} : (tensor<2x?x64xf32>, tensor<2x?xf32>, tensor<2x?xi64>, tensor<2xi64>, tensor<2xi64>) -> (tensor<2x?x64xf32>, tensor<2x?xi1>, tensor<2xi64>) {
+  ^bb0(%xs: tensor<1x?x64xf32>, %ps: tensor<1x?xi64>, %c: tensor<1xi64>):
+    chimera.yield %xs, %c : tensor<1x?x64xf32>, tensor<1xi64>
+  }
+  return %c2 : tensor<2xi64>
+}
+
 // CHECK-LABEL: func.func @next_scale
 func.func @next_scale(%f: tensor<2x8x4x4xf32>, %h: tensor<2x8x2x2xf32>) -> tensor<2x8x4x4xf32> {
   // CHECK: chimera.scale_interp %{{.*}} {mode = #chimera<interp bicubic>, size = array<i64: 4, 4>}

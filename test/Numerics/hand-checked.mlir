@@ -153,6 +153,49 @@ func.func @main() {
   // CHECK-NEXT: {{\[}}[1, 1.8, 3, 3.2]]
   call @print(%yd_d) : (tensor<?x?xf32>) -> ()
 
+  // depth_route, threshold 0 with lengths [2, 3] and a carried count per
+  // row. Row 0: token 0 (score 1.5) is selected; token 2 (score 2) lies past
+  // the row's length and is not. Row 1 selects nothing. The block doubles
+  // its tokens and adds K + 100 to the count, so a block that ran on row 1
+  // (even with K = 0) would show as 120: out [[1 2 3] [4 5 6]] ->
+  // [[1.5 · 2, 2, 3] [4 5 6]], counts [10 20] -> [111 20], mask [[1 0 0] [0 0 0]]
+  %xt = arith.constant dense<[[[1.0], [2.0], [3.0]], [[4.0], [5.0], [6.0]]]> : tensor<2x3x1xf32>
+  %st = arith.constant dense<[[1.5, -1.0, 2.0], [-1.0, -2.0, -3.0]]> : tensor<2x3xf32>
+  %pt = arith.constant dense<[[0, 1, 2], [0, 1, 2]]> : tensor<2x3xi64>
+  %nt = arith.constant dense<[2, 3]> : tensor<2xi64>
+  %ct = arith.constant dense<[10, 20]> : tensor<2xi64>
+  %yt, %mt, %ct2 = chimera.depth_route %xt, %st, %pt lengths(%nt) states(%ct) {selection = #chimera<depth_selection threshold>, threshold = 0.0 : f64, scale_by_score} : (tensor<2x3x1xf32>, tensor<2x3xf32>, tensor<2x3xi64>, tensor<2xi64>, tensor<2xi64>) -> (tensor<2x3x1xf32>, tensor<2x3xi1>, tensor<2xi64>) {
+  ^bb0(%a: tensor<1x?x1xf32>, %p: tensor<1x?xi64>, %c: tensor<1xi64>):
+    %two = arith.addf %a, %a : tensor<1x?x1xf32>
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %k = tensor.dim %a, %c1 : tensor<1x?x1xf32>
+    %k64 = arith.index_cast %k : index to i64
+    %hundred = arith.constant 100 : i64
+    %old = tensor.extract %c[%c0] : tensor<1xi64>
+    %inc = arith.addi %k64, %hundred : i64
+    %new = arith.addi %old, %inc : i64
+    %cn = tensor.from_elements %new : tensor<1xi64>
+    chimera.yield %two, %cn : tensor<1x?x1xf32>, tensor<1xi64>
+  }
+  %yt2 = tensor.collapse_shape %yt [[0], [1, 2]] : tensor<2x3x1xf32> into tensor<2x3xf32>
+  %yt_d = tensor.cast %yt2 : tensor<2x3xf32> to tensor<?x?xf32>
+  // CHECK-LABEL: data =
+  // CHECK-NEXT: {{\[}}[3, 2, 3],
+  // CHECK-NEXT:  [4, 5, 6]]
+  call @print(%yt_d) : (tensor<?x?xf32>) -> ()
+  %ct3 = tensor.expand_shape %ct2 [[0, 1]] output_shape [1, 2] : tensor<2xi64> into tensor<1x2xi64>
+  %ct_d = tensor.cast %ct3 : tensor<1x2xi64> to tensor<?x?xi64>
+  // CHECK-LABEL: data =
+  // CHECK-NEXT: {{\[}}[111, 20]]
+  call @printIds(%ct_d) : (tensor<?x?xi64>) -> ()
+  %mt64 = arith.extui %mt : tensor<2x3xi1> to tensor<2x3xi64>
+  %mt_d = tensor.cast %mt64 : tensor<2x3xi64> to tensor<?x?xi64>
+  // CHECK-LABEL: data =
+  // CHECK-NEXT: {{\[}}[1, 0, 0],
+  // CHECK-NEXT:  [0, 0, 0]]
+  call @printIds(%mt_d) : (tensor<?x?xi64>) -> ()
+
   // scale_interp: nearest 2x2 -> 4x4 repeats each value in a 2x2 block; area
   // 4x4 -> 2x2 averages the blocks back
   %img = arith.constant dense<[[[[1.0, 2.0], [3.0, 4.0]]]]> : tensor<1x1x2x2xf32>

@@ -106,6 +106,31 @@ func.func @depth_route(%x: tensor<1x?x64xf32>, %s: tensor<1x?xf32>, %p: tensor<1
 
 // -----
 
+// Threshold routing with a carried state: row b's slice of the state goes
+// into the block, which runs under an scf.if on "some token selected" (a
+// row that selects nothing does no block work and keeps its state), and
+// the new slice is inserted back where it came from.
+// CHECK-LABEL: func.func @depth_route_threshold
+// CHECK: scf.for %[[B:.*]] = {{.*}} iter_args({{.*}}, %[[STATE:.*]] = %arg4)
+// CHECK: %[[ROW:.*]] = tensor.extract_slice %[[STATE]][%[[B]], 0] [1, 8] [1, 1]
+// CHECK: %[[IF:.*]]:2 = scf.if
+// CHECK: arith.negf
+// CHECK: scf.yield %{{.*}}, %{{.*}} : tensor<1x?x64xf32>, tensor<1x8xf32>
+// CHECK: } else {
+// CHECK: scf.yield %{{.*}}, %[[ROW]] : tensor<1x?x64xf32>, tensor<1x8xf32>
+// CHECK: tensor.insert_slice %[[IF]]#1 into %[[STATE]][%[[B]], 0] [1, 8] [1, 1]
+func.func @depth_route_threshold(%x: tensor<2x?x64xf32>, %s: tensor<2x?xf32>, %p: tensor<2x?xi64>, %n: tensor<2xi64>, %st: tensor<2x8xf32>) -> (tensor<2x?x64xf32>, tensor<2x8xf32>) {
+  %y, %m, %st2 = chimera.depth_route %x, %s, %p lengths(%n) states(%st) {selection = #chimera<depth_selection threshold>, threshold = 0.5 : f64} : (tensor<2x?x64xf32>, tensor<2x?xf32>, tensor<2x?xi64>, tensor<2xi64>, tensor<2x8xf32>) -> (tensor<2x?x64xf32>, tensor<2x?xi1>, tensor<2x8xf32>) {
+  ^bb0(%a: tensor<1x?x64xf32>, %b: tensor<1x?xi64>, %r: tensor<1x8xf32>):
+    %t = chimera.silu %a : tensor<1x?x64xf32>
+    %r2 = arith.addf %r, %r : tensor<1x8xf32>
+    chimera.yield %t, %r2 : tensor<1x?x64xf32>, tensor<1x8xf32>
+  }
+  return %y, %st2 : tensor<2x?x64xf32>, tensor<2x8xf32>
+}
+
+// -----
+
 // Unrolled: the steps inlined in order, three area resizes for [1, 2, 4].
 // CHECK-LABEL: func.func @next_scale
 // CHECK-COUNT-6: linalg.generic

@@ -38,6 +38,7 @@
 #include "llvm/Support/WithColor.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <cmath>
 #include <chrono>
 #include <sys/resource.h>
 
@@ -148,6 +149,30 @@ static cl::opt<double> modCapacity(
     cl::desc("Mixture-of-Depths: fraction of tokens each routed block "
              "takes, in (0, 1] (default: the checkpoint family's, 0.125)"),
     cl::init(0), cl::cat(category));
+
+enum class ModRoutingOpt { Checkpoint, Reference, Causal };
+static cl::opt<ModRoutingOpt> modRouting(
+    "mod-routing",
+    cl::desc("Mixture-of-Depths routing (default: the checkpoint's "
+             "'mod_routing', else reference)"),
+    cl::init(ModRoutingOpt::Checkpoint),
+    cl::values(clEnumValN(ModRoutingOpt::Reference, "reference",
+                          "whole-sequence top-k at the capacity, as the "
+                          "public reference routes; decode reruns the "
+                          "sequence"),
+               clEnumValN(ModRoutingOpt::Causal, "causal",
+                          "a token runs a routed block when its router "
+                          "score exceeds the layer's threshold; decode uses "
+                          "a compact KV cache per routed layer and skipped "
+                          "tokens do no block work")),
+    cl::cat(category));
+
+static cl::list<double> modThreshold(
+    "mod-threshold",
+    cl::desc("Causal Mixture-of-Depths: the router-score threshold, one for "
+             "every routed layer or one each in layer order (default: the "
+             "checkpoint's 'mod_threshold', else 0)"),
+    cl::value_desc("T[,T...]"), cl::CommaSeparated, cl::cat(category));
 
 static cl::opt<int64_t> flopsTokens(
     "flops",
@@ -428,6 +453,24 @@ int main(int argc, char **argv) {
                   " is not a Mixture-of-Depths checkpoint");
     importOptions.depthCapacity = modCapacity;
   }
+  if (modRouting != ModRoutingOpt::Checkpoint || !modThreshold.empty()) {
+    if (!(*ckpt)->config().mixtureOfDepths)
+      return fail(std::string(modRouting != ModRoutingOpt::Checkpoint
+                                  ? "--mod-routing"
+                                  : "--mod-threshold") +
+                  ": " + modelDir + " is not a Mixture-of-Depths checkpoint");
+    if (modRouting != ModRoutingOpt::Checkpoint)
+      importOptions.causalDepthRouting = modRouting == ModRoutingOpt::Causal;
+    importOptions.depthThresholds.assign(modThreshold.begin(), modThreshold.end());
+    for (double t : importOptions.depthThresholds)
+      if (!std::isfinite(t))
+        return fail("--mod-threshold: thresholds must be finite numbers");
+  }
+  bool causalRouting = importOptions.causalDepthRouting.value_or(
+      (*ckpt)->config().causalDepthRouting);
+  if (!importOptions.depthThresholds.empty() && !causalRouting)
+    return fail("--mod-threshold needs causal routing (--mod-routing=causal "
+                "or 'mod_routing': \"causal\" in config.json)");
   if (teacherForcing) {
     if ((*ckpt)->config().family != hf::Family::Var)
       return fail("--teacher-forcing: " + modelDir +
@@ -436,7 +479,8 @@ int main(int argc, char **argv) {
   }
   importOptions.lastLogitsOnly =
       logitsMode == LogitsOpt::Last ||
-      (logitsMode == LogitsOpt::Auto && !(*ckpt)->config().mixtureOfDepths);
+      (logitsMode == LogitsOpt::Auto &&
+       !((*ckpt)->config().mixtureOfDepths && !causalRouting));
   auto module = hf::importCheckpoint(ctx, **ckpt, importOptions);
   if (!module)
     return fail(llvm::toString(module.takeError()));

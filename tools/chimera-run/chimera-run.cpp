@@ -17,6 +17,7 @@
 #include "tools/chimera-run/Outputs.h"
 #include "tools/common/RuntimeApi.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdarg>
 #include <cstdint>
@@ -52,9 +53,11 @@ const char *kUsage =
     "and prints one line per row with the generated ids. Greedy unless a\n"
     "temperature is given. --dump-logits writes a safetensors file with\n"
     "`logits` F32 [rows, longest prompt, vocab] (the prefill logits; rows\n"
-    "past a prompt's end are zero) and `generated` I64 [rows, N]. For an\n"
-    "artifact compiled with --logits=last (the default), `logits` is\n"
-    "[rows, 1, vocab]: each prompt's last position.\n\n"
+    "past a prompt's end are zero), `generated` I64 [rows, N] and\n"
+    "`step_logits` F32 [rows, N, vocab] (the logits each generated token\n"
+    "was drawn from: the prompt's last position, then each decode step).\n"
+    "For an artifact compiled with --logits=last (the default), `logits`\n"
+    "is [rows, 1, vocab]: each prompt's last position.\n\n"
     "--device says where the kernels must run (default: where the artifact\n"
     "was compiled for: cpu for --target=x86_64, vulkan or cuda); an artifact\n"
     "holds the kernels of one target, so another device is an error.\n"
@@ -340,6 +343,10 @@ int main(int argc, char **argv) {
   uint64_t state = api.sampler_seed(sampler.seed);
   std::vector<std::vector<int64_t>> generated(batch);
   std::vector<int64_t> next(batch);
+  // [batch, steps, vocab]: the logits each generated token was drawn from.
+  std::vector<float> stepLogits;
+  if (!dumpPath.empty())
+    stepLogits.resize(size_t(batch * steps * vocab));
   for (int64_t j = 0; j < steps; ++j) {
     int64_t rowsPerCall = 0;
     logits = api.logits(session, &rowsPerCall, &vocab);
@@ -347,6 +354,9 @@ int main(int argc, char **argv) {
       // After a prefill with every position's logits, the row's last one.
       int64_t position = rowsPerCall == 1 ? 0 : lengths[b] - 1;
       const float *row = logits + (b * rowsPerCall + position) * vocab;
+      if (!stepLogits.empty())
+        std::copy(row, row + vocab,
+                  stepLogits.begin() + (b * steps + j) * vocab);
       if (api.sample(&sampler, row, vocab, &state, &next[b]) != CHIMERA_OK)
         die("%s", api.last_error());
       generated[b].push_back(next[b]);
@@ -367,7 +377,9 @@ int main(int argc, char **argv) {
         dumpPath,
         {{"generated", "I64", {batch, steps}, flat.data(), flat.size() * 8},
          {"logits", "F32", {batch, longest, vocab}, prefillLogits.data(),
-          prefillLogits.size() * 4}});
+          prefillLogits.size() * 4},
+         {"step_logits", "F32", {batch, steps, vocab}, stepLogits.data(),
+          stepLogits.size() * 4}});
   }
   api.session_free(session);
   api.model_close(model);
