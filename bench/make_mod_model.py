@@ -5,11 +5,15 @@ under `model.layers.<i>.block.` and get a router
 (`router.weight_predictor.weight` [1, H], random with a fixed seed, and a
 zero bias). The other weights are copied as they are.
 
-usage: make_mod_model.py SRC DST
+usage: make_mod_model.py SRC DST [--constant-score=S]
 
 For bench/README's MoD figures: the same model compiled with
 `--mod-capacity=0.125` and `--mod-capacity=1` does 1/8 and all of the
-routed blocks' work. Standard library only.
+routed blocks' work. With --constant-score=S every router has zero weights
+and bias S, so every token scores S: compiled with `--mod-routing=causal
+--mod-threshold=0`, S > 0 sends every token through the routed blocks and
+S < 0 skips them all (decode timings of the two extremes). Standard
+library only.
 """
 import argparse
 import json
@@ -23,6 +27,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("src")
     ap.add_argument("dst")
+    ap.add_argument("--constant-score", type=float)
     a = ap.parse_args()
     with open(os.path.join(a.src, "config.json")) as f:
         config = json.load(f)
@@ -47,9 +52,12 @@ def main():
     for i in sorted(routed):
         p = "model.layers.%d.router.weight_predictor." % i
         w = [rng.gauss(0.0, 1.0 / hidden ** 0.5) for _ in range(hidden)]
+        bias = 0.0
+        if a.constant_score is not None:
+            w, bias = [0.0] * hidden, a.constant_score
         out[p + "weight"] = ({"dtype": "F32", "shape": [1, hidden]},
                              struct.pack("<%df" % hidden, *w))
-        out[p + "bias"] = ({"dtype": "F32", "shape": [1]}, struct.pack("<f", 0.0))
+        out[p + "bias"] = ({"dtype": "F32", "shape": [1]}, struct.pack("<f", bias))
     new_header, blobs, offset = {}, [], 0
     for name, (e, blob) in out.items():
         new_header[name] = {"dtype": e["dtype"], "shape": e["shape"],

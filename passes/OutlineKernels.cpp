@@ -38,11 +38,17 @@ struct OutlineKernelsPass
     for (auto func : llvm::to_vector(module.getOps<func::FuncOp>())) {
       if (func.isExternal() || func->hasAttr("chimera.kernel"))
         continue;
+      // Parallel loops the host reaches through its own control flow (a
+      // depth route's per-row loop, its branch on "any token selected")
+      // are kernels too; loops nested in a parallel loop are its body.
       SmallVector<scf::ParallelOp> loops;
-      for (Operation &op : func.getBody().front())
-        if (auto loop = dyn_cast<scf::ParallelOp>(op))
-          if (loop.getNumResults() == 0)
-            loops.push_back(loop);
+      func.walk<WalkOrder::PreOrder>([&](scf::ParallelOp loop) {
+        if (loop.getNumResults() == 0 && onHost(loop, func) &&
+            (!gpuBuffers || loop->getParentOp() == func ||
+             gpuTakesOperands(loop)))
+          loops.push_back(loop);
+        return WalkResult::skip();
+      });
       unsigned index = 0;
       for (scf::ParallelOp loop : loops)
         outline(loop, func, symbols, index++);
@@ -64,6 +70,32 @@ struct OutlineKernelsPass
       for (memref::AllocaOp alloca : nested)
         alloca->moveBefore(&entry, entry.begin());
     }
+  }
+
+  /// True when only sequential host control flow lies between `op` and
+  /// `func`.
+  static bool onHost(Operation *op, func::FuncOp func) {
+    for (Operation *p = op->getParentOp(); p != func; p = p->getParentOp())
+      if (!isa<scf::ForOp, scf::IfOp, scf::ExecuteRegionOp>(p))
+        return false;
+    return true;
+  }
+
+  /// True when a GPU kernel could take every value `loop` uses: buffers of
+  /// whole-byte ints and floats (not i1 masks or index lists) and index,
+  /// i32, i1 or f32 scalars (what chimera-kernels-to-gpu passes).
+  static bool gpuTakesOperands(scf::ParallelOp loop) {
+    llvm::SetVector<Value> used;
+    getUsedValuesDefinedAbove(loop.getRegion(), used);
+    return llvm::all_of(used, [](Value v) {
+      Type t = v.getType();
+      if (auto m = dyn_cast<MemRefType>(t)) {
+        Type e = m.getElementType();
+        return e.isIntOrFloat() && e.getIntOrFloatBitWidth() % 8 == 0;
+      }
+      return isConstant(v) || t.isIndex() || t.isInteger(32) ||
+             t.isInteger(1) || t.isF32();
+    });
   }
 
   /// Layers repeat: their kernels differ only in the buffers passed to

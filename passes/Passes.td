@@ -160,12 +160,21 @@ def OutlineKernels : Pass<"chimera-outline-kernels", "::mlir::ModuleOp"> {
     to the function entry, so no stack grows per iteration.
 
     Constants are cloned into the kernel; every other value the loop uses is
-    passed as a launch operand. Loops nested in sequential loops (a scan's
-    time steps) stay on the host thread.
+    passed as a launch operand. Parallel loops under the host's own
+    sequential control flow (`scf.for`, `scf.if`: a depth route's per-row
+    loop and its branch on "any token selected") become kernels launched
+    from there; loops nested in a parallel loop are its body. With
+    `gpu-buffers` (GPU targets, whose kernels take only buffers of
+    whole-byte ints and floats and index/i32/i1/f32 scalars), such a nested
+    loop that uses anything else (an `i1` mask, an `index` list, an `i64`
+    count) stays on the host.
   }];
   let options = [
     Option<"blockSize", "block-size", "int64_t", /*default=*/"64",
-           "Iterations of the innermost parallel dim per grid item">
+           "Iterations of the innermost parallel dim per grid item">,
+    Option<"gpuBuffers", "gpu-buffers", "bool", /*default=*/"false",
+           "Leave loops nested in host control flow on the host when a GPU "
+           "kernel could not take their buffers">
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::scf::SCFDialect",
                            "::mlir::func::FuncDialect",

@@ -109,8 +109,10 @@ static void addLoopsToLLVM(OpPassManager &pm, bool parallelKernels,
     pm.addPass(createForallToParallelLoopPass());
     OutlineKernelsOptions outline;
     // A GPU runs one grid item per invocation: no blocking.
-    if (target.isGpu())
+    if (target.isGpu()) {
       outline.blockSize = 1;
+      outline.gpuBuffers = true;
+    }
     pm.addPass(createOutlineKernels(outline));
     pm.addPass(createCanonicalizerPass());
     if (target.isGpu())

@@ -159,29 +159,34 @@ struct LowerDepthRoute : OpRewritePattern<DepthRouteOp> {
                 linalg::YieldOp::create(nb, nl, s);
               });
 
-          // Compact the selected indices, in sequence order.
+          // Compact the selected indices, in sequence order (idx), and give
+          // each selected token its rank among them (slot).
           Value idxInit = emptyTensor(b, l, {sSz}, b.getIndexType());
+          Value slotInit = emptyTensor(b, l, {sSz}, b.getIndexType());
           auto compact = scf::ForOp::create(
               b, l, indexConst(b, l, 0), seqLen, indexConst(b, l, 1),
-              ValueRange{idxInit, indexConst(b, l, 0)},
+              ValueRange{idxInit, slotInit, indexConst(b, l, 0)},
               [&](OpBuilder &nb, Location nl, Value i, ValueRange it) {
                 Value s = tensor::ExtractOp::create(nb, nl, sel, ValueRange{i});
                 auto ifOp = scf::IfOp::create(
                     nb, nl, s,
                     [&](OpBuilder &tb, Location tl) {
                       Value idx = tensor::InsertOp::create(tb, tl, i, it[0],
-                                                           ValueRange{it[1]});
-                      Value cnt = arith::AddIOp::create(tb, tl, it[1],
+                                                           ValueRange{it[2]});
+                      Value slot = tensor::InsertOp::create(tb, tl, it[2], it[1],
+                                                            ValueRange{i});
+                      Value cnt = arith::AddIOp::create(tb, tl, it[2],
                                                         indexConst(tb, tl, 1));
-                      scf::YieldOp::create(tb, tl, ValueRange{idx, cnt});
+                      scf::YieldOp::create(tb, tl, ValueRange{idx, slot, cnt});
                     },
                     [&](OpBuilder &eb, Location el) {
-                      scf::YieldOp::create(eb, el, ValueRange{it[0], it[1]});
+                      scf::YieldOp::create(eb, el, it);
                     });
                 scf::YieldOp::create(nb, nl, ifOp.getResults());
               });
           Value idx = compact.getResult(0);
-          Value count = compact.getResult(1);
+          Value slots = compact.getResult(1);
+          Value count = compact.getResult(2);
 
           // Gather x_sel [1, K, H] and pos_sel [1, K].
           auto id3 = AffineMap::getMultiDimIdentityMap(3, ctx);
@@ -259,35 +264,35 @@ struct LowerDepthRoute : OpRewritePattern<DepthRouteOp> {
           }
           Value ySel = blockOuts[0];
 
-          // Scatter back, scaled by the score.
-          auto scatter = scf::ForOp::create(
-              b, l, indexConst(b, l, 0), count, indexConst(b, l, 1),
-              ValueRange{iter[0]},
-              [&](OpBuilder &nb, Location nl, Value s, ValueRange it) {
-                Value j = tensor::ExtractOp::create(nb, nl, idx, ValueRange{s});
-                auto one = nb.getIndexAttr(1), zero = nb.getIndexAttr(0);
-                Value rowT = tensor::ExtractSliceOp::create(
-                    nb, nl, ySel, {zero, s, zero}, {one, one, nb.getIndexAttr(hidden)},
-                    {one, one, one});
-                if (scale) {
-                  Value score = tensor::ExtractOp::create(nb, nl, w, ValueRange{j});
-                  rowT = generic(
-                      nb, nl, rowT, emptyTensor(nb, nl, {one, one, nb.getIndexAttr(hidden)}, elt),
-                      {id3, id3}, iterators(3),
-                      [&](OpBuilder &gb, Location gl, ValueRange a) {
-                        linalg::YieldOp::create(
-                            gb, gl,
-                            Value(arith::MulFOp::create(gb, gl, a[0],
-                                                        castFloat(gb, gl, score, elt))));
-                      });
+          // Scatter back in one pass over the row: a selected token takes
+          // its block output (scaled by its score), the others keep x.
+          auto tokenMap = dimsMap(ctx, 2, {0});
+          Value xRow = sliceAt(b, l, iter[0], 0, bi); // [S, H]
+          Value outRow = generic(
+              b, l, ValueRange{sel, slots, w}, xRow,
+              {tokenMap, tokenMap, tokenMap, id2}, iterators(2),
+              [&](OpBuilder &nb, Location nl, ValueRange a) {
+                Value h = linalg::IndexOp::create(nb, nl, 1);
+                auto pick = scf::IfOp::create(
+                    nb, nl, TypeRange{elt}, a[0],
+                    /*addThenBlock=*/true, /*addElseBlock=*/true);
+                {
+                  OpBuilder tb = pick.getThenBodyBuilder();
+                  Value y = tensor::ExtractOp::create(
+                      tb, nl, ySel, ValueRange{indexConst(tb, nl, 0), a[1], h});
+                  if (scale)
+                    y = arith::MulFOp::create(tb, nl, y, castFloat(tb, nl, a[2], elt));
+                  scf::YieldOp::create(tb, nl, y);
                 }
-                Value out = tensor::InsertSliceOp::create(
-                    nb, nl, rowT, it[0], {OpFoldResult(bi), OpFoldResult(j), zero},
-                    {one, one, nb.getIndexAttr(hidden)}, {one, one, one});
-                scf::YieldOp::create(nb, nl, out);
+                {
+                  OpBuilder eb = pick.getElseBodyBuilder();
+                  scf::YieldOp::create(eb, nl, a[3]);
+                }
+                linalg::YieldOp::create(nb, nl, pick.getResult(0));
               });
+          Value out = insertAt(b, l, outRow, iter[0], 0, bi);
           Value mask = insertAt(b, l, sel, iter[1], 0, bi);
-          SmallVector<Value> next = {scatter.getResult(0), mask};
+          SmallVector<Value> next = {out, mask};
           for (auto [row, state] : llvm::zip(llvm::drop_begin(blockOuts), iter.drop_front(2))) {
             SmallVector<OpFoldResult> offsets(
                 cast<RankedTensorType>(state.getType()).getRank(),

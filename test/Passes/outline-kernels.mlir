@@ -1,8 +1,10 @@
-// RUN: chimera-opt %s --chimera-outline-kernels=block-size=8 | FileCheck %s
+// RUN: chimera-opt %s --split-input-file --chimera-outline-kernels=block-size=8 | FileCheck %s
+// RUN: chimera-opt %s --split-input-file --chimera-outline-kernels="block-size=1 gpu-buffers" | FileCheck %s --check-prefix=GPU
 // RUN: chimera-opt %s --chimera-outline-kernels --canonicalize --convert-scf-to-cf --finalize-memref-to-llvm --convert-to-llvm --chimera-launch-to-runtime --reconcile-unrealized-casts | FileCheck %s --check-prefix=LLVM
 
 // A top-level 2-D parallel loop becomes a kernel over a grid of
-// rows x ceil(cols / 8) items; the loop nested in scf.for stays put.
+// rows x ceil(cols / 8) items; the loop nested in scf.for becomes a kernel
+// launched from the host's loop.
 // CHECK-LABEL: func.func @f(
 // CHECK: %[[ROWS:.*]] = arith.ceildivsi
 // CHECK: %[[COLS:.*]] = arith.ceildivsi
@@ -10,8 +12,9 @@
 // CHECK: %[[GRID:.*]] = arith.muli %[[BLOCKS]], %[[ROWS]]
 // CHECK: chimera.launch @f_kernel_0[%[[GRID]]] (
 // CHECK-NOT: scf.parallel
-// CHECK: scf.for
-// CHECK: scf.parallel
+// CHECK: scf.for %[[T:.*]] = %c0
+// CHECK: chimera.launch @f_kernel_1[%{{.*}}] ({{.*}}%[[T]])
+// CHECK-NOT: scf.parallel
 // CHECK: func.func private @f_kernel_0(%{{.*}}: index, %{{.*}}: index, {{.*}}memref<?x?xf32>) attributes {chimera.kernel, llvm.emit_c_interface}
 // CHECK: scf.for %[[ITEM:.*]] = %arg0 to %arg1
 // CHECK: arith.remui %[[ITEM]]
@@ -36,6 +39,33 @@ func.func @f(%m: memref<?x?xf32>, %n: index) {
   scf.for %t = %c0 to %n step %c1 {
     scf.parallel (%i) = (%c0) to (%rows) step (%c1) {
       memref.store %one, %m[%i, %t] : memref<?x?xf32>
+      scf.reduce
+    }
+  }
+  return
+}
+
+// -----
+
+// For a GPU (gpu-buffers), a loop nested in host control flow that uses an
+// i1 buffer stays on the host; one over whole-byte buffers is a kernel.
+// GPU-LABEL: func.func @masks(
+// GPU: scf.if
+// GPU-NEXT: scf.parallel
+// GPU: chimera.launch @masks_kernel_0
+func.func @masks(%mask: memref<?xi1>, %m: memref<?xf32>, %go: i1) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %t = arith.constant true
+  %one = arith.constant 1.0 : f32
+  %n = memref.dim %m, %c0 : memref<?xf32>
+  scf.if %go {
+    scf.parallel (%i) = (%c0) to (%n) step (%c1) {
+      memref.store %t, %mask[%i] : memref<?xi1>
+      scf.reduce
+    }
+    scf.parallel (%i) = (%c0) to (%n) step (%c1) {
+      memref.store %one, %m[%i] : memref<?xf32>
       scf.reduce
     }
   }
