@@ -6,7 +6,10 @@
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Export.h"
 
+#include "llvm/Bitcode/BitcodeReader.h"
+#include "llvm/Bitcode/BitcodeWriter.h"
 #include "llvm/IR/LegacyPassManager.h"
+#include "llvm/Transforms/Utils/SplitModule.h"
 #include "llvm/MC/MCSubtargetInfo.h"
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/TargetParser/SubtargetFeature.h"
@@ -15,6 +18,9 @@
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/TargetParser/Host.h"
 #include "llvm/TargetParser/Triple.h"
+
+#include <atomic>
+#include <thread>
 
 using namespace chimera;
 using llvm::Error;
@@ -63,9 +69,8 @@ x86::createTargetMachine(llvm::StringRef cpu) {
   return tm;
 }
 
-Expected<std::unique_ptr<llvm::Module>>
-x86::translateAndOptimize(mlir::ModuleOp module, llvm::LLVMContext &context,
-                          llvm::TargetMachine &tm) {
+static Expected<std::unique_ptr<llvm::Module>>
+translate(mlir::ModuleOp module, llvm::LLVMContext &context) {
   mlir::DialectRegistry registry;
   mlir::registerBuiltinDialectTranslation(registry);
   mlir::registerLLVMDialectTranslation(registry);
@@ -74,12 +79,92 @@ x86::translateAndOptimize(mlir::ModuleOp module, llvm::LLVMContext &context,
       mlir::translateModuleToLLVMIR(module, context);
   if (!llvmModule)
     return fail("translation to LLVM IR failed");
-  llvmModule->setTargetTriple(tm.getTargetTriple());
-  llvmModule->setDataLayout(tm.createDataLayout());
-  auto optimize = mlir::makeOptimizingTransformer(3, 0, &tm);
-  if (Error err = optimize(llvmModule.get()))
+  return llvmModule;
+}
+
+static Error optimize(llvm::Module &module, llvm::TargetMachine &tm) {
+  module.setTargetTriple(tm.getTargetTriple());
+  module.setDataLayout(tm.createDataLayout());
+  return mlir::makeOptimizingTransformer(3, 0, &tm)(&module);
+}
+
+Expected<std::unique_ptr<llvm::Module>>
+x86::translateAndOptimize(mlir::ModuleOp module, llvm::LLVMContext &context,
+                          llvm::TargetMachine &tm) {
+  auto llvmModule = translate(module, context);
+  if (!llvmModule)
+    return llvmModule.takeError();
+  if (Error err = optimize(**llvmModule, tm))
     return std::move(err);
   return llvmModule;
+}
+
+Expected<std::vector<std::string>>
+x86::compileInParallel(mlir::ModuleOp module, llvm::StringRef cpu,
+                       unsigned jobs) {
+  // Each part travels as bitcode: a module cannot leave its LLVMContext,
+  // and a context is not shared between threads.
+  std::vector<llvm::SmallString<0>> parts;
+  {
+    llvm::LLVMContext context;
+    auto whole = translate(module, context);
+    if (!whole)
+      return whole.takeError();
+    // More parts than threads, taken from a queue: the split balances the
+    // number of functions, not their size.
+    llvm::SplitModule(**whole, jobs > 1 ? 4 * jobs : 1,
+                      [&](std::unique_ptr<llvm::Module> part) {
+                        // Parts with nothing defined are dropped.
+                        if (llvm::all_of(part->global_values(),
+                                         [](const llvm::GlobalValue &g) {
+                                           return g.isDeclaration();
+                                         }))
+                          return;
+                        parts.emplace_back();
+                        llvm::raw_svector_ostream os(parts.back());
+                        llvm::WriteBitcodeToFile(*part, os);
+                      });
+  }
+  std::vector<std::string> objects(parts.size()), errors(parts.size());
+  auto compile = [&](size_t i) {
+    llvm::LLVMContext context;
+    auto part = llvm::parseBitcodeFile(
+        llvm::MemoryBufferRef(parts[i].str(), "part"), context);
+    if (!part) {
+      errors[i] = llvm::toString(part.takeError());
+      return;
+    }
+    auto tm = createTargetMachine(cpu);
+    if (!tm) {
+      errors[i] = llvm::toString(tm.takeError());
+      return;
+    }
+    if (Error err = optimize(**part, **tm)) {
+      errors[i] = llvm::toString(std::move(err));
+      return;
+    }
+    auto object = emitObject(**part, **tm);
+    if (!object) {
+      errors[i] = llvm::toString(object.takeError());
+      return;
+    }
+    objects[i] = std::move(*object);
+  };
+  std::atomic<size_t> next{0};
+  auto worker = [&] {
+    for (size_t i = next++; i < parts.size(); i = next++)
+      compile(i);
+  };
+  std::vector<std::thread> threads;
+  for (unsigned t = 1; t < std::min<size_t>(jobs, parts.size()); ++t)
+    threads.emplace_back(worker);
+  worker();
+  for (std::thread &t : threads)
+    t.join();
+  for (const std::string &e : errors)
+    if (!e.empty())
+      return fail("code generation failed: " + e);
+  return objects;
 }
 
 Expected<std::string> x86::emitObject(llvm::Module &module,
@@ -93,7 +178,7 @@ Expected<std::string> x86::emitObject(llvm::Module &module,
   return std::string(buffer.str());
 }
 
-Error x86::linkSharedLibrary(llvm::StringRef objectPath,
+Error x86::linkSharedLibrary(llvm::ArrayRef<std::string> objectPaths,
                              llvm::StringRef runtimeArchive,
                              llvm::StringRef outputPath,
                              llvm::StringRef linker) {
@@ -109,13 +194,14 @@ Error x86::linkSharedLibrary(llvm::StringRef objectPath,
   }
   if (!llvm::sys::fs::exists(runtimeArchive))
     return fail(runtimeArchive + ": runtime archive not found");
-  std::string out = outputPath.str(), obj = objectPath.str(),
-              archive = runtimeArchive.str();
-  llvm::SmallVector<llvm::StringRef> args = {
-      ld, "-shared", "--no-undefined", "-o", out, obj, "--whole-archive",
+  std::string out = outputPath.str(), archive = runtimeArchive.str();
+  llvm::SmallVector<llvm::StringRef> args = {ld, "-shared", "--no-undefined",
+                                             "-o", out};
+  args.append(objectPaths.begin(), objectPaths.end());
+  args.append({"--whole-archive",
       archive, "--no-whole-archive", "-L/usr/lib/x86_64-linux-gnu",
       "-L/lib/x86_64-linux-gnu", "-lm", "-lc", "--as-needed",
-      "-lpthread", "--no-as-needed", "-soname", "model.so"};
+      "-lpthread", "--no-as-needed", "-soname", "model.so"});
   std::string errors;
   int rc = llvm::sys::ExecuteAndWait(ld, args, std::nullopt, {}, 0, 0, &errors);
   if (rc != 0)

@@ -19,6 +19,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace chimera::x86 {
 
@@ -37,9 +38,17 @@ translateAndOptimize(mlir::ModuleOp module, llvm::LLVMContext &context,
 llvm::Expected<std::string> emitObject(llvm::Module &module,
                                        llvm::TargetMachine &tm);
 
-/// Links `objectPath` and the whole of `runtimeArchive` into the shared
+/// Translates `module` to LLVM IR, splits it into up to `jobs` parts and
+/// optimises (O3) and compiles the parts on `jobs` threads, each in its own
+/// LLVMContext with its own TargetMachine for `cpu`: one object file per
+/// part. The kernels are independent functions, so what the split costs is
+/// inlining across parts, which none of them needs.
+llvm::Expected<std::vector<std::string>>
+compileInParallel(mlir::ModuleOp module, llvm::StringRef cpu, unsigned jobs);
+
+/// Links `objectPaths` and the whole of `runtimeArchive` into the shared
 /// library `outputPath` with ld.lld; `linker` overrides the linker path.
-llvm::Error linkSharedLibrary(llvm::StringRef objectPath,
+llvm::Error linkSharedLibrary(llvm::ArrayRef<std::string> objectPaths,
                               llvm::StringRef runtimeArchive,
                               llvm::StringRef outputPath,
                               llvm::StringRef linker = "");

@@ -40,6 +40,7 @@
 
 #include <cmath>
 #include <chrono>
+#include <thread>
 #include <sys/resource.h>
 
 namespace cl = llvm::cl;
@@ -173,6 +174,13 @@ static cl::list<double> modThreshold(
              "every routed layer or one each in layer order (default: the "
              "checkpoint's 'mod_threshold', else 0)"),
     cl::value_desc("T[,T...]"), cl::CommaSeparated, cl::cat(category));
+
+static cl::opt<int64_t> codegenJobs(
+    "jobs",
+    cl::desc("Threads for x86-64 code generation: the module is split into "
+             "this many parts, optimised and compiled in parallel (default: "
+             "one per hardware thread)"),
+    cl::value_desc("N"), cl::init(0), cl::cat(category));
 
 static cl::opt<int64_t> flopsTokens(
     "flops",
@@ -444,6 +452,9 @@ int main(int argc, char **argv) {
   } else if (groupSize != 0) {
     return fail("--group-size needs --quant=int4|fp4-m0e4|mxfp4");
   }
+  if (codegenJobs < 0 || codegenJobs > 1024)
+    return fail("--jobs=" + std::to_string(int64_t(codegenJobs)) +
+                ": must be in [1, 1024] (0 or absent: one per hardware thread)");
   if (modCapacity.getNumOccurrences()) {
     if (!(modCapacity > 0 && modCapacity <= 1))
       return fail("--mod-capacity=" + std::to_string(double(modCapacity)) +
@@ -595,39 +606,54 @@ int main(int argc, char **argv) {
                                  "chimera_model_signature",
                                  b.getStringAttr(signature));
   }
-  auto llvmModule = x86::translateAndOptimize(**module, llvmContext, **tm);
-  if (!llvmModule)
-    return fail(llvm::toString(llvmModule.takeError()));
-  if (emit == Emit::Llvm) {
-    progress.finish();
-    if (llvm::Error err = writeFile(output, [&](llvm::raw_ostream &os) {
-          (*llvmModule)->print(os, nullptr);
-        }))
-      return fail(llvm::toString(std::move(err)));
-    return 0;
-  }
-  auto object = x86::emitObject(**llvmModule, **tm);
-  if (!object)
-    return fail(llvm::toString(object.takeError()));
-  if (emit == Emit::Obj) {
+  std::vector<std::string> objects;
+  if (emit == Emit::Llvm || emit == Emit::Obj) {
+    // One module, one object: what these outputs are.
+    auto llvmModule = x86::translateAndOptimize(**module, llvmContext, **tm);
+    if (!llvmModule)
+      return fail(llvm::toString(llvmModule.takeError()));
+    if (emit == Emit::Llvm) {
+      progress.finish();
+      if (llvm::Error err = writeFile(output, [&](llvm::raw_ostream &os) {
+            (*llvmModule)->print(os, nullptr);
+          }))
+        return fail(llvm::toString(std::move(err)));
+      return 0;
+    }
+    auto object = x86::emitObject(**llvmModule, **tm);
+    if (!object)
+      return fail(llvm::toString(object.takeError()));
     progress.finish();
     if (llvm::Error err = writeFile(
             output, [&](llvm::raw_ostream &os) { os << *object; }))
       return fail(llvm::toString(std::move(err)));
     return 0;
   }
+  {
+    unsigned jobs = codegenJobs ? unsigned(codegenJobs)
+                                : std::max(1u, std::thread::hardware_concurrency());
+    auto parts = x86::compileInParallel(**module, (*tm)->getTargetCPU(), jobs);
+    if (!parts)
+      return fail(llvm::toString(parts.takeError()));
+    objects = std::move(*parts);
+  }
 
   progress.step("link model.so");
-  std::string objectPath = dir->path("model.o");
-  if (llvm::Error err = writeFile(
-          objectPath, [&](llvm::raw_ostream &os) { os << *object; }))
-    return fail(llvm::toString(std::move(err)));
+  std::vector<std::string> objectPaths;
+  for (size_t i = 0; i < objects.size(); ++i) {
+    objectPaths.push_back(dir->path("model." + std::to_string(i) + ".o"));
+    if (llvm::Error err = writeFile(objectPaths.back(), [&](llvm::raw_ostream &os) {
+          os << objects[i];
+        }))
+      return fail(llvm::toString(std::move(err)));
+  }
   std::string archive =
       runtimeLib.empty() ? defaultRuntimeLib(argv[0]) : runtimeLib.getValue();
   if (llvm::Error err = x86::linkSharedLibrary(
-          objectPath, archive, dir->path("model.so"), linker))
+          objectPaths, archive, dir->path("model.so"), linker))
     return fail(llvm::toString(std::move(err)));
-  llvm::sys::fs::remove(objectPath);
+  for (const std::string &path : objectPaths)
+    llvm::sys::fs::remove(path);
   if (emit == Emit::Lib) {
     progress.finish();
     if (std::error_code ec = llvm::sys::fs::rename(dir->path("model.so"), output))
