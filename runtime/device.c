@@ -145,6 +145,8 @@ chimera_status chimera_device_open(void) {
   return CHIMERA_OK;
 }
 
+int chimera_device_tracing(void) { return trace; }
+
 void *chimera_device_alloc(size_t size, int persistent) {
   return backend ? backend->alloc(size, persistent) : NULL;
 }

@@ -57,6 +57,9 @@ typedef struct chimera_backend {
 extern const chimera_backend chimera_vulkan_backend;
 extern const chimera_backend chimera_cuda_backend;
 
+/* CHIMERA_GPU_TRACE=1: backends say what they submit, on stderr. */
+int chimera_device_tracing(void);
+
 /* Starts the backend of a GPU artifact (nothing for an x86 one). */
 chimera_status chimera_device_open(void);
 int chimera_device_active(void);
