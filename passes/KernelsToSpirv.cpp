@@ -57,6 +57,18 @@ struct KernelsToSpirvPass
           alloca.getResult().setType(MemRefType::get(
               t.getShape(), t.getElementType(), t.getLayout(), function));
       });
+      // Workgroup memory (the partials of
+      // chimera-gpu-cooperative-reductions): a static alloc in that space,
+      // which the memref conversion makes a Workgroup variable.
+      auto workgroup = spirv::StorageClassAttr::get(
+          ctx, spirv::StorageClass::Workgroup);
+      gpuModule.walk([&](memref::AllocOp alloc) {
+        MemRefType t = alloc.getType();
+        auto space = dyn_cast_or_null<gpu::AddressSpaceAttr>(t.getMemorySpace());
+        if (space && space.getValue() == gpu::AddressSpace::Workgroup)
+          alloc.getResult().setType(MemRefType::get(
+              t.getShape(), t.getElementType(), t.getLayout(), workgroup));
+      });
       spirv::MemorySpaceToStorageClassConverter memorySpaces(
           spirv::mapMemorySpaceToVulkanStorageClass);
       spirv::convertMemRefTypesAndAttrs(gpuModule, memorySpaces);

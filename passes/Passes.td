@@ -301,6 +301,36 @@ def LaunchToRuntime : Pass<"chimera-launch-to-runtime", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
+def CooperativeReductions
+    : Pass<"chimera-gpu-cooperative-reductions", "::mlir::ModuleOp"> {
+  let summary = "Give a reducing grid item a whole workgroup";
+  let description = [{
+    After `chimera-kernels-to-gpu` (one grid item per invocation), a kernel
+    whose item is a reduction, `out[idx] = combine(out[idx], v)` over an
+    `scf.for` (combine: addf, maximumf, minimumf, maxnumf, minnumf; the
+    item's only store), runs one item per workgroup instead: invocation
+    `lane` takes iterations `lane, lane + W, ...` into a register, the `W`
+    partials are combined in workgroup memory by a tree (a barrier per
+    level), and lane 0 folds the total into `out[idx]`. Launches of such a
+    kernel count `items × W` invocations, so the runtime launches one
+    workgroup per item. Only reductions with a static trip count of at
+    least `2·W` are rewritten (a linear layer's or a norm's over the hidden
+    size): a short one or one of data-dependent length keeps one invocation
+    per item.
+  }];
+  let options = [
+    Option<"workgroupSize", "workgroup-size", "int64_t", /*default=*/"64",
+           "Invocations per workgroup (what chimera-kernels-to-gpu used)">,
+    Option<"workgroupAllocs", "workgroup-allocs", "bool", /*default=*/"false",
+           "Workgroup memory as a static memref.alloc in the workgroup "
+           "address space (SPIR-V) instead of a gpu.func attribution (NVVM)">
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::gpu::GPUDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::scf::SCFDialect"];
+}
+
 def KernelsToGpu : Pass<"chimera-kernels-to-gpu", "::mlir::ModuleOp"> {
   let summary = "Move kernels into a gpu.module, one grid item per invocation";
   let description = [{

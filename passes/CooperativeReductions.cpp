@@ -1,0 +1,314 @@
+//===- CooperativeReductions.cpp - a workgroup per reducing grid item -----===//
+//
+// `chimera-kernels-to-gpu` runs one grid item per invocation. For a kernel
+// whose item is a reduction (a linear layer's dot product, a norm's sum of
+// squares, a softmax's max and sum), that leaves one invocation walking a
+// whole row alone while the other 63 of its workgroup walk theirs: a decode
+// GEMV then has as many busy invocations as outputs, each streaming a row.
+// This pass gives such an item a workgroup: invocation `lane` takes the
+// reduction's iterations lane, lane + W, ...; the W partial results are
+// combined in workgroup memory by a tree of W/2, W/4, ... adds (a barrier
+// per level); lane 0 folds the total into the output. The grid becomes
+// items × W invocations, so the runtime launches one workgroup per item.
+//
+// Matched: an item whose only store is the reduction's `out[idx] =
+// combine(out[idx], v)` (combine: addf, maximumf, minimumf, maxnumf,
+// minnumf) inside an `scf.for` whose other ops are pure or loads, with `idx`
+// fixed over the loop, and a static trip count of at least 2·W (a linear
+// layer's or a norm's reduction over the hidden size; not a head-dim dot
+// product, nor attention over however many keys there are so far).
+// The tree reassociates the reduction, which `chimera-reassociate-reductions`
+// has already allowed.
+//
+//===----------------------------------------------------------------------===//
+#include "passes/Passes.h"
+
+#include "dialects/chimera/ChimeraOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+
+#include "llvm/ADT/StringSet.h"
+
+namespace mlir::chimera {
+#define GEN_PASS_DEF_COOPERATIVEREDUCTIONS
+#include "passes/Passes.h.inc"
+
+namespace {
+
+/// out[idx] = combine(out[idx], v) accumulated over `loop`.
+struct Reduction {
+  scf::ForOp loop;
+  memref::LoadOp load;
+  memref::StoreOp store;
+  Operation *combine;
+  Value value; // v
+};
+
+/// The combiner's identity, or null for an op that is not a combiner.
+static TypedAttr identityOf(Operation *op, FloatType type) {
+  const llvm::fltSemantics &sem = type.getFloatSemantics();
+  if (isa<arith::AddFOp>(op))
+    return FloatAttr::get(type, llvm::APFloat::getZero(sem));
+  if (isa<arith::MaximumFOp, arith::MaxNumFOp>(op))
+    return FloatAttr::get(type, llvm::APFloat::getInf(sem, /*Negative=*/true));
+  if (isa<arith::MinimumFOp, arith::MinNumFOp>(op))
+    return FloatAttr::get(type, llvm::APFloat::getInf(sem));
+  return {};
+}
+
+static std::optional<Reduction> matchReduction(scf::ForOp loop,
+                                               int64_t width) {
+  if (loop.getNumResults() != 0)
+    return std::nullopt;
+  // Only a reduction known to give every lane at least two iterations:
+  // a short one (a head-dim dot product) or one whose length only the data
+  // knows (attention over the keys so far, a routing rank over the
+  // sequence) would mostly wait at the barriers.
+  std::optional<int64_t> lb = getConstantIntValue(loop.getLowerBound());
+  std::optional<int64_t> ub = getConstantIntValue(loop.getUpperBound());
+  std::optional<int64_t> step = getConstantIntValue(loop.getStep());
+  if (!lb || !ub || !step || *step <= 0 ||
+      (*ub - *lb + *step - 1) / *step < 2 * width)
+    return std::nullopt;
+  memref::StoreOp store;
+  for (Operation &op : loop.getBody()->without_terminator()) {
+    if (auto s = dyn_cast<memref::StoreOp>(op)) {
+      if (store)
+        return std::nullopt;
+      store = s;
+      continue;
+    }
+    if (op.getNumRegions() || (!isa<memref::LoadOp>(op) && !isMemoryEffectFree(&op)))
+      return std::nullopt;
+  }
+  if (!store)
+    return std::nullopt;
+  Operation *combine = store.getValueToStore().getDefiningOp();
+  auto type = dyn_cast<FloatType>(store.getValueToStore().getType());
+  if (!combine || !type || !identityOf(combine, type) ||
+      combine->getBlock() != loop.getBody())
+    return std::nullopt;
+  for (Value index : store.getIndices())
+    if (!loop.isDefinedOutsideOfLoop(index))
+      return std::nullopt;
+  if (!loop.isDefinedOutsideOfLoop(store.getMemRef()))
+    return std::nullopt;
+  for (unsigned i = 0; i < 2; ++i) {
+    auto load = combine->getOperand(i).getDefiningOp<memref::LoadOp>();
+    if (!load || load.getMemRef() != store.getMemRef() ||
+        !llvm::equal(load.getIndices(), store.getIndices()) ||
+        !load->hasOneUse() ||
+        load->getBlock() != loop.getBody())
+      continue;
+    Value v = combine->getOperand(1 - i);
+    // The running value may feed nothing else, and the loop may read the
+    // output nowhere else.
+    bool readsOut = false;
+    loop.getBody()->walk([&](memref::LoadOp other) {
+      readsOut |= other != load && other.getMemRef() == store.getMemRef();
+    });
+    if (readsOut || v.getDefiningOp() == load)
+      return std::nullopt;
+    return Reduction{loop, load, store, combine, v};
+  }
+  return std::nullopt;
+}
+
+struct CooperativeReductionsPass
+    : public impl::CooperativeReductionsBase<CooperativeReductionsPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    if (workgroupSize < 2 || !llvm::isPowerOf2_64(workgroupSize)) {
+      module.emitError("chimera-gpu-cooperative-reductions: workgroup-size "
+                       "must be a power of two >= 2, got ")
+          << static_cast<int64_t>(workgroupSize);
+      return signalPassFailure();
+    }
+    llvm::StringSet<> cooperative;
+    module.walk([&](gpu::GPUFuncOp func) {
+      if (func.isKernel() && rewrite(func))
+        cooperative.insert(func.getName());
+    });
+    // One workgroup per item: the launches count invocations.
+    module.walk([&](LaunchOp launch) {
+      ArrayRef<FlatSymbolRefAttr> nested =
+          launch.getKernelAttr().getNestedReferences();
+      if (nested.empty() || !cooperative.contains(nested.back().getValue()))
+        return;
+      OpBuilder b(launch);
+      Value w = arith::ConstantIndexOp::create(b, launch.getLoc(), workgroupSize);
+      launch.getGridMutable().assign(
+          arith::MulIOp::create(b, launch.getLoc(), launch.getGrid(), w));
+    });
+  }
+
+  /// The item loop `scf.for %i = id to min(id + 1, n)`, with `id` the
+  /// invocation's index `(block) * W + thread_id.x` as chimera-kernels-to-gpu
+  /// builds it: returns the loop, the block index and `n`.
+  static std::optional<std::tuple<scf::ForOp, Value, Value>>
+  matchItemLoop(gpu::GPUFuncOp func, int64_t width) {
+    scf::ForOp item;
+    for (Operation &op : func.getBody().front())
+      if (auto f = dyn_cast<scf::ForOp>(op)) {
+        if (item)
+          return std::nullopt;
+        item = f;
+      }
+    if (!item)
+      return std::nullopt;
+    auto id = item.getLowerBound().getDefiningOp<arith::AddIOp>();
+    auto upper = item.getUpperBound().getDefiningOp<arith::MinUIOp>();
+    if (!id || !upper)
+      return std::nullopt;
+    auto scaled = id.getLhs().getDefiningOp<arith::MulIOp>();
+    auto tid = id.getRhs().getDefiningOp<gpu::ThreadIdOp>();
+    if (!scaled || !tid || tid.getDimension() != gpu::Dimension::x)
+      return std::nullopt;
+    std::optional<int64_t> w = getConstantIntValue(scaled.getRhs());
+    if (!w || *w != width)
+      return std::nullopt;
+    auto next = upper.getLhs().getDefiningOp<arith::AddIOp>();
+    if (!next || next.getLhs() != id.getResult() ||
+        getConstantIntValue(next.getRhs()) != 1)
+      return std::nullopt;
+    return std::make_tuple(item, scaled.getLhs(), upper.getRhs());
+  }
+
+  bool rewrite(gpu::GPUFuncOp func) {
+    int64_t width = workgroupSize;
+    auto itemLoop = matchItemLoop(func, width);
+    if (!itemLoop)
+      return false;
+    auto [item, block, count] = *itemLoop;
+    // The item's one store must be the reduction's.
+    SmallVector<memref::StoreOp> stores;
+    item.walk([&](memref::StoreOp s) { stores.push_back(s); });
+    if (stores.size() != 1)
+      return false;
+    auto loop = stores.front()->getParentOfType<scf::ForOp>();
+    std::optional<Reduction> r;
+    if (loop && loop != item)
+      r = matchReduction(loop, width);
+    if (!r)
+      return false;
+    // Nothing else in the item may write (calls, barriers, atomics).
+    bool other = false;
+    item.walk([&](Operation *op) {
+      if (op == r->store.getOperation() || isa<memref::LoadOp>(op) ||
+          op->hasTrait<OpTrait::IsTerminator>())
+        return;
+      if (op->getNumRegions() == 0 && !isMemoryEffectFree(op))
+        other = true;
+    });
+    if (other)
+      return false;
+
+    Location loc = r->loop.getLoc();
+    auto type = cast<FloatType>(r->store.getValueToStore().getType());
+
+    // The item loop: one item per workgroup, its invocations together.
+    {
+      OpBuilder b(item);
+      Value w = arith::ConstantIndexOp::create(b, loc, width);
+      Value one = arith::ConstantIndexOp::create(b, loc, 1);
+      Value items = arith::DivUIOp::create(b, loc, count, w);
+      Value end = arith::MinUIOp::create(
+          b, loc, arith::AddIOp::create(b, loc, block, one), items);
+      item.getLowerBoundMutable().assign(block);
+      item.getUpperBoundMutable().assign(end);
+    }
+
+    auto space = gpu::AddressSpaceAttr::get(func.getContext(),
+                                            gpu::AddressSpace::Workgroup);
+    auto sharedType =
+        MemRefType::get({width}, type, MemRefLayoutAttrInterface(), space);
+    // SPIR-V's conversion makes a Workgroup variable of a static alloc in
+    // that space; NVVM's makes a shared global of an attribution.
+    Value shared;
+    if (workgroupAllocs) {
+      OpBuilder entry = OpBuilder::atBlockBegin(&func.getBody().front());
+      shared = memref::AllocOp::create(entry, loc, sharedType);
+    } else {
+      shared = func.addWorkgroupAttribution(sharedType, loc);
+    }
+
+    OpBuilder b(r->loop);
+    Value lane = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
+    Value w = arith::ConstantIndexOp::create(b, loc, width);
+    Value step = r->loop.getStep();
+    Value lower = arith::AddIOp::create(
+        b, loc, r->loop.getLowerBound(),
+        arith::MulIOp::create(b, loc, lane, step));
+    Value identity =
+        arith::ConstantOp::create(b, loc, identityOf(r->combine, type));
+    auto partial = scf::ForOp::create(
+        b, loc, lower, r->loop.getUpperBound(),
+        arith::MulIOp::create(b, loc, step, w), ValueRange{identity},
+        [&](OpBuilder &nb, Location nl, Value k, ValueRange acc) {
+          IRMapping map;
+          map.map(r->loop.getInductionVar(), k);
+          for (Operation &op : r->loop.getBody()->without_terminator()) {
+            if (&op == r->load.getOperation() || &op == r->store.getOperation())
+              continue;
+            if (&op == r->combine) {
+              Operation *c = nb.clone(op, map);
+              unsigned accIdx = op.getOperand(0) == r->load.getResult() ? 0 : 1;
+              c->setOperand(accIdx, acc[0]);
+              map.map(op.getResult(0), c->getResult(0));
+              continue;
+            }
+            nb.clone(op, map);
+          }
+          scf::YieldOp::create(nb, nl, map.lookup(r->combine->getResult(0)));
+        });
+    auto combine = [&](OpBuilder &cb, Value x, Value y) {
+      OperationState state(loc, r->combine->getName());
+      state.addOperands({x, y});
+      state.addTypes(type);
+      state.addAttributes(r->combine->getAttrs());
+      return cb.create(state)->getResult(0);
+    };
+    memref::StoreOp::create(b, loc, partial.getResult(0), shared, lane);
+    gpu::BarrierOp::create(b, loc);
+    for (int64_t s = width / 2; s >= 1; s /= 2) {
+      Value sv = arith::ConstantIndexOp::create(b, loc, s);
+      Value active = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                           lane, sv);
+      scf::IfOp::create(b, loc, active, [&](OpBuilder &tb, Location tl) {
+        Value mine = memref::LoadOp::create(tb, tl, shared, lane);
+        Value theirs = memref::LoadOp::create(
+            tb, tl, shared, ValueRange{arith::AddIOp::create(tb, tl, lane, sv)});
+        memref::StoreOp::create(tb, tl, combine(tb, mine, theirs), shared, lane);
+        scf::YieldOp::create(tb, tl);
+      });
+      gpu::BarrierOp::create(b, loc);
+    }
+    Value first = arith::CmpIOp::create(
+        b, loc, arith::CmpIPredicate::eq, lane,
+        arith::ConstantIndexOp::create(b, loc, 0));
+    scf::IfOp::create(b, loc, first, [&](OpBuilder &tb, Location tl) {
+      Value total = memref::LoadOp::create(
+          tb, tl, shared, ValueRange{arith::ConstantIndexOp::create(tb, tl, 0)});
+      Value old = memref::LoadOp::create(tb, tl, r->store.getMemRef(),
+                                         r->store.getIndices());
+      memref::StoreOp::create(tb, tl, combine(tb, old, total),
+                              r->store.getMemRef(), r->store.getIndices());
+      scf::YieldOp::create(tb, tl);
+    });
+    // The next item's (or block iteration's) partials reuse the memory.
+    gpu::BarrierOp::create(b, loc);
+    r->loop.erase();
+    return true;
+  }
+};
+
+} // namespace
+} // namespace mlir::chimera

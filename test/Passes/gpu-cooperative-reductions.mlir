@@ -1,0 +1,116 @@
+// RUN: chimera-opt %s --chimera-gpu-cooperative-reductions | FileCheck %s
+// RUN: chimera-opt %s --chimera-gpu-cooperative-reductions=workgroup-allocs | FileCheck %s --check-prefix=ALLOC
+
+// An item whose one store accumulates a 256-long dot product (one grid item
+// per invocation, as chimera-kernels-to-gpu builds it) gets a workgroup:
+// the item is the block index, lanes stride the reduction by 64, a tree of
+// six levels in workgroup memory combines the partials, lane 0 stores
+// (barriers: after the partials, after each level, after the store). Its
+// launch counts 64 invocations per item.
+// CHECK-LABEL: func.func @host
+// CHECK: %[[W:.*]] = arith.constant 64 : index
+// CHECK: %[[GRID:.*]] = arith.muli %arg0, %[[W]] : index
+// CHECK: chimera.launch @k::@dot[%[[GRID]]]
+// CHECK: chimera.launch @k::@short[%arg0]
+// CHECK: chimera.launch @k::@ragged[%arg0]
+// CHECK-LABEL: gpu.func @dot
+// CHECK-SAME: workgroup(%[[SHARED:.*]] : memref<64xf32, #gpu.address_space<workgroup>>)
+// CHECK: %[[BLOCK:.*]] = gpu.block_id x
+// CHECK: %[[ITEMS:.*]] = arith.divui %{{.*}}, %c64
+// CHECK: %[[END:.*]] = arith.minui %{{.*}}, %[[ITEMS]]
+// CHECK: scf.for %[[I:.*]] = %[[BLOCK]] to %[[END]]
+// CHECK: %[[LANE:.*]] = gpu.thread_id x
+// CHECK: %[[PARTIAL:.*]] = scf.for %{{.*}} = %{{.*}} to %c256{{.*}} step %{{.*}} iter_args(%[[ACC:.*]] = %cst{{.*}}) -> (f32)
+// CHECK: arith.mulf
+// CHECK: arith.addf %[[ACC]], %{{.*}} fastmath<reassoc>
+// CHECK: memref.store %[[PARTIAL]], %[[SHARED]][%[[LANE]]]
+// CHECK-COUNT-8: gpu.barrier
+// CHECK-NOT: gpu.barrier
+// ALLOC-LABEL: gpu.func @dot
+// ALLOC-NOT: workgroup(
+// ALLOC: memref.alloc() : memref<64xf32, #gpu.address_space<workgroup>>
+module attributes {gpu.container_module} {
+  func.func @host(%n: index, %x: memref<?xf32>, %w: memref<?xf32>, %o: memref<?xf32>) {
+    chimera.launch @k::@dot[%n] (%x, %w, %o) : memref<?xf32>, memref<?xf32>, memref<?xf32>
+    chimera.launch @k::@short[%n] (%x, %w, %o) : memref<?xf32>, memref<?xf32>, memref<?xf32>
+    chimera.launch @k::@ragged[%n] (%x, %w, %o) : memref<?xf32>, memref<?xf32>, memref<?xf32>
+    return
+  }
+  gpu.module @k {
+    // out[i] += x[k] * w[i * 256 + k], k < 256
+    gpu.func @dot(%x: memref<?xf32>, %w: memref<?xf32>, %o: memref<?xf32>, %n: index) kernel {
+      %c0 = arith.constant 0 : index
+      %c1 = arith.constant 1 : index
+      %c64 = arith.constant 64 : index
+      %c256 = arith.constant 256 : index
+      %b = gpu.block_id x
+      %base = arith.muli %b, %c64 : index
+      %t = gpu.thread_id x
+      %id = arith.addi %base, %t : index
+      %next = arith.addi %id, %c1 : index
+      %end = arith.minui %next, %n : index
+      scf.for %i = %id to %end step %c1 {
+        %row = arith.muli %i, %c256 : index
+        scf.for %k = %c0 to %c256 step %c1 {
+          %a = memref.load %x[%k] : memref<?xf32>
+          %at = arith.addi %row, %k : index
+          %v = memref.load %w[%at] : memref<?xf32>
+          %p = arith.mulf %a, %v : f32
+          %old = memref.load %o[%i] : memref<?xf32>
+          %s = arith.addf %old, %p fastmath<reassoc> : f32
+          memref.store %s, %o[%i] : memref<?xf32>
+        }
+      }
+      gpu.return
+    }
+    // A 16-long reduction keeps one invocation per item.
+    // CHECK-LABEL: gpu.func @short
+    // CHECK-NOT: gpu.barrier
+    // CHECK: gpu.return
+    gpu.func @short(%x: memref<?xf32>, %w: memref<?xf32>, %o: memref<?xf32>, %n: index) kernel {
+      %c0 = arith.constant 0 : index
+      %c1 = arith.constant 1 : index
+      %c16 = arith.constant 16 : index
+      %c64 = arith.constant 64 : index
+      %b = gpu.block_id x
+      %base = arith.muli %b, %c64 : index
+      %t = gpu.thread_id x
+      %id = arith.addi %base, %t : index
+      %next = arith.addi %id, %c1 : index
+      %end = arith.minui %next, %n : index
+      scf.for %i = %id to %end step %c1 {
+        scf.for %k = %c0 to %c16 step %c1 {
+          %a = memref.load %x[%k] : memref<?xf32>
+          %old = memref.load %o[%i] : memref<?xf32>
+          %s = arith.maximumf %old, %a : f32
+          memref.store %s, %o[%i] : memref<?xf32>
+        }
+      }
+      gpu.return
+    }
+    // A reduction of data-dependent length, too.
+    // CHECK-LABEL: gpu.func @ragged
+    // CHECK-NOT: gpu.barrier
+    // CHECK: gpu.return
+    gpu.func @ragged(%x: memref<?xf32>, %w: memref<?xf32>, %o: memref<?xf32>, %n: index) kernel {
+      %c0 = arith.constant 0 : index
+      %c1 = arith.constant 1 : index
+      %c64 = arith.constant 64 : index
+      %b = gpu.block_id x
+      %base = arith.muli %b, %c64 : index
+      %t = gpu.thread_id x
+      %id = arith.addi %base, %t : index
+      %next = arith.addi %id, %c1 : index
+      %end = arith.minui %next, %n : index
+      scf.for %i = %id to %end step %c1 {
+        scf.for %k = %c0 to %i step %c1 {
+          %a = memref.load %x[%k] : memref<?xf32>
+          %old = memref.load %o[%i] : memref<?xf32>
+          %s = arith.addf %old, %a : f32
+          memref.store %s, %o[%i] : memref<?xf32>
+        }
+      }
+      gpu.return
+    }
+  }
+}
