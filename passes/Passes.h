@@ -71,6 +71,8 @@ struct KernelTarget {
   bool int64 = true;
   /// Largest buffer a kernel operand may be (0: no limit).
   int64_t maxBufferBytes = 0;
+  /// A workgroup per reducing grid item (chimera-gpu-cooperative-reductions).
+  bool workgroupReductions = true;
   bool isGpu() const { return kind != X86; }
 };
 

@@ -39,10 +39,12 @@ static void addGpuKernels(OpPassManager &pm, const KernelTarget &target) {
   kernels.workgroupSize = target.workgroupSize;
   kernels.maxBufferBytes = target.maxBufferBytes;
   pm.addPass(createKernelsToGpu(kernels));
-  CooperativeReductionsOptions cooperative;
-  cooperative.workgroupSize = target.workgroupSize;
-  cooperative.workgroupAllocs = target.kind == KernelTarget::Vulkan;
-  pm.addPass(createCooperativeReductions(cooperative));
+  if (target.workgroupReductions) {
+    CooperativeReductionsOptions cooperative;
+    cooperative.workgroupSize = target.workgroupSize;
+    cooperative.workgroupAllocs = target.kind == KernelTarget::Vulkan;
+    pm.addPass(createCooperativeReductions(cooperative));
+  }
   pm.addPass(createSynchronizeHostAccesses());
   OpPassManager &device = pm.nest<gpu::GPUModuleOp>();
   device.addPass(createCanonicalizerPass());

@@ -175,6 +175,21 @@ static cl::list<double> modThreshold(
              "checkpoint's 'mod_threshold', else 0)"),
     cl::value_desc("T[,T...]"), cl::CommaSeparated, cl::cat(category));
 
+enum class GpuReductions { Workgroup, Invocation };
+static cl::opt<GpuReductions> gpuReductions(
+    "gpu-reductions",
+    cl::desc("GPU targets: how a kernel whose grid item is a long reduction "
+             "(a linear layer's, a norm's) runs it"),
+    cl::init(GpuReductions::Workgroup),
+    cl::values(clEnumValN(GpuReductions::Workgroup, "workgroup",
+                          "a workgroup per item, lanes striding the reduction "
+                          "and combining in workgroup memory (default)"),
+               clEnumValN(GpuReductions::Invocation, "invocation",
+                          "one invocation per item, as the x86 kernels run "
+                          "it (faster on CPU implementations of Vulkan such "
+                          "as lavapipe, where barriers are costly)")),
+    cl::cat(category));
+
 static cl::opt<int64_t> codegenJobs(
     "jobs",
     cl::desc("Threads for x86-64 code generation: the module is split into "
@@ -373,6 +388,11 @@ int main(int argc, char **argv) {
     if (!parsed)
       return fail("--target: " + llvm::toString(parsed.takeError()));
     kernelTarget = *parsed;
+    kernelTarget.workgroupReductions =
+        gpuReductions == GpuReductions::Workgroup;
+  } else if (gpuReductions.getNumOccurrences()) {
+    return fail("--gpu-reductions needs --target=vulkan[:PROFILE] or "
+                "cuda[:SM]");
   }
   if (emit == Emit::Ptx && kernelTarget.kind != mlir::chimera::KernelTarget::Cuda)
     return fail("--emit=ptx needs --target=cuda[:SM]");
