@@ -276,6 +276,51 @@ struct CooperativeReductionsPass
       state.addAttributes(r->combine->getAttrs());
       return cb.create(state)->getResult(0);
     };
+    Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+    if (subgroupReduce && isa<arith::AddFOp>(r->combine)) {
+      // Each subgroup sums its lanes in registers; its first lane leaves
+      // the sum in workgroup memory; invocation 0 adds the subgroups' sums
+      // (however many the device's subgroup size makes): two barriers.
+      // (Non-uniform group ops: SPIR-V's uniform ones are Kernel-only.)
+      Value sum = gpu::SubgroupReduceOp::create(
+          b, loc, partial.getResult(0), gpu::AllReduceOperation::ADD,
+          /*uniform=*/false);
+      // The subgroup's lowest invocation writes its sum: subgroups need not
+      // be contiguous ranges of invocations.
+      Type i32 = b.getI32Type();
+      Value tid = arith::IndexCastUIOp::create(b, loc, i32, lane);
+      Value lowest = gpu::SubgroupReduceOp::create(
+          b, loc, tid, gpu::AllReduceOperation::MINUI, /*uniform=*/false);
+      Value leader =
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, lowest);
+      scf::IfOp::create(b, loc, leader, [&](OpBuilder &tb, Location tl) {
+        memref::StoreOp::create(tb, tl, sum, shared,
+                                ValueRange{gpu::SubgroupIdOp::create(
+                                    tb, tl, /*upperBound=*/nullptr)});
+        scf::YieldOp::create(tb, tl);
+      });
+      gpu::BarrierOp::create(b, loc);
+      Value first = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                                          lane, zero);
+      scf::IfOp::create(b, loc, first, [&](OpBuilder &tb, Location tl) {
+        Value groups = gpu::NumSubgroupsOp::create(tb, tl, /*upperBound=*/nullptr);
+        auto fold = scf::ForOp::create(
+            tb, tl, zero, groups, arith::ConstantIndexOp::create(tb, tl, 1),
+            ValueRange{identity},
+            [&](OpBuilder &lb, Location ll, Value g, ValueRange acc) {
+              Value v = memref::LoadOp::create(lb, ll, shared, ValueRange{g});
+              scf::YieldOp::create(lb, ll, combine(lb, acc[0], v));
+            });
+        Value old = memref::LoadOp::create(tb, tl, r->store.getMemRef(),
+                                           r->store.getIndices());
+        memref::StoreOp::create(tb, tl, combine(tb, old, fold.getResult(0)),
+                                r->store.getMemRef(), r->store.getIndices());
+        scf::YieldOp::create(tb, tl);
+      });
+      gpu::BarrierOp::create(b, loc);
+      r->loop.erase();
+      return true;
+    }
     memref::StoreOp::create(b, loc, partial.getResult(0), shared, lane);
     gpu::BarrierOp::create(b, loc);
     for (int64_t s = width / 2; s >= 1; s /= 2) {

@@ -73,6 +73,8 @@ struct KernelTarget {
   int64_t maxBufferBytes = 0;
   /// A workgroup per reducing grid item (chimera-gpu-cooperative-reductions).
   bool workgroupReductions = true;
+  /// Sums within a subgroup through subgroup arithmetic.
+  bool subgroupArithmetic = false;
   bool isGpu() const { return kind != X86; }
 };
 

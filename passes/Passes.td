@@ -313,7 +313,10 @@ def CooperativeReductions
     partials are combined in workgroup memory by a tree (a barrier per
     level), and lane 0 folds the total into `out[idx]`. Launches of such a
     kernel count `items × W` invocations, so the runtime launches one
-    workgroup per item. Only reductions with a static trip count of at
+    workgroup per item. With `subgroup-reduce`, a sum is instead reduced
+    within each subgroup in registers (`gpu.subgroup_reduce`), the
+    subgroups' sums left in workgroup memory, and invocation 0 adds them:
+    any subgroup size works. Only reductions with a static trip count of at
     least `2·W` are rewritten (a linear layer's or a norm's over the hidden
     size): a short one or one of data-dependent length keeps one invocation
     per item.
@@ -323,7 +326,11 @@ def CooperativeReductions
            "Invocations per workgroup (what chimera-kernels-to-gpu used)">,
     Option<"workgroupAllocs", "workgroup-allocs", "bool", /*default=*/"false",
            "Workgroup memory as a static memref.alloc in the workgroup "
-           "address space (SPIR-V) instead of a gpu.func attribution (NVVM)">
+           "address space (SPIR-V) instead of a gpu.func attribution (NVVM)">,
+    Option<"subgroupReduce", "subgroup-reduce", "bool", /*default=*/"false",
+           "Sum within each subgroup with gpu.subgroup_reduce, then across "
+           "subgroups in workgroup memory (2 barriers instead of log2 W + "
+           "2); for targets with subgroup arithmetic">
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::gpu::GPUDialect",

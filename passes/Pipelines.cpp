@@ -43,6 +43,7 @@ static void addGpuKernels(OpPassManager &pm, const KernelTarget &target) {
     CooperativeReductionsOptions cooperative;
     cooperative.workgroupSize = target.workgroupSize;
     cooperative.workgroupAllocs = target.kind == KernelTarget::Vulkan;
+    cooperative.subgroupReduce = target.subgroupArithmetic;
     pm.addPass(createCooperativeReductions(cooperative));
   }
   pm.addPass(createSynchronizeHostAccesses());

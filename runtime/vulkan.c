@@ -51,6 +51,7 @@
 #define VK_FUNCTIONS(X)                                                        \
   X(vkEnumeratePhysicalDevices)                                                \
   X(vkGetPhysicalDeviceProperties)                                             \
+  X(vkGetPhysicalDeviceProperties2)                                            \
   X(vkGetPhysicalDeviceFeatures)                                               \
   X(vkGetPhysicalDeviceQueueFamilyProperties)                                  \
   X(vkGetPhysicalDeviceMemoryProperties)                                       \
@@ -247,7 +248,8 @@ static int spirv_declares(const uint32_t *words, size_t count,
   return 0;
 }
 
-static chimera_status create_device(uint32_t family, int int64) {
+static chimera_status create_device(uint32_t family, int int64,
+                                    int subgroup_arithmetic) {
   VkPhysicalDeviceProperties props;
   vkGetPhysicalDeviceProperties(vk.physical, &props);
   if (props.apiVersion < VK_API_VERSION_1_1)
@@ -262,6 +264,21 @@ static chimera_status create_device(uint32_t family, int int64) {
                         "which the kernels use (compile with "
                         "--target=vulkan:adreno or vulkan:mali for devices "
                         "without it)", props.deviceName);
+  if (subgroup_arithmetic) {
+    VkPhysicalDeviceSubgroupProperties subgroups = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+    VkPhysicalDeviceProperties2 props2 = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2,
+        .pNext = &subgroups};
+    vkGetPhysicalDeviceProperties2(vk.physical, &props2);
+    if (!(subgroups.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) ||
+        !(subgroups.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT))
+      return chimera_fail(CHIMERA_ERROR_DEVICE, "vulkan: %s lacks subgroup "
+                          "arithmetic in compute shaders, which the kernels "
+                          "use (compile with --gpu-reductions=invocation, or "
+                          "for a mobile profile: --target=vulkan:adreno or "
+                          "vulkan:mali)", props.deviceName);
+  }
   vk.offset_alignment = props.limits.minStorageBufferOffsetAlignment;
   vk.max_range = props.limits.maxStorageBufferRange;
   vk.max_buffers = props.limits.maxPerStageDescriptorStorageBuffers;
@@ -439,7 +456,7 @@ static chimera_status vk_open(const char *binary, size_t size,
   if (size % 4 || size < 20 || ((uintptr_t)binary & 3))
     return chimera_fail(CHIMERA_ERROR_FORMAT, "model.so: the SPIR-V binary is "
                         "not whole 32-bit words");
-  enum { CAPABILITY_INT64 = 11 };
+  enum { CAPABILITY_INT64 = 11, CAPABILITY_GROUP_NON_UNIFORM_ARITHMETIC = 63 };
   int int64 = spirv_declares((const uint32_t *)binary, size / 4,
                              CAPABILITY_INT64);
   uint32_t family = 0;
@@ -447,7 +464,9 @@ static chimera_status vk_open(const char *binary, size_t size,
   if (status == CHIMERA_OK)
     status = pick_device(&family);
   if (status == CHIMERA_OK)
-    status = create_device(family, int64);
+    status = create_device(family, int64,
+                           spirv_declares((const uint32_t *)binary, size / 4,
+                                          CAPABILITY_GROUP_NON_UNIFORM_ARITHMETIC));
   if (status != CHIMERA_OK)
     return status;
   VkShaderModuleCreateInfo info = {

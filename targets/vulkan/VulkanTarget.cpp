@@ -10,10 +10,13 @@ llvm::Expected<KernelTarget> vulkan::parseProfile(llvm::StringRef profile) {
   target.spirvExts = "SPV_KHR_storage_buffer_storage_class";
   if (profile.empty() || profile == "desktop") {
     // Vulkan 1.3 (SPIR-V 1.6 accepted; 1.3 is enough for these kernels),
-    // 64-bit integers in shaders: every desktop driver and lavapipe.
+    // 64-bit integers in shaders and subgroup arithmetic in compute
+    // shaders: every desktop driver and lavapipe (the runtime checks).
     target.profile = "desktop";
     target.spirvVersion = "v1.3";
-    target.spirvCaps = "Shader,Int64";
+    target.spirvCaps =
+        "Shader,Int64,GroupNonUniform,GroupNonUniformArithmetic";
+    target.subgroupArithmetic = true;
     target.workgroupSize = 64;
     return target;
   }

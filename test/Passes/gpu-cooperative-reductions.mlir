@@ -1,5 +1,6 @@
 // RUN: chimera-opt %s --chimera-gpu-cooperative-reductions | FileCheck %s
 // RUN: chimera-opt %s --chimera-gpu-cooperative-reductions=workgroup-allocs | FileCheck %s --check-prefix=ALLOC
+// RUN: chimera-opt %s --chimera-gpu-cooperative-reductions=subgroup-reduce | FileCheck %s --check-prefix=SUBGROUP
 
 // An item whose one store accumulates a 256-long dot product (one grid item
 // per invocation, as chimera-kernels-to-gpu builds it) gets a workgroup:
@@ -26,6 +27,21 @@
 // CHECK: memref.store %[[PARTIAL]], %[[SHARED]][%[[LANE]]]
 // CHECK-COUNT-8: gpu.barrier
 // CHECK-NOT: gpu.barrier
+// With subgroup arithmetic: each subgroup sums in registers, its lowest
+// invocation stores the sum at its subgroup id, invocation 0 adds the
+// subgroups' sums: two barriers.
+// SUBGROUP-LABEL: gpu.func @dot
+// SUBGROUP: %[[PARTIAL:.*]] = scf.for
+// SUBGROUP: %[[SUM:.*]] = gpu.subgroup_reduce add %[[PARTIAL]] : (f32) -> f32
+// SUBGROUP: %[[LOWEST:.*]] = gpu.subgroup_reduce minui
+// SUBGROUP: scf.if
+// SUBGROUP: %[[SG:.*]] = gpu.subgroup_id
+// SUBGROUP: memref.store %[[SUM]], %{{.*}}[%[[SG]]]
+// SUBGROUP: gpu.barrier
+// SUBGROUP: gpu.num_subgroups
+// SUBGROUP: gpu.barrier
+// SUBGROUP-NOT: gpu.barrier
+// SUBGROUP: gpu.return
 // ALLOC-LABEL: gpu.func @dot
 // ALLOC-NOT: workgroup(
 // ALLOC: memref.alloc() : memref<64xf32, #gpu.address_space<workgroup>>
