@@ -74,6 +74,20 @@ def ResultsToDestinations : Pass<"chimera-results-to-destinations", "::mlir::Mod
   let dependentDialects = ["::mlir::bufferization::BufferizationDialect"];
 }
 
+def DuplicateSharedFills : Pass<"chimera-duplicate-shared-fills"> {
+  let summary = "Give each consumer of a shared linalg.fill its own fill";
+  let description = [{
+    CSE merges equal `linalg.fill`s (the zero init of every linear layer of
+    one output shape). One-shot bufferization then copies the filled buffer
+    for each consumer that writes into it, a whole-output memcpy per layer.
+    Each use after the first of a tensor `linalg.fill` of a `tensor.empty`
+    gets its own copy of both, right before the user: a fill only writes,
+    and the consumer bufferizes in place.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 def ExpandShapeToReshape : Pass<"chimera-expand-shape-to-reshape"> {
   let summary = "Rewrite expand_shapes that split a dim into several dynamic "
                 "dims as tensor.reshape";

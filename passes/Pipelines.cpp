@@ -195,7 +195,9 @@ void chimera::buildModelPhase(OpPassManager &pm, ModelPhase phase,
     pm.addPass(createExpandShapeToReshape());
     return;
   case ModelPhase::Bufferize: {
-    // Results computed into fresh tensors are built in their destinations.
+    // Results computed into fresh tensors are built in their destinations;
+    // shared zero inits are not copied per consumer.
+    pm.addPass(createDuplicateSharedFills());
     pm.addPass(bufferization::createEmptyTensorEliminationPass());
     addBufferize(pm);
     // A shared layer function (VAR's per-scale block) returns the caches it
