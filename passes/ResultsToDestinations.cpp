@@ -34,10 +34,10 @@ bool isInPlaceUpdateOf(Value value, Value arg) {
     }
     // A depth route updates each row of its states where it lies.
     if (auto route = value.getDefiningOp<DepthRouteOp>()) {
-      auto result = cast<OpResult>(value);
-      unsigned first = 2; // after the result and the mask
-      if (result.getResultNumber() >= first) {
-        value = route.getStates()[result.getResultNumber() - first];
+      ResultRange states = route.getNewStates();
+      auto it = llvm::find(states, value);
+      if (it != states.end()) {
+        value = route.getStates()[std::distance(states.begin(), it)];
         continue;
       }
     }
