@@ -99,8 +99,15 @@ readTensor(const hf::Checkpoint &ckpt, llvm::StringRef name) {
 Error chimera::writeWeightArchive(mlir::ModuleOp module,
                                   const hf::Checkpoint &ckpt,
                                   llvm::StringRef path) {
-  auto size = module->getAttrOfType<mlir::IntegerAttr>("chimera.weights_size");
-  auto layout = module->getAttrOfType<mlir::ArrayAttr>("chimera.weights");
+  return writeWeightArchive(
+      module->getAttrOfType<mlir::IntegerAttr>("chimera.weights_size"),
+      module->getAttrOfType<mlir::ArrayAttr>("chimera.weights"), ckpt, path);
+}
+
+Error chimera::writeWeightArchive(mlir::IntegerAttr size,
+                                  mlir::ArrayAttr layout,
+                                  const hf::Checkpoint &ckpt,
+                                  llvm::StringRef path) {
   if (!size || !layout)
     return fail("internal: the module has no chimera.weights layout");
   std::error_code ec;

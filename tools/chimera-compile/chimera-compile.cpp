@@ -40,6 +40,7 @@
 
 #include <cmath>
 #include <chrono>
+#include <future>
 #include <thread>
 #include <sys/resource.h>
 
@@ -608,6 +609,23 @@ int main(int argc, char **argv) {
     return 0;
   }
 
+  // The weight archive is written while the code is generated: it needs
+  // only the layout attributes, and it is disk-bound where code generation
+  // is CPU-bound. (A future made by std::async joins on every return.)
+  std::future<std::string> archiveWritten;
+  if (emit == Emit::Artifact) {
+    auto size = (**module)->getAttrOfType<mlir::IntegerAttr>("chimera.weights_size");
+    auto layout = (**module)->getAttrOfType<mlir::ArrayAttr>("chimera.weights");
+    std::string archivePath = dir->path("weights.bin");
+    const hf::Checkpoint *checkpoint = ckpt->get();
+    archiveWritten = std::async(std::launch::async, [=]() -> std::string {
+      if (llvm::Error err =
+              writeWeightArchive(size, layout, *checkpoint, archivePath))
+        return llvm::toString(std::move(err));
+      return std::string();
+    });
+  }
+
   progress.step("generate x86-64 code for " + targetCpu);
   auto tm = x86::createTargetMachine(targetCpu);
   if (!tm)
@@ -681,10 +699,9 @@ int main(int argc, char **argv) {
     return 0;
   }
 
-  progress.step("write the weight archive");
-  if (llvm::Error err =
-          writeWeightArchive(**module, **ckpt, dir->path("weights.bin")))
-    return fail(llvm::toString(std::move(err)));
+  progress.step("write the weight archive (started with code generation)");
+  if (std::string err = archiveWritten.get(); !err.empty())
+    return fail(err);
 
   progress.step("write manifest.json");
   ManifestInfo info;
