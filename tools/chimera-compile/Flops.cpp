@@ -103,6 +103,8 @@ static void countIn(mlir::func::FuncOp fn, double s, FlopCount &count,
     double t = s;
     if (route) {
       count.capacity = route.getCapacity().convertToDouble();
+      count.thresholdRouting |=
+          route.getSelection() == ch::DepthSelection::Threshold;
       t = std::max(1.0, std::floor(count.capacity * s));
     }
     double f = flopsOf(op, t) * m;

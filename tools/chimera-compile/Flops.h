@@ -25,6 +25,7 @@ struct FlopCount {
   double total = 0;
   double routed = 0;     // inside depth-routed blocks
   double capacity = 0;   // of the depth routes (0: none)
+  bool thresholdRouting = false; // causal routes: capacity is an estimate
 };
 
 FlopCount countFlops(mlir::ModuleOp module, int64_t tokens);

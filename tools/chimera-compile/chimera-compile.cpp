@@ -537,6 +537,10 @@ int main(int argc, char **argv) {
         llvm::errs() << llvm::format(
             "; depth-routed blocks %.4g GFLOP at capacity %g",
             count.routed / 1e9, count.capacity);
+      if (count.thresholdRouting)
+        llvm::errs() << " (causal routing: the share of tokens over the "
+                        "threshold depends on the data; counted at the "
+                        "capacity)";
       llvm::errs() << "\n";
     }
   }
