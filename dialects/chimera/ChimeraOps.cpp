@@ -704,10 +704,8 @@ LogicalResult DepthRouteOp::inferReturnTypes(MLIRContext *ctx,
         failed(check.dim(v, name, 0, xs[0], "'input' batch")) ||
         failed(check.dim(v, name, 1, xs[1], "'input' length")))
       return failure();
-  if (Value n = adaptor.getLengths())
-    if (failed(check.rank(n, "lengths", 1)) ||
-        failed(check.dim(n, "lengths", 0, xs[0], "'input' batch")))
-      return failure();
+  if (failed(checkLengths(check, x, adaptor.getLengths())))
+    return failure();
   double capacity = adaptor.getCapacity().convertToDouble();
   if (!(capacity > 0.0 && capacity <= 1.0))
     return check.error("attribute 'capacity' must be in (0, 1], got " +
