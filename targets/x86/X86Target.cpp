@@ -126,7 +126,7 @@ x86::compileInParallel(mlir::ModuleOp module, llvm::StringRef cpu,
                       });
   }
   std::vector<std::string> objects(parts.size()), errors(parts.size());
-  auto compile = [&](size_t i) {
+  auto compile = [&](size_t i, llvm::TargetMachine &tm) {
     llvm::LLVMContext context;
     auto part = llvm::parseBitcodeFile(
         llvm::MemoryBufferRef(parts[i].str(), "part"), context);
@@ -134,16 +134,11 @@ x86::compileInParallel(mlir::ModuleOp module, llvm::StringRef cpu,
       errors[i] = llvm::toString(part.takeError());
       return;
     }
-    auto tm = createTargetMachine(cpu);
-    if (!tm) {
-      errors[i] = llvm::toString(tm.takeError());
-      return;
-    }
-    if (Error err = optimize(**part, **tm)) {
+    if (Error err = optimize(**part, tm)) {
       errors[i] = llvm::toString(std::move(err));
       return;
     }
-    auto object = emitObject(**part, **tm);
+    auto object = emitObject(**part, tm);
     if (!object) {
       errors[i] = llvm::toString(object.takeError());
       return;
@@ -151,9 +146,17 @@ x86::compileInParallel(mlir::ModuleOp module, llvm::StringRef cpu,
     objects[i] = std::move(*object);
   };
   std::atomic<size_t> next{0};
+  // One TargetMachine per thread, made as the caller's was (`cpu` as the
+  // user gave it: "host" takes the host's features, not its CPU's defaults).
   auto worker = [&] {
-    for (size_t i = next++; i < parts.size(); i = next++)
-      compile(i);
+    auto tm = createTargetMachine(cpu);
+    std::string failure = tm ? std::string() : llvm::toString(tm.takeError());
+    for (size_t i = next++; i < parts.size(); i = next++) {
+      if (failure.empty())
+        compile(i, **tm);
+      else
+        errors[i] = failure;
+    }
   };
   std::vector<std::thread> threads;
   for (unsigned t = 1; t < std::min<size_t>(jobs, parts.size()); ++t)

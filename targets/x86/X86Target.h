@@ -39,9 +39,9 @@ llvm::Expected<std::string> emitObject(llvm::Module &module,
                                        llvm::TargetMachine &tm);
 
 /// Translates `module` to LLVM IR, splits it into up to `jobs` parts and
-/// optimises (O3) and compiles the parts on `jobs` threads, each in its own
-/// LLVMContext with its own TargetMachine for `cpu`: one object file per
-/// part. The kernels are independent functions, so what the split costs is
+/// optimises (O3) and compiles the parts on `jobs` threads, each part in its
+/// own LLVMContext and each thread with its own TargetMachine for `cpu` (as
+/// createTargetMachine takes it): one object file per part. The kernels are independent functions, so what the split costs is
 /// inlining across parts, which none of them needs.
 llvm::Expected<std::vector<std::string>>
 compileInParallel(mlir::ModuleOp module, llvm::StringRef cpu, unsigned jobs);

@@ -674,7 +674,7 @@ int main(int argc, char **argv) {
   {
     unsigned jobs = codegenJobs ? unsigned(codegenJobs)
                                 : std::max(1u, std::thread::hardware_concurrency());
-    auto parts = x86::compileInParallel(**module, (*tm)->getTargetCPU(), jobs);
+    auto parts = x86::compileInParallel(**module, targetCpu, jobs);
     if (!parts)
       return fail(llvm::toString(parts.takeError()));
     objects = std::move(*parts);
