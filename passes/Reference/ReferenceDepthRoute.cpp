@@ -51,6 +51,20 @@ static Value scoreRanks(OpBuilder &b, Location loc, Value w, OpFoldResult sSz,
                  });
 }
 
+/// Row `bi` of a `[B, ...]` state as a `[1, ...]` slice window.
+struct RowWindow {
+  SmallVector<OpFoldResult> offsets, sizes, strides;
+};
+static RowWindow rowWindow(OpBuilder &b, Location loc, Value state, Value bi) {
+  RowWindow w;
+  w.sizes = sizesOf(b, loc, state);
+  w.sizes[0] = b.getIndexAttr(1);
+  w.offsets.assign(w.sizes.size(), b.getIndexAttr(0));
+  w.offsets[0] = bi;
+  w.strides.assign(w.sizes.size(), b.getIndexAttr(1));
+  return w;
+}
+
 struct LowerDepthRoute : OpRewritePattern<DepthRouteOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(DepthRouteOp op,
@@ -217,16 +231,10 @@ struct LowerDepthRoute : OpRewritePattern<DepthRouteOp> {
           // Row bi of each state.
           SmallVector<Value> rows;
           for (Value state : iter.drop_front(2)) {
-            SmallVector<OpFoldResult> offsets(
-                cast<RankedTensorType>(state.getType()).getRank(),
-                b.getIndexAttr(0));
-            offsets[0] = bi;
-            SmallVector<OpFoldResult> sizes = sizesOf(b, l, state);
-            sizes[0] = b.getIndexAttr(1);
-            SmallVector<OpFoldResult> strides(offsets.size(), b.getIndexAttr(1));
+            RowWindow w = rowWindow(b, l, state, bi);
             rows.push_back(tensor::ExtractSliceOp::create(
                 b, l, DepthRouteOp::rowType(cast<RankedTensorType>(state.getType())),
-                state, offsets, sizes, strides));
+                state, w.offsets, w.sizes, w.strides));
           }
 
           // The block, on the selected tokens only.
@@ -294,14 +302,9 @@ struct LowerDepthRoute : OpRewritePattern<DepthRouteOp> {
           Value mask = insertAt(b, l, sel, iter[1], 0, bi);
           SmallVector<Value> next = {out, mask};
           for (auto [row, state] : llvm::zip(llvm::drop_begin(blockOuts), iter.drop_front(2))) {
-            SmallVector<OpFoldResult> offsets(
-                cast<RankedTensorType>(state.getType()).getRank(),
-                b.getIndexAttr(0));
-            offsets[0] = bi;
-            SmallVector<OpFoldResult> sizes = sizesOf(b, l, row);
-            SmallVector<OpFoldResult> strides(offsets.size(), b.getIndexAttr(1));
-            next.push_back(tensor::InsertSliceOp::create(b, l, row, state,
-                                                         offsets, sizes, strides));
+            RowWindow w = rowWindow(b, l, state, bi);
+            next.push_back(tensor::InsertSliceOp::create(
+                b, l, row, state, w.offsets, w.sizes, w.strides));
           }
           scf::YieldOp::create(b, l, next);
         });
