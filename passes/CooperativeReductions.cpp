@@ -35,6 +35,8 @@
 
 #include "llvm/ADT/StringSet.h"
 
+#include <functional>
+
 namespace mlir::chimera {
 #define GEN_PASS_DEF_COOPERATIVEREDUCTIONS
 #include "passes/Passes.h.inc"
@@ -277,10 +279,13 @@ struct CooperativeReductionsPass
       return cb.create(state)->getResult(0);
     };
     Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+    // What invocation 0 reads as the item's total, once the partials are
+    // combined in workgroup memory.
+    std::function<Value(OpBuilder &, Location)> total;
     if (subgroupReduce && isa<arith::AddFOp>(r->combine)) {
-      // Each subgroup sums its lanes in registers; its first lane leaves
-      // the sum in workgroup memory; invocation 0 adds the subgroups' sums
-      // (however many the device's subgroup size makes): two barriers.
+      // Each subgroup sums its lanes in registers and leaves the sum in
+      // workgroup memory; invocation 0 adds the subgroups' sums (however
+      // many the device's subgroup size makes): two barriers.
       // (Non-uniform group ops: SPIR-V's uniform ones are Kernel-only.)
       Value sum = gpu::SubgroupReduceOp::create(
           b, loc, partial.getResult(0), gpu::AllReduceOperation::ADD,
@@ -300,9 +305,7 @@ struct CooperativeReductionsPass
         scf::YieldOp::create(tb, tl);
       });
       gpu::BarrierOp::create(b, loc);
-      Value first = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
-                                          lane, zero);
-      scf::IfOp::create(b, loc, first, [&](OpBuilder &tb, Location tl) {
+      total = [&](OpBuilder &tb, Location tl) {
         Value groups = gpu::NumSubgroupsOp::create(tb, tl, /*upperBound=*/nullptr);
         auto fold = scf::ForOp::create(
             tb, tl, zero, groups, arith::ConstantIndexOp::create(tb, tl, 1),
@@ -311,40 +314,36 @@ struct CooperativeReductionsPass
               Value v = memref::LoadOp::create(lb, ll, shared, ValueRange{g});
               scf::YieldOp::create(lb, ll, combine(lb, acc[0], v));
             });
-        Value old = memref::LoadOp::create(tb, tl, r->store.getMemRef(),
-                                           r->store.getIndices());
-        memref::StoreOp::create(tb, tl, combine(tb, old, fold.getResult(0)),
-                                r->store.getMemRef(), r->store.getIndices());
-        scf::YieldOp::create(tb, tl);
-      });
+        return fold.getResult(0);
+      };
+    } else {
+      // A tree: W/2, W/4, ..., 1 lanes each fold a partner's partial.
+      memref::StoreOp::create(b, loc, partial.getResult(0), shared, lane);
       gpu::BarrierOp::create(b, loc);
-      r->loop.erase();
-      return true;
+      for (int64_t s = width / 2; s >= 1; s /= 2) {
+        Value sv = arith::ConstantIndexOp::create(b, loc, s);
+        Value active = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                             lane, sv);
+        scf::IfOp::create(b, loc, active, [&](OpBuilder &tb, Location tl) {
+          Value mine = memref::LoadOp::create(tb, tl, shared, lane);
+          Value theirs = memref::LoadOp::create(
+              tb, tl, shared, ValueRange{arith::AddIOp::create(tb, tl, lane, sv)});
+          memref::StoreOp::create(tb, tl, combine(tb, mine, theirs), shared, lane);
+          scf::YieldOp::create(tb, tl);
+        });
+        gpu::BarrierOp::create(b, loc);
+      }
+      total = [&](OpBuilder &tb, Location tl) -> Value {
+        return memref::LoadOp::create(tb, tl, shared, ValueRange{zero});
+      };
     }
-    memref::StoreOp::create(b, loc, partial.getResult(0), shared, lane);
-    gpu::BarrierOp::create(b, loc);
-    for (int64_t s = width / 2; s >= 1; s /= 2) {
-      Value sv = arith::ConstantIndexOp::create(b, loc, s);
-      Value active = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
-                                           lane, sv);
-      scf::IfOp::create(b, loc, active, [&](OpBuilder &tb, Location tl) {
-        Value mine = memref::LoadOp::create(tb, tl, shared, lane);
-        Value theirs = memref::LoadOp::create(
-            tb, tl, shared, ValueRange{arith::AddIOp::create(tb, tl, lane, sv)});
-        memref::StoreOp::create(tb, tl, combine(tb, mine, theirs), shared, lane);
-        scf::YieldOp::create(tb, tl);
-      });
-      gpu::BarrierOp::create(b, loc);
-    }
-    Value first = arith::CmpIOp::create(
-        b, loc, arith::CmpIPredicate::eq, lane,
-        arith::ConstantIndexOp::create(b, loc, 0));
+    // Invocation 0 folds the total into the output.
+    Value first =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, lane, zero);
     scf::IfOp::create(b, loc, first, [&](OpBuilder &tb, Location tl) {
-      Value total = memref::LoadOp::create(
-          tb, tl, shared, ValueRange{arith::ConstantIndexOp::create(tb, tl, 0)});
       Value old = memref::LoadOp::create(tb, tl, r->store.getMemRef(),
                                          r->store.getIndices());
-      memref::StoreOp::create(tb, tl, combine(tb, old, total),
+      memref::StoreOp::create(tb, tl, combine(tb, old, total(tb, tl)),
                               r->store.getMemRef(), r->store.getIndices());
       scf::YieldOp::create(tb, tl);
     });
