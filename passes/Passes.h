@@ -30,6 +30,10 @@ void populateReferenceScalePatterns(RewritePatternSet &patterns);
 void populateReferenceImagePatterns(RewritePatternSet &patterns);
 void populateReferenceSamplePatterns(RewritePatternSet &patterns);
 
+/// `chimera-vectorize-matmuls`' int4 × int8 kernel (AVX512-VNNI).
+void populateInt4DotMatmulPatterns(RewritePatternSet &patterns, int64_t rows,
+                                   int64_t cols);
+
 /// `chimera-reference-to-llvm`: the reference lowering, bufferization and
 /// conversion to the LLVM dialect, ready for mlir-runner or the
 /// ExecutionEngine. Every phase is an upstream pass and can be dumped with
@@ -75,6 +79,8 @@ struct KernelTarget {
   bool workgroupReductions = true;
   /// Sums within a subgroup through subgroup arithmetic.
   bool subgroupArithmetic = false;
+  /// x86: int4 matmuls take x quantised to int8 (AVX512-VNNI).
+  bool int8Activations = false;
   bool isGpu() const { return kind != X86; }
 };
 

@@ -108,8 +108,11 @@ static void addLoopsToLLVM(OpPassManager &pm, bool parallelKernels,
   pm.addNestedPass<func::FuncOp>(createStridedCopiesToLinalg(copies));
   if (parallelKernels) {
     // Linear layers become register-blocked vector kernels.
-    if (!target.isGpu())
-      pm.addNestedPass<func::FuncOp>(createVectorizeMatmuls());
+    if (!target.isGpu()) {
+      VectorizeMatmulsOptions matmuls;
+      matmuls.int8Activations = target.int8Activations;
+      pm.addNestedPass<func::FuncOp>(createVectorizeMatmuls(matmuls));
+    }
     // Parallel dims become scf.parallel, and top-level ones become kernels
     // launched on the runtime's thread pool; the rest are plain loops.
     pm.addNestedPass<func::FuncOp>(createConvertLinalgToParallelLoopsPass());

@@ -24,7 +24,9 @@
 #include "dialects/chimera/ChimeraAttrs.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
@@ -996,6 +998,8 @@ struct VectorizeMatmulsPass
     patterns.add<VectorizeRoutedMatmul>(&getContext(), kernel);
     patterns.add<VectorizeNibbleMatmul>(&getContext(), vectorWidth, rows,
                                         cols);
+    if (int8Activations)
+      populateInt4DotMatmulPatterns(patterns, rows, cols);
     // One rewrite per matmul; the kernels it creates never match again.
     walkAndApplyPatterns(getOperation(), std::move(patterns));
   }

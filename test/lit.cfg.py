@@ -49,3 +49,12 @@ ptxas = shutil.which("ptxas") or (
 if ptxas:
     config.available_features.add("ptxas")
     config.substitutions.append(("%ptxas", ptxas))
+
+# Kernels that need AVX512-VNNI on the machine that runs them
+# (--quant-activations=int8).
+try:
+    with open("/proc/cpuinfo") as f:
+        if "avx512_vnni" in f.read().split():
+            config.available_features.add("avx512vnni")
+except OSError:
+    pass

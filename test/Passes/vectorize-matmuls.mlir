@@ -1,5 +1,6 @@
 // RUN: chimera-opt %s --split-input-file --chimera-vectorize-matmuls="rows=8 cols=3 k-chunk=32" | FileCheck %s
 // RUN: chimera-opt %s --split-input-file --chimera-vectorize-matmuls --chimera-outline-kernels --canonicalize | FileCheck %s --check-prefix=GRID
+// RUN: chimera-opt %s --split-input-file --chimera-vectorize-matmuls="int8-activations=true" | FileCheck %s --check-prefix=VNNI
 
 // x·Wᵀ with a bf16 weight, N = 40: one grid item per panel of 32 weight
 // rows (the second holds the ragged 8 rows). A full panel takes the packed
@@ -207,6 +208,41 @@ func.func @int8_weight(%x: memref<?x64xf32>, %w: memref<32x64xi8>, %s: memref<32
 // CHECK-NEXT: vector.fma
 // CHECK: vector.reduction <add>
 // CHECK-NOT: linalg.generic
+// With int8 activations: x is quantised first, per step of 64 elements
+// into [even, odd] codes (one step here, K = 64), with the lanes' bias
+// (−8·Σ codes, from vpdpbusd against bytes of 8) and x scales; then each
+// weight row's 32 code bytes unpack to [low nibbles, high nibbles] and
+// meet the x codes in one vpdpbusd started from the bias.
+// VNNI-LABEL: func.func @int4_weight(
+// VNNI-SAME: %[[X:.*]]: memref<?x2x32xf32>, %[[Q:.*]]: memref<16x2x16xi8>, %[[S:.*]]: memref<16x2xf32>, %[[OUT:.*]]: memref<?x16xf32>)
+// VNNI: %[[XF:.*]] = memref.collapse_shape %[[X]] {{\[\[}}0], [1, 2]]
+// VNNI: %[[QF:.*]] = memref.collapse_shape %[[Q]] {{\[\[}}0], [1, 2]]
+// VNNI: %[[XQ:.*]] = memref.alloc(%{{.*}}) : memref<?x1x64xi8>
+// VNNI: %[[BIAS:.*]] = memref.alloc(%{{.*}}) : memref<?x1x16xi32>
+// VNNI: %[[XS:.*]] = memref.alloc(%{{.*}}) : memref<?x1x16xf32>
+// VNNI: scf.parallel
+// VNNI: vector.reduction <maxnumf>
+// VNNI: math.roundeven
+// VNNI: arith.fptosi
+// VNNI: arith.trunci {{.*}} : vector<16xi32> to vector<16xi8>
+// VNNI: vector.store %{{.*}}, %[[XQ]]{{.*}} : memref<?x1x64xi8>, vector<64xi8>
+// VNNI: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
+// VNNI: vector.store %{{.*}}, %[[BIAS]]
+// VNNI: vector.shuffle {{.*}} [0, 0, 0, 0, 16, 16, 16, 16, 0, 0, 0, 0, 16, 16, 16, 16]
+// VNNI: vector.store %{{.*}}, %[[XS]]
+// VNNI: scf.parallel
+// VNNI: scf.for
+// VNNI: vector.load %[[XQ]]
+// VNNI: vector.load %[[QF]][{{.*}}] : memref<16x32xi8>, vector<32xi8>
+// VNNI: arith.xori
+// VNNI: vector.load %[[S]][{{.*}}] : memref<16x2xf32>, vector<2xf32>
+// VNNI: vector.shuffle {{.*}} [0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1]
+// VNNI: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
+// VNNI-NEXT: arith.sitofp
+// VNNI-NEXT: arith.mulf
+// VNNI-NEXT: vector.fma
+// VNNI: memref.dealloc %[[XQ]]
+// VNNI-NOT: linalg.generic
 func.func @int4_weight(%x: memref<?x2x32xf32>, %q: memref<16x2x16xi8>, %s: memref<16x2xf32>, %out: memref<?x16xf32>) {
   linalg.generic {indexing_maps = [#xg, #xo, #cg, #sg, #og], iterator_types = ["parallel", "parallel", "reduction", "reduction"]}
       ins(%x, %x, %q, %s : memref<?x2x32xf32>, memref<?x2x32xf32>, memref<16x2x16xi8>, memref<16x2xf32>) outs(%out : memref<?x16xf32>)

@@ -311,7 +311,9 @@ Error chimera::writeManifest(mlir::ModuleOp module, mlir::func::FuncOp entry,
       {"quant", info.quant.empty() ? llvm::json::Value(nullptr)
                                    : llvm::json::Value(llvm::json::Object{
                                          {"scheme", info.quant},
-                                         {"group_size", info.groupSize}})},
+                                         {"group_size", info.groupSize},
+                                         {"activations",
+                                          info.quantActivations}})},
       {"vocab_size", c.vocabSize},
       {"max_seq_len", info.maxSeqLen},
       {"max_batch", info.maxBatch},

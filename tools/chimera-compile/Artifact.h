@@ -61,6 +61,8 @@ struct ManifestInfo {
   std::string modelName, target, targetCpu, dtype;
   std::string quant; // "" or the #chimera.quant scheme ("int8", ...)
   int64_t groupSize = 0;
+  /// What the quantised matmuls multiply: "f32" or "int8".
+  std::string quantActivations = "f32";
   int64_t maxSeqLen = 0, maxBatch = 0;
 };
 

@@ -31,6 +31,7 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Target/LLVMIR/Dialect/All.h"
 
+#include "llvm/MC/MCSubtargetInfo.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
@@ -145,6 +146,21 @@ static cl::opt<int64_t> groupSize(
              "divide every quantised weight's columns; the x86 vector kernels "
              "need a multiple of 32); mxfp4 is fixed at 32"),
     cl::init(0), cl::cat(category));
+
+enum class ActivationsOpt { F32, Int8 };
+static cl::opt<ActivationsOpt> quantActivations(
+    "quant-activations",
+    cl::desc("What x the 4-bit linear layers multiply (x86, --quant=int4)"),
+    cl::init(ActivationsOpt::F32),
+    cl::values(clEnumValN(ActivationsOpt::F32, "f32",
+                          "x as computed (default; exact on grid-snapped "
+                          "weights)"),
+               clEnumValN(ActivationsOpt::Int8, "int8",
+                          "x quantised to int8 per 32 elements before the "
+                          "matmul and multiplied code by code with "
+                          "AVX512-VNNI, as llama.cpp's Q4_0 kernels do; "
+                          "needs a --target-cpu with avx512vnni")),
+    cl::cat(category));
 
 static cl::opt<double> modCapacity(
     "mod-capacity",
@@ -473,6 +489,22 @@ int main(int argc, char **argv) {
   } else if (groupSize != 0) {
     return fail("--group-size needs --quant=int4|fp4-m0e4|mxfp4");
   }
+  if (quantActivations == ActivationsOpt::Int8) {
+    if (quantFormat != QuantOpt::Int4)
+      return fail("--quant-activations=int8 needs --quant=int4 (the int8 "
+                  "activation kernel multiplies 4-bit integer codes)");
+    if (kernelTarget.isGpu())
+      return fail("--quant-activations=int8 is x86-only (--target=" + target +
+                  ")");
+    auto tm = x86::createTargetMachine(targetCpu);
+    if (!tm)
+      return fail(llvm::toString(tm.takeError()));
+    if (!(*tm)->getMCSubtargetInfo()->checkFeatures("+avx512vnni"))
+      return fail("--quant-activations=int8 needs AVX512-VNNI, which "
+                  "--target-cpu=" + targetCpu + " (" +
+                  (*tm)->getTargetCPU().str() + ") lacks");
+    kernelTarget.int8Activations = true;
+  }
   if (codegenJobs < 0 || codegenJobs > 1024)
     return fail("--jobs=" + std::to_string(int64_t(codegenJobs)) +
                 ": must be in [1, 1024] (0 or absent: one per hardware thread)");
@@ -726,6 +758,7 @@ int main(int argc, char **argv) {
                      importOptions.quant.getScheme())
                      .str();
     info.groupSize = importOptions.quant.getGroupSize();
+    info.quantActivations = kernelTarget.int8Activations ? "int8" : "f32";
   }
   info.maxSeqLen = seqLen;
   info.maxBatch = maxBatch;

@@ -1,0 +1,408 @@
+//===- VectorizeInt4DotMatmuls.cpp - int4 x int8 kernels with VNNI --------===//
+//
+// The int4 matmul of `chimera-vectorize-matmuls` with int8 activations, the
+// form llama.cpp's Q4_0 kernels take: converting every 4-bit code to f32
+// costs an unpack, a conversion and an FMA per pair of weights, while
+// AVX512-VNNI's `vpdpbusd` multiplies 64 unsigned bytes by 64 signed bytes
+// and adds each four products into an i32 lane in one instruction.
+//
+// Before the grid, one kernel quantises each x row in blocks of 32 (scale
+// max|x|/127, codes rounded to even), per 64 elements ("step") in the order
+// the weights unpack: a step's 32 code bytes hold elements 2c (low nibble)
+// and 2c+1 (high nibble), so the weight vector is [low nibbles, high
+// nibbles] and x is stored as [even elements, odd elements]. An i32 lane
+// then covers 4 elements of one x block and one weight group (groups are
+// multiples of 32), and per step the kernel stores beside the codes
+//   * the lanes' x scales, [d0 ×4, d1 ×4, d0 ×4, d1 ×4], and
+//   * −8·Σ of each lane's four codes: the weights are offset-binary
+//     (u = nibble ^ 8 in [0, 15], code u − 8), and starting vpdpbusd from
+//     that lane bias gives Σ x·(u − 8) with no further work.
+// The tile loop is the dot-product tile of the f32 kernel: per step and
+// weight row one 32-byte load and unpack, per pair of rows one vpdpbusd,
+// a conversion and one FMA with the lanes' weight × x scale.
+//
+//===----------------------------------------------------------------------===//
+#include "passes/Passes.h"
+
+#include "dialects/chimera/ChimeraAttrs.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/PatternMatch.h"
+
+namespace mlir::chimera {
+namespace {
+
+constexpr int64_t kStep = 64;  // K elements per vpdpbusd
+constexpr int64_t kBlock = 32; // x elements per scale
+constexpr int64_t kLanes = 16; // i32 / f32 lanes of a 512-bit vector
+
+struct VectorizeInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
+  VectorizeInt4DotMatmul(MLIRContext *ctx, int64_t rows, int64_t cols)
+      : OpRewritePattern(ctx, /*benefit=*/2), rows(rows), cols(cols) {}
+
+  int64_t rows, cols;
+
+  LogicalResult matchAndRewrite(linalg::GenericOp op,
+                                PatternRewriter &rewriter) const override {
+    auto quant = op->getAttrOfType<QuantAttr>("chimera.quant");
+    if (!quant || quant.getScheme() != QuantScheme::Int4 ||
+        quant.hasOffsets() || !op.hasPureBufferSemantics() ||
+        op.getNumDpsInputs() != 4 || op.getNumDpsInits() != 1)
+      return failure();
+    int64_t group = quant.getGroupSize();
+    if (group != kBlock && group % kStep != 0)
+      return failure();
+    Value x = op.getDpsInputs()[0], codes = op.getDpsInputs()[2],
+          scales = op.getDpsInputs()[3], out = op.getDpsInits()[0];
+    auto xType = cast<MemRefType>(x.getType());
+    auto outType = cast<MemRefType>(out.getType());
+    auto codesType = cast<MemRefType>(codes.getType());
+    unsigned r = outType.getRank();
+    if (op.getDpsInputs()[1] != x || (r != 2 && r != 3) ||
+        xType.getRank() != r + 1 || codesType.getRank() != 3 ||
+        !codesType.hasStaticShape() || !codesType.getLayout().isIdentity() ||
+        !xType.getLayout().isIdentity() || !outType.getLayout().isIdentity() ||
+        !xType.getElementType().isF32() || !outType.getElementType().isF32())
+      return failure();
+    int64_t n = codesType.getDimSize(0);
+    int64_t k = codesType.getDimSize(1) * group;
+    // K is a multiple of the group, so of 32; a last half step (K = 64·s +
+    // 32, groups of 32) is read with masks and its missing x block is 0.
+    int64_t steps = llvm::divideCeil(k, kStep);
+    bool halfTail = k % kStep != 0;
+
+    Location loc = op.getLoc();
+    auto c = [&](OpBuilder &b, int64_t v) -> Value {
+      return arith::ConstantIndexOp::create(b, loc, v);
+    };
+    // x as [M, K], out as [M, N], codes as [N, K/2].
+    SmallVector<ReassociationIndices> xGroups =
+        r == 3 ? SmallVector<ReassociationIndices>{{0, 1}, {2, 3}}
+               : SmallVector<ReassociationIndices>{{0}, {1, 2}};
+    x = memref::CollapseShapeOp::create(rewriter, loc, x, xGroups);
+    if (r == 3)
+      out = memref::CollapseShapeOp::create(
+          rewriter, loc, out, SmallVector<ReassociationIndices>{{0, 1}, {2}});
+    codes = memref::CollapseShapeOp::create(
+        rewriter, loc, codes, SmallVector<ReassociationIndices>{{0}, {1, 2}});
+    Value m = memref::DimOp::create(rewriter, loc, x, 0);
+
+    Type i8 = rewriter.getI8Type(), i32 = rewriter.getI32Type(),
+         f32 = rewriter.getF32Type();
+    auto alloc = [&](ArrayRef<int64_t> inner, Type type) -> Value {
+      SmallVector<int64_t> shape = {ShapedType::kDynamic, steps};
+      shape.append(inner.begin(), inner.end());
+      return memref::AllocOp::create(
+          rewriter, loc, MemRefType::get(shape, type), ValueRange{m});
+    };
+    Value xq = alloc({kStep}, i8), bias = alloc({kLanes}, i32),
+          xScale = alloc({kLanes}, f32);
+    quantizeRows(rewriter, loc, x, m, steps, halfTail, xq, bias, xScale);
+
+    auto grid = scf::ParallelOp::create(
+        rewriter, loc, ValueRange{c(rewriter, 0)},
+        ValueRange{c(rewriter, llvm::divideCeil(n, rows))},
+        ValueRange{c(rewriter, 1)});
+    grid->setAttr("chimera.block_size", rewriter.getI64IntegerAttr(1));
+    OpBuilder b = OpBuilder::atBlockBegin(grid.getBody());
+    Value n0 =
+        arith::MulIOp::create(b, loc, grid.getInductionVars()[0], c(b, rows));
+    Operands ops{xq, bias, xScale, codes, scales, out, steps, group, halfTail};
+    auto weightRows = [&](OpBuilder &wb, int64_t nr, int64_t count) {
+      for (int64_t g0 = 0; g0 < count; g0 += nr) {
+        Value first = g0 ? arith::AddIOp::create(wb, loc, n0, c(wb, g0)) : n0;
+        // Tiles of `cols` x rows, then the rest singly.
+        Value rem = arith::RemUIOp::create(wb, loc, m, c(wb, cols));
+        Value mFull = arith::SubIOp::create(wb, loc, m, rem);
+        auto tiles = scf::ForOp::create(wb, loc, c(wb, 0), mFull, c(wb, cols));
+        OpBuilder tb = OpBuilder::atBlockBegin(tiles.getBody());
+        emitTile(tb, loc, ops, tiles.getInductionVar(), cols, first, nr);
+        auto tail = scf::ForOp::create(wb, loc, mFull, m, c(wb, 1));
+        OpBuilder lb = OpBuilder::atBlockBegin(tail.getBody());
+        emitTile(lb, loc, ops, tail.getInductionVar(), 1, first, nr);
+      }
+    };
+    int64_t fullItems = n / rows;
+    if (fullItems * rows == n) {
+      weightRows(b, rows, rows);
+    } else {
+      Value isFull =
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
+                                grid.getInductionVars()[0], c(b, fullItems));
+      auto branch = scf::IfOp::create(b, loc, isFull, /*withElse=*/true);
+      OpBuilder tb = branch.getThenBodyBuilder();
+      weightRows(tb, rows, rows);
+      OpBuilder eb = branch.getElseBodyBuilder();
+      weightRows(eb, 1, n - fullItems * rows);
+    }
+    rewriter.setInsertionPointAfter(grid);
+    for (Value buffer : {xq, bias, xScale})
+      memref::DeallocOp::create(rewriter, loc, buffer);
+    rewriter.eraseOp(op);
+    return success();
+  }
+
+private:
+  struct Operands {
+    Value xq, bias, xScale, codes, scales, out;
+    int64_t steps, group;
+    bool halfTail;
+  };
+
+  static Value splat(OpBuilder &b, Location loc, VectorType type,
+                     Attribute value) {
+    return arith::ConstantOp::create(b, loc, type,
+                                     DenseElementsAttr::get(type, value));
+  }
+
+  /// acc + Σ over each lane's four byte pairs of u[i]·s[i] (u unsigned,
+  /// s signed): AVX512-VNNI's vpdpbusd.
+  static Value dotBytes(OpBuilder &b, Location loc, Value acc, Value u,
+                        Value s) {
+    return LLVM::CallIntrinsicOp::create(
+               b, loc, acc.getType(),
+               b.getStringAttr("llvm.x86.avx512.vpdpbusd.512"),
+               ValueRange{acc, u, s})
+        .getResult(0);
+  }
+
+  /// The x rows as int8 steps, their lane biases and lane scales.
+  void quantizeRows(OpBuilder &rewriter, Location loc, Value x, Value m,
+                    int64_t steps, bool halfTail, Value xq, Value bias,
+                    Value xScale) const {
+    auto c = [&](OpBuilder &b, int64_t v) -> Value {
+      return arith::ConstantIndexOp::create(b, loc, v);
+    };
+    auto rowsLoop =
+        scf::ParallelOp::create(rewriter, loc, ValueRange{c(rewriter, 0)},
+                                ValueRange{m}, ValueRange{c(rewriter, 1)});
+    rowsLoop->setAttr("chimera.block_size", rewriter.getI64IntegerAttr(1));
+    OpBuilder rb = OpBuilder::atBlockBegin(rowsLoop.getBody());
+    Value row = rowsLoop.getInductionVars()[0];
+    auto stepLoop =
+        scf::ForOp::create(rb, loc, c(rb, 0), c(rb, steps), c(rb, 1));
+    OpBuilder b = OpBuilder::atBlockBegin(stepLoop.getBody());
+    Value s = stepLoop.getInductionVar();
+    Type f32 = b.getF32Type();
+    auto vec = VectorType::get({kLanes}, f32);
+    auto ivec = VectorType::get({kLanes}, b.getI32Type());
+    auto bytes16 = VectorType::get({kLanes}, b.getI8Type());
+    auto bytes64 = VectorType::get({kStep}, b.getI8Type());
+    Value base = arith::MulIOp::create(b, loc, s, c(b, kStep));
+    Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0));
+    // In a last half step, the second block's loads are masked off.
+    Value inSecond;
+    if (halfTail)
+      inSecond = vector::BroadcastOp::create(
+          b, loc, VectorType::get({kLanes}, b.getI1Type()),
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, s,
+                                c(b, steps - 1)));
+    SmallVector<Value> v;
+    for (int64_t i = 0; i < kStep / kLanes; ++i) {
+      Value at = arith::AddIOp::create(b, loc, base, c(b, i * kLanes));
+      if (halfTail && i >= 2)
+        v.push_back(vector::MaskedLoadOp::create(
+            b, loc, vec, x, ValueRange{row, at}, inSecond,
+            vector::BroadcastOp::create(b, loc, vec, zero)));
+      else
+        v.push_back(
+            vector::LoadOp::create(b, loc, vec, x, ValueRange{row, at}));
+    }
+    auto fast = arith::FastMathFlags::reassoc;
+    Value limit = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(127));
+    SmallVector<Value> scale, inverse;
+    for (int64_t h = 0; h < 2; ++h) {
+      Value amax = arith::MaximumFOp::create(
+          b, loc, math::AbsFOp::create(b, loc, v[2 * h]),
+          math::AbsFOp::create(b, loc, v[2 * h + 1]));
+      amax = vector::ReductionOp::create(b, loc, vector::CombiningKind::MAXNUMF,
+                                         amax, Value(), fast);
+      scale.push_back(arith::DivFOp::create(b, loc, amax, limit));
+      // An all-zero block has scale 0 and codes 0.
+      Value isZero =
+          arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, amax, zero);
+      inverse.push_back(arith::SelectOp::create(
+          b, loc, isZero, zero, arith::DivFOp::create(b, loc, limit, amax)));
+    }
+    SmallVector<int64_t> even, odd, low, concat;
+    for (int64_t i = 0; i < kLanes; ++i) {
+      even.push_back(2 * i);
+      odd.push_back(2 * i + 1);
+    }
+    for (int64_t i = 0; i < 2 * kLanes; ++i)
+      low.push_back(i);
+    for (int64_t i = 0; i < kStep; ++i)
+      concat.push_back(i);
+    auto quantize = [&](Value values, Value inv) -> Value {
+      Value scaled = arith::MulFOp::create(
+          b, loc, values, vector::BroadcastOp::create(b, loc, vec, inv));
+      Value rounded = math::RoundEvenOp::create(b, loc, scaled);
+      return arith::TruncIOp::create(
+          b, loc, bytes16, arith::FPToSIOp::create(b, loc, ivec, rounded));
+    };
+    // Block 0 is elements [0, 32), block 1 [32, 64) of the step.
+    Value evens = vector::ShuffleOp::create(
+        b, loc,
+        quantize(vector::ShuffleOp::create(b, loc, v[0], v[1], even),
+                 inverse[0]),
+        quantize(vector::ShuffleOp::create(b, loc, v[2], v[3], even),
+                 inverse[1]),
+        low);
+    Value odds = vector::ShuffleOp::create(
+        b, loc,
+        quantize(vector::ShuffleOp::create(b, loc, v[0], v[1], odd),
+                 inverse[0]),
+        quantize(vector::ShuffleOp::create(b, loc, v[2], v[3], odd),
+                 inverse[1]),
+        low);
+    Value codes = vector::ShuffleOp::create(b, loc, evens, odds, concat);
+    Value zeroIdx = c(b, 0);
+    vector::StoreOp::create(b, loc, codes, xq, ValueRange{row, s, zeroIdx});
+    // −8·Σ per lane: vpdpbusd of the codes with bytes of 8, from 0, negated.
+    Value eights = splat(b, loc, bytes64, b.getI8IntegerAttr(8));
+    Value izero = splat(b, loc, ivec, b.getI32IntegerAttr(0));
+    Value laneBias = arith::SubIOp::create(
+        b, loc, izero, dotBytes(b, loc, izero, eights, codes));
+    vector::StoreOp::create(b, loc, laneBias, bias,
+                            ValueRange{row, s, zeroIdx});
+    // Lanes 0-3 and 8-11 are block 0's, 4-7 and 12-15 block 1's.
+    SmallVector<int64_t> pick;
+    for (int64_t i = 0; i < kLanes; ++i)
+      pick.push_back((i / 4) % 2 ? kLanes : 0);
+    Value laneScale = vector::ShuffleOp::create(
+        b, loc, vector::BroadcastOp::create(b, loc, vec, scale[0]),
+        vector::BroadcastOp::create(b, loc, vec, scale[1]), pick);
+    vector::StoreOp::create(b, loc, laneScale, xScale,
+                            ValueRange{row, s, zeroIdx});
+  }
+
+  /// `mr` x rows from `m0` by `nr` weight rows from `n0`, added into out.
+  void emitTile(OpBuilder &b, Location loc, const Operands &ops, Value m0,
+                int64_t mr, Value n0, int64_t nr) const {
+    Type f32 = b.getF32Type(), i8 = b.getI8Type();
+    auto vec = VectorType::get({kLanes}, f32);
+    auto ivec = VectorType::get({kLanes}, b.getI32Type());
+    auto bytes32 = VectorType::get({kStep / 2}, i8);
+    auto bytes64 = VectorType::get({kStep}, i8);
+    auto c = [&](OpBuilder &bb, int64_t v) -> Value {
+      return arith::ConstantIndexOp::create(bb, loc, v);
+    };
+    SmallVector<Value> ms, ns;
+    for (int64_t i = 0; i < mr; ++i)
+      ms.push_back(i ? arith::AddIOp::create(b, loc, m0, c(b, i)) : m0);
+    for (int64_t j = 0; j < nr; ++j)
+      ns.push_back(j ? arith::AddIOp::create(b, loc, n0, c(b, j)) : n0);
+    SmallVector<int64_t> concat, pick;
+    for (int64_t i = 0; i < kStep; ++i)
+      concat.push_back(i);
+    for (int64_t i = 0; i < kLanes; ++i)
+      pick.push_back((i / 4) % 2);
+    Value zero = splat(b, loc, vec, b.getF32FloatAttr(0));
+    SmallVector<Value> init(mr * nr, zero);
+    // One step of every accumulator; `half`: only the step's first 32
+    // weights exist (the masked tail).
+    auto step = [&](OpBuilder &lb, Value s, ValueRange acc,
+                    bool half) -> SmallVector<Value> {
+      SmallVector<Value> next(acc.begin(), acc.end());
+      Value zeroIdx = c(lb, 0);
+      SmallVector<Value> xv, bv, sv;
+      for (Value row : ms) {
+        xv.push_back(vector::LoadOp::create(lb, loc, bytes64, ops.xq,
+                                            ValueRange{row, s, zeroIdx}));
+        bv.push_back(vector::LoadOp::create(lb, loc, ivec, ops.bias,
+                                            ValueRange{row, s, zeroIdx}));
+        sv.push_back(vector::LoadOp::create(lb, loc, vec, ops.xScale,
+                                            ValueRange{row, s, zeroIdx}));
+      }
+      Value byteAt = arith::MulIOp::create(lb, loc, s, c(lb, kStep / 2));
+      // The scale of the step's first element's group, and for groups
+      // of 32 the next group's too.
+      Value group0 = arith::DivUIOp::create(
+          lb, loc, arith::MulIOp::create(lb, loc, s, c(lb, kStep)),
+          c(lb, ops.group));
+      for (int64_t j = 0; j < nr; ++j) {
+        Value q =
+            half
+                ? Value(vector::MaskedLoadOp::create(
+                      lb, loc, bytes32, ops.codes, ValueRange{ns[j], byteAt},
+                      vector::ConstantMaskOp::create(
+                          lb, loc, VectorType::get({kStep / 2}, lb.getI1Type()),
+                          ArrayRef<int64_t>{kStep / 4}),
+                      splat(lb, loc, bytes32, lb.getI8IntegerAttr(0))))
+                : Value(vector::LoadOp::create(lb, loc, bytes32, ops.codes,
+                                               ValueRange{ns[j], byteAt}));
+        // Offset-binary: u = nibble ^ 8, both nibbles with one xor.
+        q = arith::XOrIOp::create(
+            lb, loc, q, splat(lb, loc, bytes32, lb.getI8IntegerAttr(0x88)));
+        Value lo = arith::AndIOp::create(
+            lb, loc, q, splat(lb, loc, bytes32, lb.getI8IntegerAttr(15)));
+        Value hi = arith::ShRUIOp::create(
+            lb, loc, q, splat(lb, loc, bytes32, lb.getI8IntegerAttr(4)));
+        Value w = vector::ShuffleOp::create(lb, loc, lo, hi, concat);
+        Value wScale;
+        if (ops.group == kBlock) {
+          auto pairType = VectorType::get({2}, f32);
+          Value pair =
+              half ? Value(vector::MaskedLoadOp::create(
+                         lb, loc, pairType, ops.scales,
+                         ValueRange{ns[j], group0},
+                         vector::ConstantMaskOp::create(
+                             lb, loc, VectorType::get({2}, lb.getI1Type()),
+                             ArrayRef<int64_t>{1}),
+                         splat(lb, loc, pairType, lb.getF32FloatAttr(0))))
+                   : Value(vector::LoadOp::create(lb, loc, pairType, ops.scales,
+                                                  ValueRange{ns[j], group0}));
+          wScale = vector::ShuffleOp::create(lb, loc, pair, pair, pick);
+        } else {
+          wScale = vector::BroadcastOp::create(
+              lb, loc, vec,
+              memref::LoadOp::create(lb, loc, ops.scales,
+                                     ValueRange{ns[j], group0}));
+        }
+        for (int64_t i = 0; i < mr; ++i) {
+          Value dot = dotBytes(lb, loc, bv[i], w, xv[i]);
+          Value f = arith::SIToFPOp::create(lb, loc, vec, dot);
+          Value laneScale = arith::MulFOp::create(lb, loc, wScale, sv[i]);
+          Value &a = next[i * nr + j];
+          a = vector::FMAOp::create(lb, loc, f, laneScale, a);
+        }
+      }
+      return next;
+    };
+    int64_t fullSteps = ops.steps - (ops.halfTail ? 1 : 0);
+    auto loop = scf::ForOp::create(
+        b, loc, c(b, 0), c(b, fullSteps), c(b, 1), init,
+        [&](OpBuilder &lb, Location, Value s, ValueRange acc) {
+          scf::YieldOp::create(lb, loc, step(lb, s, acc, /*half=*/false));
+        });
+    SmallVector<Value> sums(loop.getResults());
+    if (ops.halfTail)
+      sums = step(b, c(b, fullSteps), sums, /*half=*/true);
+    auto fast = arith::FastMathFlags::reassoc | arith::FastMathFlags::contract;
+    for (int64_t i = 0; i < mr; ++i)
+      for (int64_t j = 0; j < nr; ++j) {
+        Value sum =
+            vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD,
+                                        sums[i * nr + j], Value(), fast);
+        SmallVector<Value, 2> at = {ms[i], ns[j]};
+        Value old = memref::LoadOp::create(b, loc, ops.out, at);
+        memref::StoreOp::create(b, loc, arith::AddFOp::create(b, loc, old, sum),
+                                ops.out, at);
+      }
+  }
+};
+
+} // namespace
+
+void populateInt4DotMatmulPatterns(RewritePatternSet &patterns, int64_t rows,
+                                   int64_t cols) {
+  patterns.add<VectorizeInt4DotMatmul>(patterns.getContext(), rows, cols);
+}
+
+} // namespace mlir::chimera
