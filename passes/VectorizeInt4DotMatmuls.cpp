@@ -111,36 +111,9 @@ struct VectorizeInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
         ValueRange{c(rewriter, 1)});
     grid->setAttr("chimera.block_size", rewriter.getI64IntegerAttr(1));
     OpBuilder b = OpBuilder::atBlockBegin(grid.getBody());
-    Value n0 =
-        arith::MulIOp::create(b, loc, grid.getInductionVars()[0], c(b, rows));
-    Operands ops{xq, bias, xScale, codes, scales, out, steps, group, halfTail};
-    auto weightRows = [&](OpBuilder &wb, int64_t nr, int64_t count) {
-      for (int64_t g0 = 0; g0 < count; g0 += nr) {
-        Value first = g0 ? arith::AddIOp::create(wb, loc, n0, c(wb, g0)) : n0;
-        // Tiles of `cols` x rows, then the rest singly.
-        Value rem = arith::RemUIOp::create(wb, loc, m, c(wb, cols));
-        Value mFull = arith::SubIOp::create(wb, loc, m, rem);
-        auto tiles = scf::ForOp::create(wb, loc, c(wb, 0), mFull, c(wb, cols));
-        OpBuilder tb = OpBuilder::atBlockBegin(tiles.getBody());
-        emitTile(tb, loc, ops, tiles.getInductionVar(), cols, first, nr);
-        auto tail = scf::ForOp::create(wb, loc, mFull, m, c(wb, 1));
-        OpBuilder lb = OpBuilder::atBlockBegin(tail.getBody());
-        emitTile(lb, loc, ops, tail.getInductionVar(), 1, first, nr);
-      }
-    };
-    int64_t fullItems = n / rows;
-    if (fullItems * rows == n) {
-      weightRows(b, rows, rows);
-    } else {
-      Value isFull =
-          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
-                                grid.getInductionVars()[0], c(b, fullItems));
-      auto branch = scf::IfOp::create(b, loc, isFull, /*withElse=*/true);
-      OpBuilder tb = branch.getThenBodyBuilder();
-      weightRows(tb, rows, rows);
-      OpBuilder eb = branch.getElseBodyBuilder();
-      weightRows(eb, 1, n - fullItems * rows);
-    }
+    Operands ops{xq, bias, xScale, codes, scales, out, steps, group, halfTail,
+                 n};
+    emitItem(b, loc, ops, grid.getInductionVars()[0], m);
     rewriter.setInsertionPointAfter(grid);
     for (Value buffer : {xq, bias, xScale})
       memref::DeallocOp::create(rewriter, loc, buffer);
@@ -148,12 +121,51 @@ struct VectorizeInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
     return success();
   }
 
-private:
   struct Operands {
     Value xq, bias, xScale, codes, scales, out;
     int64_t steps, group;
     bool halfTail;
+    int64_t n;
+    /// When set, tile row p is out row rowList[p] and x row
+    /// rowList[p] / xRowDiv (the slots routed to one expert).
+    Value rowList = {};
+    int64_t xRowDiv = 1;
   };
+
+  /// Grid item `item`: weight rows [item·rows, +rows) against x rows
+  /// [0, count), in tiles of `cols` x rows and then singly.
+  void emitItem(OpBuilder &b, Location loc, const Operands &ops, Value item,
+                Value count) const {
+    auto c = [&](OpBuilder &bb, int64_t v) -> Value {
+      return arith::ConstantIndexOp::create(bb, loc, v);
+    };
+    Value n0 = arith::MulIOp::create(b, loc, item, c(b, rows));
+    auto weightRows = [&](OpBuilder &wb, int64_t nr, int64_t total) {
+      for (int64_t g0 = 0; g0 < total; g0 += nr) {
+        Value first = g0 ? arith::AddIOp::create(wb, loc, n0, c(wb, g0)) : n0;
+        Value rem = arith::RemUIOp::create(wb, loc, count, c(wb, cols));
+        Value full = arith::SubIOp::create(wb, loc, count, rem);
+        auto tiles = scf::ForOp::create(wb, loc, c(wb, 0), full, c(wb, cols));
+        OpBuilder tb = OpBuilder::atBlockBegin(tiles.getBody());
+        emitTile(tb, loc, ops, tiles.getInductionVar(), cols, first, nr);
+        auto tail = scf::ForOp::create(wb, loc, full, count, c(wb, 1));
+        OpBuilder lb = OpBuilder::atBlockBegin(tail.getBody());
+        emitTile(lb, loc, ops, tail.getInductionVar(), 1, first, nr);
+      }
+    };
+    int64_t fullItems = ops.n / rows;
+    if (fullItems * rows == ops.n) {
+      weightRows(b, rows, rows);
+      return;
+    }
+    Value isFull = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
+                                         item, c(b, fullItems));
+    auto branch = scf::IfOp::create(b, loc, isFull, /*withElse=*/true);
+    OpBuilder tb = branch.getThenBodyBuilder();
+    weightRows(tb, rows, rows);
+    OpBuilder eb = branch.getElseBodyBuilder();
+    weightRows(eb, 1, ops.n - fullItems * rows);
+  }
 
   static Value splat(OpBuilder &b, Location loc, VectorType type,
                      Attribute value) {
@@ -293,9 +305,21 @@ private:
     auto c = [&](OpBuilder &bb, int64_t v) -> Value {
       return arith::ConstantIndexOp::create(bb, loc, v);
     };
-    SmallVector<Value> ms, ns;
-    for (int64_t i = 0; i < mr; ++i)
-      ms.push_back(i ? arith::AddIOp::create(b, loc, m0, c(b, i)) : m0);
+    SmallVector<Value> ms, outRows, ns;
+    for (int64_t i = 0; i < mr; ++i) {
+      Value p = i ? arith::AddIOp::create(b, loc, m0, c(b, i)) : m0;
+      if (!ops.rowList) {
+        ms.push_back(p);
+        outRows.push_back(p);
+        continue;
+      }
+      Value slot = memref::LoadOp::create(b, loc, ops.rowList, ValueRange{p});
+      outRows.push_back(slot);
+      ms.push_back(ops.xRowDiv == 1
+                       ? slot
+                       : Value(arith::DivUIOp::create(b, loc, slot,
+                                                      c(b, ops.xRowDiv))));
+    }
     for (int64_t j = 0; j < nr; ++j)
       ns.push_back(j ? arith::AddIOp::create(b, loc, n0, c(b, j)) : n0);
     SmallVector<int64_t> concat, pick;
@@ -390,7 +414,7 @@ private:
         Value sum =
             vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD,
                                         sums[i * nr + j], Value(), fast);
-        SmallVector<Value, 2> at = {ms[i], ns[j]};
+        SmallVector<Value, 2> at = {outRows[i], ns[j]};
         Value old = memref::LoadOp::create(b, loc, ops.out, at);
         memref::StoreOp::create(b, loc, arith::AddFOp::create(b, loc, old, sum),
                                 ops.out, at);
@@ -398,11 +422,185 @@ private:
   }
 };
 
+/// The routed int4 matmul of the reference's expert FFN (h[t, j, i] +=
+/// in[t, (j,) x] · W[ids[t, j], i, x], the int4 code and its group's scale
+/// loaded in the body, the generic tagged with its `chimera.quant`) as a
+/// grouped GEMM: every x row quantised once, then a grid over (expert,
+/// blocks of weight rows) whose items list the slots routed to their
+/// expert and run the tiles above on them, so a decode step reads only the
+/// routed experts' codes.
+struct VectorizeRoutedInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
+  VectorizeRoutedInt4DotMatmul(MLIRContext *ctx,
+                               const VectorizeInt4DotMatmul &kernel)
+      : OpRewritePattern(ctx, /*benefit=*/2), kernel(kernel) {}
+
+  const VectorizeInt4DotMatmul &kernel;
+
+  static bool isDims(AffineMap map, ArrayRef<unsigned> dims) {
+    if (map.getNumResults() != dims.size())
+      return false;
+    for (auto [expr, d] : llvm::zip(map.getResults(), dims)) {
+      auto dim = dyn_cast<AffineDimExpr>(expr);
+      if (!dim || dim.getPosition() != d)
+        return false;
+    }
+    return true;
+  }
+
+  LogicalResult matchAndRewrite(linalg::GenericOp op,
+                                PatternRewriter &rewriter) const override {
+    auto quant = op->getAttrOfType<QuantAttr>("chimera.quant");
+    if (!quant || quant.getScheme() != QuantScheme::Int4 ||
+        !op.hasPureBufferSemantics() || op.getNumDpsInputs() != 2 ||
+        op.getNumDpsInits() != 1 || op.getNumLoops() != 4)
+      return failure();
+    int64_t group = quant.getGroupSize();
+    if (group != kBlock && group % kStep != 0)
+      return failure();
+    SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+    bool inPerSlot = isDims(maps[0], {0, 1, 3});
+    if ((!inPerSlot && !isDims(maps[0], {0, 3})) || !isDims(maps[1], {0, 1}) ||
+        !isDims(maps[2], {0, 1, 2}))
+      return failure();
+    // The codes [E, N, K/2] and scales [E, N, K/G] the body loads, both
+    // defined outside the op (views of the archive).
+    Value codes, scales;
+    for (auto load : op.getRegion().front().getOps<memref::LoadOp>()) {
+      auto type = cast<MemRefType>(load.getMemRef().getType());
+      if (type.getRank() != 3 ||
+          op->isAncestor(load.getMemRef().getParentRegion()->getParentOp()))
+        return failure();
+      if (type.getElementType().isInteger(8) && !codes)
+        codes = load.getMemRef();
+      else if (type.getElementType().isF32() && !scales)
+        scales = load.getMemRef();
+      else
+        return failure();
+    }
+    if (!codes || !scales)
+      return failure();
+    Value in = op.getDpsInputs()[0], ids = op.getDpsInputs()[1],
+          out = op.getDpsInits()[0];
+    auto codesType = cast<MemRefType>(codes.getType());
+    auto scalesType = cast<MemRefType>(scales.getType());
+    auto inType = cast<MemRefType>(in.getType());
+    auto outType = cast<MemRefType>(out.getType());
+    auto idsType = cast<MemRefType>(ids.getType());
+    if (!codesType.hasStaticShape() || !scalesType.hasStaticShape() ||
+        !codesType.getLayout().isIdentity() ||
+        !scalesType.getLayout().isIdentity() ||
+        !inType.getLayout().isIdentity() || !outType.getLayout().isIdentity() ||
+        !idsType.getLayout().isIdentity() || !inType.getElementType().isF32() ||
+        !outType.getElementType().isF32() ||
+        ShapedType::isDynamic(idsType.getDimSize(1)))
+      return failure();
+    int64_t experts = codesType.getDimSize(0), n = codesType.getDimSize(1);
+    int64_t k = codesType.getDimSize(2) * 2;
+    if (k % group != 0 || scalesType.getDimSize(2) != k / group)
+      return failure();
+    int64_t steps = llvm::divideCeil(k, kStep);
+    bool halfTail = k % kStep != 0;
+
+    Location loc = op.getLoc();
+    auto c = [&](OpBuilder &b, int64_t v) -> Value {
+      return arith::ConstantIndexOp::create(b, loc, v);
+    };
+    SmallVector<ReassociationIndices> flat = {{0, 1}, {2}};
+    Value out2d = memref::CollapseShapeOp::create(rewriter, loc, out, flat);
+    Value x2d = inPerSlot ? Value(memref::CollapseShapeOp::create(
+                                rewriter, loc, in, flat))
+                          : in;
+    Value idsFlat = memref::CollapseShapeOp::create(
+        rewriter, loc, ids, SmallVector<ReassociationIndices>{{0, 1}});
+    Value slots = memref::DimOp::create(rewriter, loc, idsFlat, 0);
+    Value xRows = memref::DimOp::create(rewriter, loc, x2d, 0);
+
+    Type i8 = rewriter.getI8Type(), i32 = rewriter.getI32Type(),
+         f32 = rewriter.getF32Type();
+    auto alloc = [&](ArrayRef<int64_t> inner, Type type) -> Value {
+      SmallVector<int64_t> shape = {ShapedType::kDynamic, steps};
+      shape.append(inner.begin(), inner.end());
+      return memref::AllocOp::create(
+          rewriter, loc, MemRefType::get(shape, type), ValueRange{xRows});
+    };
+    Value xq = alloc({kStep}, i8), bias = alloc({kLanes}, i32),
+          xScale = alloc({kLanes}, f32);
+    kernel.quantizeRows(rewriter, loc, x2d, xRows, steps, halfTail, xq, bias,
+                        xScale);
+
+    Value c0 = c(rewriter, 0), c1 = c(rewriter, 1);
+    auto grid = scf::ParallelOp::create(
+        rewriter, loc, ValueRange{c0, c0},
+        ValueRange{c(rewriter, experts),
+                   c(rewriter, llvm::divideCeil(n, kernel.rows))},
+        ValueRange{c1, c1});
+    grid->setAttr("chimera.block_size", rewriter.getI64IntegerAttr(1));
+    OpBuilder gb = OpBuilder::atBlockBegin(grid.getBody());
+    Value e = grid.getInductionVars()[0];
+    // The list of slots routed to expert e lives on the stack for one item.
+    auto scope = memref::AllocaScopeOp::create(gb, loc, TypeRange{});
+    Block *body = new Block();
+    scope.getBodyRegion().push_back(body);
+    OpBuilder b = OpBuilder::atBlockBegin(body);
+    Value list = memref::AllocaOp::create(
+        b, loc, MemRefType::get({ShapedType::kDynamic}, b.getIndexType()),
+        ValueRange{slots});
+    auto collect = scf::ForOp::create(
+        b, loc, c(b, 0), slots, c(b, 1), ValueRange{c(b, 0)},
+        [&](OpBuilder &lb, Location, Value slot, ValueRange it) {
+          Value id = memref::LoadOp::create(lb, loc, idsFlat, ValueRange{slot});
+          Value hit = arith::CmpIOp::create(
+              lb, loc, arith::CmpIPredicate::eq,
+              arith::IndexCastOp::create(lb, loc, lb.getIndexType(), id), e);
+          auto branch = scf::IfOp::create(lb, loc, lb.getIndexType(), hit,
+                                          /*withElse=*/true);
+          OpBuilder tb = branch.getThenBodyBuilder();
+          memref::StoreOp::create(tb, loc, slot, list, ValueRange{it[0]});
+          scf::YieldOp::create(
+              tb, loc, Value(arith::AddIOp::create(tb, loc, it[0], c(tb, 1))));
+          OpBuilder eb = branch.getElseBodyBuilder();
+          scf::YieldOp::create(eb, loc, it[0]);
+          scf::YieldOp::create(lb, loc, branch.getResult(0));
+        });
+    // Expert e's codes as [N, K/2] and scales as [N, K/G].
+    auto expertView = [&](Value stack, int64_t cols) -> Value {
+      auto type = cast<MemRefType>(stack.getType());
+      SmallVector<OpFoldResult> offsets = {e, b.getIndexAttr(0),
+                                           b.getIndexAttr(0)};
+      SmallVector<OpFoldResult> sizes = {b.getIndexAttr(1), b.getIndexAttr(n),
+                                         b.getIndexAttr(cols)};
+      SmallVector<OpFoldResult> strides(3, b.getIndexAttr(1));
+      auto viewType = memref::SubViewOp::inferRankReducedResultType(
+          {n, cols}, type, offsets, sizes, strides);
+      return memref::SubViewOp::create(b, loc, viewType, stack, offsets, sizes,
+                                       strides);
+    };
+    VectorizeInt4DotMatmul::Operands ops{
+        xq,    bias,  xScale,   expertView(codes, k / 2),
+        expertView(scales, k / group),  out2d, steps, group, halfTail, n};
+    ops.rowList = list;
+    ops.xRowDiv = inPerSlot ? 1 : idsType.getDimSize(1);
+    kernel.emitItem(b, loc, ops, grid.getInductionVars()[1],
+                    collect.getResult(0));
+    memref::AllocaScopeReturnOp::create(b, loc, ValueRange{});
+    rewriter.setInsertionPointAfter(grid);
+    for (Value buffer : {xq, bias, xScale})
+      memref::DeallocOp::create(rewriter, loc, buffer);
+    rewriter.eraseOp(op);
+    return success();
+  }
+};
+
 } // namespace
 
 void populateInt4DotMatmulPatterns(RewritePatternSet &patterns, int64_t rows,
                                    int64_t cols) {
-  patterns.add<VectorizeInt4DotMatmul>(patterns.getContext(), rows, cols);
+  // The routed pattern borrows the dense one's kernel, which therefore
+  // lives as long as the pattern set.
+  auto dense = std::make_unique<VectorizeInt4DotMatmul>(patterns.getContext(),
+                                                        rows, cols);
+  patterns.add<VectorizeRoutedInt4DotMatmul>(patterns.getContext(), *dense);
+  patterns.add(std::move(dense));
 }
 
 } // namespace mlir::chimera

@@ -579,13 +579,29 @@ LogicalResult ExpertFfnOp::inferReturnTypes(MLIRContext *,
   int64_t t = rankedType(x).getDimSize(0), h = rankedType(x).getDimSize(1);
   int64_t k = rankedType(adaptor.getWeights()).getDimSize(1);
   ArrayRef<int64_t> us = rankedType(up).getShape();
+  // Float weights, int8 codes with one scale per expert output row, or int4
+  // codes two per byte with one scale per group of each row.
+  QuantAttr quant = adaptor.getQuantAttr();
+  if (quant && quant.getScheme() != QuantScheme::Int8 &&
+      quant.getScheme() != QuantScheme::Int4)
+    return check.error("quant = " + stringifyQuantScheme(quant.getScheme()) +
+                       ": expert FFNs take int8 or int4 weights");
+  bool int4 = quant && quant.getScheme() == QuantScheme::Int4;
+  int64_t perByte = int4 ? 2 : 1;
+  auto packed = [&](int64_t columns) {
+    return ShapedType::isDynamic(columns) ? columns : columns / perByte;
+  };
   if (failed(check.dim(adaptor.getWeights(), "weights", 0, t, "'input' tokens")) ||
       failed(check.dim(adaptor.getIds(), "ids", 0, t, "'input' tokens")) ||
       failed(check.dim(adaptor.getIds(), "ids", 1, k, "'weights' dim 1")) ||
-      failed(check.dim(up, "w_up", 2, h, "'input' hidden size")) ||
+      failed(check.dim(up, "w_up", 2, packed(h),
+                       int4 ? "'input' hidden size / 2 (int4 codes)"
+                            : "'input' hidden size")) ||
       failed(check.dim(down, "w_down", 0, us[0], "'w_up' experts")) ||
       failed(check.dim(down, "w_down", 1, h, "'input' hidden size")) ||
-      failed(check.dim(down, "w_down", 2, us[1], "'w_up' intermediate size")))
+      failed(check.dim(down, "w_down", 2, packed(us[1]),
+                       int4 ? "'w_up' intermediate size / 2 (int4 codes)"
+                            : "'w_up' intermediate size")))
     return failure();
   if (Value gate = adaptor.getWGate()) {
     if (failed(check.rank(gate, "w_gate", 3)))
@@ -594,11 +610,6 @@ LogicalResult ExpertFfnOp::inferReturnTypes(MLIRContext *,
       if (failed(check.dim(gate, "w_gate", i, us[i], "'w_up' shape")))
         return failure();
   }
-  // Float weights, or int8 codes with one scale per expert output row.
-  QuantAttr quant = adaptor.getQuantAttr();
-  if (quant && quant.getScheme() != QuantScheme::Int8)
-    return check.error("quant = " + stringifyQuantScheme(quant.getScheme()) +
-                       ": expert FFNs take int8 weights only");
   struct Part {
     Value w, scales;
     const char *name, *scalesName;
@@ -620,21 +631,35 @@ LogicalResult ExpertFfnOp::inferReturnTypes(MLIRContext *,
                            "' must be a float tensor without 'quant'");
       if (p.scales)
         return check.error(std::string("operand '") + p.scalesName +
-                           "' needs quant = #chimera.quant<int8>");
+                           "' needs quant = #chimera.quant<int8|int4>");
       continue;
     }
+    std::string scheme = stringifyQuantScheme(quant.getScheme()).str();
     if (!elt.isInteger(8))
       return check.error(std::string("operand '") + p.name +
-                         "' must hold i8 codes with quant = int8");
+                         "' must hold i8 codes with quant = " + scheme);
     if (!p.scales)
       return check.error(std::string("operand '") + p.scalesName +
-                         "' is required with quant = int8");
+                         "' is required with quant = " + scheme);
     ArrayRef<int64_t> ws = rankedType(p.w).getShape();
-    if (failed(check.rank(p.scales, p.scalesName, 2)) ||
+    if (failed(check.rank(p.scales, p.scalesName, int4 ? 3 : 2)) ||
         failed(check.dim(p.scales, p.scalesName, 0, ws[0], "experts")) ||
         failed(check.dim(p.scales, p.scalesName, 1, ws[1],
                          "rows, one per output row")))
       return failure();
+    if (int4) {
+      int64_t group = quant.getGroupSize();
+      int64_t columns = ws[2] * 2;
+      if (!ShapedType::isDynamic(ws[2]) && columns % group != 0)
+        return check.error(std::string("operand '") + p.name + "': " +
+                           std::to_string(columns) +
+                           " columns are not a multiple of group_size " +
+                           std::to_string(group));
+      if (!ShapedType::isDynamic(ws[2]) &&
+          failed(check.dim(p.scales, p.scalesName, 2, columns / group,
+                           "groups, one per group_size columns")))
+        return failure();
+    }
   }
   inferred.push_back(x.getType());
   return success();

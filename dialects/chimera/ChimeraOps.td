@@ -354,6 +354,12 @@ def Chimera_ExpertFfnOp : Chimera_InferredOp<"expert_ffn", [AttrSizedOperandSegm
     and `up_scales : [E, I]`, `down_scales : [E, H]` (and `gate_scales :
     [E, I]`) hold one f32 scale per expert output row:
     `w[e, n, k] = scales[e, n] · q[e, n, k]`.
+
+    With `quant = #chimera.quant<int4, group_size = G>` they hold two codes
+    per byte as `linear` does (`w_up : [E, I, H/2]`, `w_down : [E, H, I/2]`)
+    and the scales one value per group of each row (`up_scales : [E, I,
+    H/G]`, `down_scales : [E, H, I/G]`):
+    `w[e, n, k] = scales[e, n, k/G] · int4(q[e, n, k/2] nibble k%2)`.
   }];
   let arguments = (ins Chimera_FloatTensor:$input, Chimera_FloatTensor:$weights,
                        Chimera_IntTensor:$ids,

@@ -109,8 +109,12 @@ Value GraphBuilder::paramStack(llvm::ArrayRef<std::string> names,
 }
 
 ch::QuantAttr GraphBuilder::stackQuant() const {
-  return quant && quant.getScheme() == ch::QuantScheme::Int8 ? quant
-                                                             : ch::QuantAttr();
+  if (!quant)
+    return {};
+  if (quant.getScheme() == ch::QuantScheme::Int8 ||
+      (quant.getScheme() == ch::QuantScheme::Int4 && int4Experts))
+    return quant;
+  return {};
 }
 
 std::pair<Value, Value>
@@ -126,6 +130,20 @@ GraphBuilder::maybeQuantisedStack(llvm::ArrayRef<std::string> names,
     scales.push_back(b.getStringAttr(name + ":scales"));
   }
   int64_t e = static_cast<int64_t>(names.size());
+  int64_t rows = memberShape[0], cols = memberShape[1];
+  SmallVector<int64_t> codesShape = {e, rows, cols},
+                       scalesShape = {e, rows};
+  if (q.getScheme() == ch::QuantScheme::Int4) {
+    int64_t group = q.getGroupSize();
+    if (cols % group != 0) {
+      fail("--quant=int4: group size " + llvm::Twine(group) +
+           " does not divide the " + llvm::Twine(cols) + " columns of '" +
+           names.front() + "'");
+      return {paramStack(names, memberShape), Value()};
+    }
+    codesShape = {e, rows, cols / 2};
+    scalesShape = {e, rows, cols / group};
+  }
   auto stack = [&](ArrayRef<Attribute> members, ArrayRef<int64_t> shape,
                    Type type, llvm::StringRef role) {
     auto op = ch::ParamStackOp::create(b, loc, RankedTensorType::get(shape, type),
@@ -134,9 +152,8 @@ GraphBuilder::maybeQuantisedStack(llvm::ArrayRef<std::string> names,
     op->setAttr("chimera.quant_part", b.getStringAttr(role));
     return op.getResult();
   };
-  return {stack(codes, {e, memberShape[0], memberShape[1]}, b.getI8Type(),
-                "codes"),
-          stack(scales, {e, memberShape[0]}, b.getF32Type(), "scales")};
+  return {stack(codes, codesShape, b.getI8Type(), "codes"),
+          stack(scales, scalesShape, b.getF32Type(), "scales")};
 }
 
 Value GraphBuilder::linear(Value x, llvm::StringRef weight, int64_t out,

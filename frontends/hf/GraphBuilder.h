@@ -58,8 +58,9 @@ public:
   mlir::Value matrix(llvm::StringRef name, llvm::ArrayRef<int64_t> shape);
   /// `chimera.param_stack [names] : tensor<N x member x elt>`.
   /// With an int8 quant scheme set: the stacked int8 codes of `names` and
-  /// their scales ([E, rows]), params the archive writer quantises; else
-  /// the stack in the matrix type and no scales.
+  /// their scales ([E, rows]), params the archive writer quantises; with
+  /// int4 and setInt4Experts: codes [E, rows, cols/2] and scales [E, rows,
+  /// cols/G]; else the stack in the matrix type and no scales.
   std::pair<mlir::Value, mlir::Value>
   maybeQuantisedStack(llvm::ArrayRef<std::string> names,
                       llvm::ArrayRef<int64_t> memberShape);
@@ -72,6 +73,9 @@ public:
   /// Linear layers read their weights quantised with `quant` from now on
   /// (null: in the matrix element type). See quantisedLinear.
   void setQuant(mlir::chimera::QuantAttr q) { quant = q; }
+  /// Expert stacks take int4 as well (the targets with an int4 expert
+  /// kernel); int8 always applies to them.
+  void setInt4Experts(bool enable) { int4Experts = enable; }
 
   /// x · Wᵀ (+ b). With a quant scheme set and `quantise`, the weight is the
   /// scheme's storage (`chimera.quant_part = "codes"`) plus its scales (and
@@ -114,6 +118,7 @@ private:
   const Checkpoint &ckpt;
   mlir::Type elt, matrixElt;
   mlir::chimera::QuantAttr quant;
+  bool int4Experts = false;
   mlir::Location loc;
   mlir::Block *paramBlock = nullptr;
   const llvm::StringMap<mlir::Value> *overrides = nullptr;

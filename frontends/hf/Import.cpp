@@ -249,7 +249,10 @@ public:
   }
 
   llvm::Error takeError() { return g.takeError(); }
-  void setQuant(ch::QuantAttr quant) { g.setQuant(quant); }
+  void setQuant(ch::QuantAttr quant, bool int4Experts) {
+    g.setQuant(quant);
+    g.setInt4Experts(int4Experts);
+  }
   std::optional<double> depthCapacity;
   bool causalRouting = false;
   std::vector<double> depthThresholds;
@@ -454,7 +457,8 @@ private:
         n.push_back(p + "experts." + std::to_string(i) + "." + proj + ".weight");
       return n;
     };
-    // int8 quantises the experts too (one scale per expert output row).
+    // int8 quantises the experts too (one scale per expert output row), and
+    // int4 where the target reads int4 experts at speed.
     auto [gate, gateScales] = g.maybeQuantisedStack(names(s.expertGate), {is, hs});
     auto [up, upScales] = g.maybeQuantisedStack(names(s.expertUp), {is, hs});
     auto [down, downScales] = g.maybeQuantisedStack(names(s.expertDown), {hs, is});
@@ -584,7 +588,7 @@ importCheckpoint(MLIRContext &ctx, const Checkpoint &ckpt,
         "whole sequence and reruns it per decode step, which needs the logits "
         "of every position; last-position-only logits are not available");
   importer.lastLogitsOnly = options.lastLogitsOnly;
-  importer.setQuant(options.quant);
+  importer.setQuant(options.quant, options.int4Experts);
   importer.depthCapacity = options.depthCapacity;
   SmallVector<Type> results = {RankedTensorType::get(
       {dyn, options.lastLogitsOnly ? 1 : dyn, c.vocabSize}, elt)};

@@ -49,12 +49,17 @@ struct ImportOptions {
   /// `logits` is [B, 1, V] and the LM head runs once per row, not once per
   /// prompt token. Not for models whose decode reruns the sequence.
   bool lastLogitsOnly = false;
-  /// Linear weights stored quantised (null: in `weightType`); with int8,
-  /// expert FFN stacks too. Routers, the Mamba dt_proj, embedding tables
-  /// and (other than int8) expert FFNs stay in `weightType` (an LM head tied
+  /// Linear weights stored quantised (null: in `weightType`); with int8
+  /// (and int4 with `int4Experts`), expert FFN stacks too. Routers, the
+  /// Mamba dt_proj, embedding tables and the other expert FFNs stay in
+  /// `weightType` (an LM head tied
   /// to the embedding gets a quantised copy); norms, SSM A/D, conv and
   /// biases are f32.
   mlir::chimera::QuantAttr quant;
+  /// With int4: expert FFN stacks are int4 too (their codes [E, N, K/2],
+  /// scales [E, N, K/G]). Set where a kernel reads them at speed: the GPU
+  /// targets, and x86 with int8 activations.
+  bool int4Experts = false;
   /// Mixture-of-Depths: the fraction of tokens each routed block takes
   /// (the public reference hard-codes 0.125).
   std::optional<double> depthCapacity;

@@ -138,35 +138,73 @@ struct LowerRouteTopK : OpRewritePattern<RouteTopKOp> {
 
 /// h[t, j, i] = Σ_x in[t, j?, x] · W[ids[t, j], i, x] over the routed expert.
 /// `inputPerSlot` says whether the input is per (t, j) or shared by token.
+/// Quantised experts are decoded element by element in the body (no
+/// dequantised copy): int8 as code × row scale; int4 as the signed nibble
+/// of byte x/2 times its group's scale, the generic then tagged with its
+/// `chimera.quant` for the x86 kernels.
 static Value routedMatmul(OpBuilder &b, Location loc, Value in,
                           bool inputPerSlot, Value ids, Value w, Value scales,
-                          OpFoldResult tSz, OpFoldResult kSz, Type elt) {
+                          QuantAttr quant, OpFoldResult tSz, OpFoldResult kSz,
+                          Type elt) {
   MLIRContext *ctx = b.getContext();
   OpFoldResult outSz = tensor::getMixedSize(b, loc, w, 1);
   Value init = filledTensor(b, loc, {tSz, kSz, outSz}, elt, 0.0);
+  bool int4 = quant && quant.getScheme() == QuantScheme::Int4;
   // (t, j, i, x)
   AffineMap inMap = inputPerSlot ? dimsMap(ctx, 4, {0, 1, 3})
                                  : dimsMap(ctx, 4, {0, 3});
-  return generic(
+  Value result = generic(
       b, loc, ValueRange{in, ids}, init,
       {inMap, dimsMap(ctx, 4, {0, 1}), dimsMap(ctx, 4, {0, 1, 2})},
       iterators(3, 1), [&](OpBuilder &nb, Location l, ValueRange a) {
         Value e = toIndex(nb, l, a[1]);
         Value i = linalg::IndexOp::create(nb, l, 2);
         Value x = linalg::IndexOp::create(nb, l, 3);
-        Value wv = tensor::ExtractOp::create(nb, l, w, ValueRange{e, i, x});
-        // int8: the code times its row's scale, in the body (no copy).
-        if (scales)
-          wv = arith::MulFOp::create(
+        Value wv;
+        if (int4) {
+          Type i32 = nb.getI32Type();
+          Value byteAt =
+              arith::ShRUIOp::create(nb, l, x, indexConst(nb, l, 1));
+          Value code =
+              tensor::ExtractOp::create(nb, l, w, ValueRange{e, i, byteAt});
+          // Element x is the low nibble for even x, the high one for odd.
+          Value shift = arith::IndexCastOp::create(
+              nb, l, i32,
+              arith::MulIOp::create(
+                  nb, l, arith::AndIOp::create(nb, l, x, indexConst(nb, l, 1)),
+                  indexConst(nb, l, 4)));
+          Value u = arith::AndIOp::create(
               nb, l,
-              castFloat(nb, l,
-                        tensor::ExtractOp::create(nb, l, scales,
-                                                  ValueRange{e, i}),
-                        elt),
-              arith::SIToFPOp::create(nb, l, elt, wv));
+              arith::ShRUIOp::create(
+                  nb, l, arith::ExtUIOp::create(nb, l, i32, code), shift),
+              intConst(nb, l, i32, 0xF));
+          Value q = arith::SubIOp::create(
+              nb, l, arith::XOrIOp::create(nb, l, u, intConst(nb, l, i32, 8)),
+              intConst(nb, l, i32, 8));
+          Value g = arith::DivUIOp::create(
+              nb, l, x, indexConst(nb, l, quant.getGroupSize()));
+          Value scale =
+              tensor::ExtractOp::create(nb, l, scales, ValueRange{e, i, g});
+          wv = arith::MulFOp::create(nb, l, castFloat(nb, l, scale, elt),
+                                     arith::SIToFPOp::create(nb, l, elt, q));
+        } else {
+          wv = tensor::ExtractOp::create(nb, l, w, ValueRange{e, i, x});
+          // int8: the code times its row's scale, in the body (no copy).
+          if (scales)
+            wv = arith::MulFOp::create(
+                nb, l,
+                castFloat(nb, l,
+                          tensor::ExtractOp::create(nb, l, scales,
+                                                    ValueRange{e, i}),
+                          elt),
+                arith::SIToFPOp::create(nb, l, elt, wv));
+        }
         Value p = arith::MulFOp::create(nb, l, a[0], castFloat(nb, l, wv, elt));
         linalg::YieldOp::create(nb, l, Value(arith::AddFOp::create(nb, l, a[2], p)));
       });
+  if (int4)
+    result.getDefiningOp()->setAttr("chimera.quant", quant);
+  return result;
 }
 
 /// out[t] = Σ_j weights[t, j] · FFN_{ids[t, j]}(x[t]), one dense pass per slot.
@@ -183,11 +221,12 @@ struct LowerExpertFfn : OpRewritePattern<ExpertFfnOp> {
     OpFoldResult hSz = tensor::getMixedSize(rewriter, loc, x, 1);
     Activation act = op.getActivation();
 
+    QuantAttr quant = op.getQuantAttr();
     Value up = routedMatmul(rewriter, loc, x, false, ids, op.getWUp(),
-                            op.getUpScales(), tSz, kSz, elt);
+                            op.getUpScales(), quant, tSz, kSz, elt);
     Value gate = op.getWGate()
                      ? routedMatmul(rewriter, loc, x, false, ids, op.getWGate(),
-                                    op.getGateScales(), tSz, kSz, elt)
+                                    op.getGateScales(), quant, tSz, kSz, elt)
                      : Value();
     auto id3 = AffineMap::getMultiDimIdentityMap(3, ctx);
     SmallVector<Value> ins = {up};
@@ -203,7 +242,7 @@ struct LowerExpertFfn : OpRewritePattern<ExpertFfnOp> {
           linalg::YieldOp::create(b, l, v);
         });
     Value down = routedMatmul(rewriter, loc, hidden, true, ids, op.getWDown(),
-                              op.getDownScales(), tSz, kSz, elt);
+                              op.getDownScales(), quant, tSz, kSz, elt);
     // out[t, h] = Σ_j weights[t, j] · down[t, j, h]   over (t, h, j)
     Value out = generic(
         rewriter, loc, ValueRange{op.getWeights(), down},

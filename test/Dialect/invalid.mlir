@@ -327,6 +327,25 @@ func.func @expert_ffn_gate(%x: tensor<3x64xf32>, %w: tensor<3x2xf32>, %i: tensor
 
 // -----
 
+// int4 experts: codes two per byte, scales one per group of each row.
+func.func @expert_ffn_int4_scales(%x: tensor<3x64xf32>, %w: tensor<3x2xf32>, %i: tensor<3x2xi64>, %up: tensor<4x96x32xi8>, %down: tensor<4x64x48xi8>, %us: tensor<4x96xf32>, %ds: tensor<4x64x3xf32>) {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{operand 'up_scales' must have rank 3, got rank 2}}
+  %y = chimera.expert_ffn %x, %w, %i, %up, %down up_scales(%us) down_scales(%ds) {quant = #chimera.quant<int4, group_size = 32>} : (tensor<3x64xf32>, tensor<3x2xf32>, tensor<3x2xi64>, tensor<4x96x32xi8>, tensor<4x64x48xi8>, tensor<4x96xf32>, tensor<4x64x3xf32>) -> tensor<3x64xf32>
+  return
+}
+
+// -----
+
+func.func @expert_ffn_fp4(%x: tensor<3x64xf32>, %w: tensor<3x2xf32>, %i: tensor<3x2xi64>, %up: tensor<4x96x32xi8>, %down: tensor<4x64x48xi8>, %us: tensor<4x96x2xf32>, %ds: tensor<4x64x3xf32>) {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{quant = mxfp4: expert FFNs take int8 or int4 weights}}
+  %y = chimera.expert_ffn %x, %w, %i, %up, %down up_scales(%us) down_scales(%ds) {quant = #chimera.quant<mxfp4, group_size = 32>} : (tensor<3x64xf32>, tensor<3x2xf32>, tensor<3x2xi64>, tensor<4x96x32xi8>, tensor<4x64x48xi8>, tensor<4x96x2xf32>, tensor<4x64x3xf32>) -> tensor<3x64xf32>
+  return
+}
+
+// -----
+
 func.func @depth_route_capacity(%x: tensor<1x8x4xf32>, %s: tensor<1x8xf32>, %p: tensor<1x8xi64>) {
   // expected-error @+2 {{failed to infer returned types}}
   // expected-error @+1 {{attribute 'capacity' must be in (0, 1]}}

@@ -124,7 +124,8 @@ enum class QuantOpt { None, Int8, Int4, Fp4M0E4, MxFp4 };
 static cl::opt<QuantOpt> quantFormat(
     "quant",
     cl::desc("Store the linear layers' weights quantised and dequantise them "
-             "inside the kernels (expert FFNs with int8 only; routers, Mamba "
+             "inside the kernels (expert FFNs with int8, and with int4 on GPU "
+             "targets or with --quant-activations=int8; routers, Mamba "
              "dt_proj and embedding tables stay in --dtype, a tied LM head "
              "gets a quantised copy; norms, SSM A/D, conv and biases are "
              "f32)"),
@@ -505,6 +506,10 @@ int main(int argc, char **argv) {
                   (*tm)->getTargetCPU().str() + ") lacks");
     kernelTarget.int8Activations = true;
   }
+  // int4 expert stacks where a kernel reads them at speed: the GPU targets
+  // decode any generic, x86 needs the int8-activation kernel.
+  importOptions.int4Experts =
+      kernelTarget.isGpu() || kernelTarget.int8Activations;
   if (codegenJobs < 0 || codegenJobs > 1024)
     return fail("--jobs=" + std::to_string(int64_t(codegenJobs)) +
                 ": must be in [1, 1024] (0 or absent: one per hardware thread)");
