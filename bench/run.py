@@ -2,7 +2,7 @@
 """Side-by-side benchmark: Chimera artifacts vs llama.cpp on the same weights.
 
 usage: bench/run.py [--models llama-125m,mamba-130m,jamba-tiny,mixtral-tiny]
-                    [--formats f32,int8,int4,int4a8] [--reps 5] [--threads 2]
+                    [--formats f32,int8,int8a8,int4,int4a8] [--reps 5] [--threads 2]
                     [--work /tmp/chimera-bench] [--markdown FILE]
 
 Needs `bash scripts/build.sh` (chimera-compile, chimera-bench) and
@@ -11,8 +11,8 @@ Needs `bash scripts/build.sh` (chimera-compile, chimera-bench) and
      ReadSum, 2 GiB arrays) and FP32 FMA peak (roofline/fma_peak.c);
   2. compiles each model's HF folder with chimera-compile, per format:
      f32 (against llama.cpp's F32 GGUF), int8 (--quant=int8 against Q8_0),
-     int4 (--quant=int4, group 32, against Q4_0), int4a8 (the same with
-     --quant-activations=int8, against Q4_0);
+     int4 (--quant=int4, group 32, against Q4_0), int8a8 / int4a8 (the
+     same with --quant-activations=int8);
   3. for each repetition, runs chimera-bench then llama-bench (pp128, pp512,
      tg128, one repetition each), alternating A B A B ...;
   4. prints medians, our/peer ratios, decode bytes/token ÷ bandwidth and
@@ -37,7 +37,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTS = ["pp128", "pp512", "tg128"]
 FORMATS = {"f32": ([], "f32"), "int8": (["--quant=int8"], "Q8_0"),
            "int4": (["--quant=int4"], "Q4_0"),
-           # x quantised to int8 per 32, as llama.cpp's Q4_0 kernels do.
+           # x quantised to int8 per 32, as llama.cpp's Q4_0/Q8_0 kernels do.
+           "int8a8": (["--quant=int8", "--quant-activations=int8"], "Q8_0"),
            "int4a8": (["--quant=int4", "--quant-activations=int8"], "Q4_0")}
 
 

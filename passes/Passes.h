@@ -30,9 +30,9 @@ void populateReferenceScalePatterns(RewritePatternSet &patterns);
 void populateReferenceImagePatterns(RewritePatternSet &patterns);
 void populateReferenceSamplePatterns(RewritePatternSet &patterns);
 
-/// `chimera-vectorize-matmuls`' int4 × int8 kernel (AVX512-VNNI).
-void populateInt4DotMatmulPatterns(RewritePatternSet &patterns, int64_t rows,
-                                   int64_t cols);
+/// `chimera-vectorize-matmuls`' int4/int8 × int8 kernels (AVX512-VNNI).
+void populateVnniMatmulPatterns(RewritePatternSet &patterns, int64_t rows,
+                                int64_t cols);
 
 /// `chimera-reference-to-llvm`: the reference lowering, bufferization and
 /// conversion to the LLVM dialect, ready for mlir-runner or the

@@ -269,10 +269,11 @@ def VectorizeMatmuls : Pass<"chimera-vectorize-matmuls"> {
     2 vector accumulators over output columns, so no horizontal sums are
     needed and each loaded weight vector serves 6 rows.
 
-    With `int8-activations`, int4 matmuls (groups of 32 or multiples of 64,
-    K a multiple of 64) quantise x first, in blocks of 32 as llama.cpp's
-    Q8_0 does, and multiply codes by codes with AVX512-VNNI's `vpdpbusd`
-    (passes/VectorizeInt4DotMatmuls.cpp); the other formats are unchanged.
+    With `int8-activations`, int4 matmuls (groups of 32 or multiples of 64;
+    dense, and the routed experts' grouped GEMM) and dense int8 ones (K a
+    multiple of 32) quantise x first, in blocks of 32 as llama.cpp's Q8_0
+    does, and multiply codes by codes with AVX512-VNNI's `vpdpbusd`
+    (passes/VectorizeVnniMatmuls.cpp); the other formats are unchanged.
 
     The loop carries `chimera.block_size = 1`: each iteration is one grid
     item for `chimera-outline-kernels`. Ragged M and N use 1-wide tiles, a
@@ -290,8 +291,8 @@ def VectorizeMatmuls : Pass<"chimera-vectorize-matmuls"> {
     Option<"kChunk", "k-chunk", "int64_t", /*default=*/"1024",
            "K elements per pass over the x rows (rounded down to the vector)">,
     Option<"int8Activations", "int8-activations", "bool", /*default=*/"false",
-           "int4 matmuls quantise x to int8 in blocks of 32 and sum with "
-           "AVX512-VNNI's vpdpbusd (the target must have avx512vnni)">
+           "int4 and int8 matmuls quantise x to int8 in blocks of 32 and sum "
+           "with AVX512-VNNI's vpdpbusd (the target must have avx512vnni)">
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::scf::SCFDialect",
                            "::mlir::memref::MemRefDialect",

@@ -999,7 +999,7 @@ struct VectorizeMatmulsPass
     patterns.add<VectorizeNibbleMatmul>(&getContext(), vectorWidth, rows,
                                         cols);
     if (int8Activations)
-      populateInt4DotMatmulPatterns(patterns, rows, cols);
+      populateVnniMatmulPatterns(patterns, rows, cols);
     // One rewrite per matmul; the kernels it creates never match again.
     walkAndApplyPatterns(getOperation(), std::move(patterns));
   }

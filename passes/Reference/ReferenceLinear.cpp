@@ -128,7 +128,7 @@ struct LowerLinear : OpRewritePattern<LinearOp> {
       maps.push_back(dimsMap(ctx, numDims, {rank - 1}));
     }
     maps.push_back(dimsMap(ctx, numDims, outDims));
-    return generic(
+    Value result = generic(
         rewriter, loc, inputs, init, maps, iterators(rank, 1),
         [&](OpBuilder &b, Location l, ValueRange args) {
           Value w = quant ? dequantise(b, l, quant, args[1], args[2], Value(),
@@ -138,6 +138,10 @@ struct LowerLinear : OpRewritePattern<LinearOp> {
           linalg::YieldOp::create(
               b, l, Value(arith::AddFOp::create(b, l, args.back(), p)));
         });
+    // Tagged like the grouped form, for kernels that read the codes.
+    if (quant)
+      result.getDefiningOp()->setAttr("chimera.quant", quant);
+    return result;
   }
 
   /// Grouped formats over (batch..., n, g, j): group g's scale and offset

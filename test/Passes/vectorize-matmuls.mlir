@@ -252,3 +252,40 @@ func.func @int4_weight(%x: memref<?x2x32xf32>, %q: memref<16x2x16xi8>, %s: memre
   }
   return
 }
+
+// -----
+
+// int8 weights with int8 activations: x quantised in order, the codes
+// xor 0x80 and one vpdpbusd per 64; the row's scale multiplies its sum.
+// VNNI-LABEL: func.func @int8_weight_int8_x(
+// VNNI-SAME: %[[X:.*]]: memref<?x64xf32>, %[[Q:.*]]: memref<16x64xi8>, %[[S:.*]]: memref<16xf32>, %[[OUT:.*]]: memref<?x16xf32>)
+// VNNI: %[[XQ:.*]] = memref.alloc(%{{.*}}) : memref<?x1x64xi8>
+// VNNI: scf.parallel
+// VNNI: vector.shuffle {{.*}} [0, 0, 0, 0, 0, 0, 0, 0, 16, 16, 16, 16, 16, 16, 16, 16]
+// VNNI: scf.parallel
+// VNNI: vector.load %[[Q]][{{.*}}] : memref<16x64xi8>, vector<64xi8>
+// VNNI: arith.xori
+// VNNI: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
+// VNNI-NEXT: arith.sitofp
+// VNNI-NEXT: vector.fma
+// VNNI: vector.reduction <add>
+// VNNI: memref.load %[[S]]
+// VNNI: arith.mulf
+// VNNI: memref.dealloc %[[XQ]]
+#xm = affine_map<(d0, d1, d2) -> (d0, d2)>
+#wm = affine_map<(d0, d1, d2) -> (d1, d2)>
+#sm = affine_map<(d0, d1, d2) -> (d1)>
+#om = affine_map<(d0, d1, d2) -> (d0, d1)>
+func.func @int8_weight_int8_x(%x: memref<?x64xf32>, %q: memref<16x64xi8>, %s: memref<16xf32>, %out: memref<?x16xf32>) {
+  linalg.generic {indexing_maps = [#xm, #wm, #sm, #om], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %q, %s : memref<?x64xf32>, memref<16x64xi8>, memref<16xf32>) outs(%out : memref<?x16xf32>)
+      attrs = {chimera.quant = #chimera.quant<int8>} {
+  ^bb0(%a: f32, %c: i8, %sc: f32, %acc: f32):
+    %w = arith.sitofp %c : i8 to f32
+    %ws = arith.mulf %sc, %w : f32
+    %p = arith.mulf %a, %ws : f32
+    %r = arith.addf %acc, %p : f32
+    linalg.yield %r : f32
+  }
+  return
+}

@@ -151,7 +151,8 @@ static cl::opt<int64_t> groupSize(
 enum class ActivationsOpt { F32, Int8 };
 static cl::opt<ActivationsOpt> quantActivations(
     "quant-activations",
-    cl::desc("What x the 4-bit linear layers multiply (x86, --quant=int4)"),
+    cl::desc("What x the quantised linear layers multiply (x86, "
+             "--quant=int4|int8)"),
     cl::init(ActivationsOpt::F32),
     cl::values(clEnumValN(ActivationsOpt::F32, "f32",
                           "x as computed (default; exact on grid-snapped "
@@ -159,8 +160,9 @@ static cl::opt<ActivationsOpt> quantActivations(
                clEnumValN(ActivationsOpt::Int8, "int8",
                           "x quantised to int8 per 32 elements before the "
                           "matmul and multiplied code by code with "
-                          "AVX512-VNNI, as llama.cpp's Q4_0 kernels do; "
-                          "needs a --target-cpu with avx512vnni")),
+                          "AVX512-VNNI, as llama.cpp's Q4_0/Q8_0 kernels do "
+                          "(int4: expert FFNs become int4 too); needs a "
+                          "--target-cpu with avx512vnni")),
     cl::cat(category));
 
 static cl::opt<double> modCapacity(
@@ -491,9 +493,9 @@ int main(int argc, char **argv) {
     return fail("--group-size needs --quant=int4|fp4-m0e4|mxfp4");
   }
   if (quantActivations == ActivationsOpt::Int8) {
-    if (quantFormat != QuantOpt::Int4)
-      return fail("--quant-activations=int8 needs --quant=int4 (the int8 "
-                  "activation kernel multiplies 4-bit integer codes)");
+    if (quantFormat != QuantOpt::Int4 && quantFormat != QuantOpt::Int8)
+      return fail("--quant-activations=int8 needs --quant=int4 or int8 (the "
+                  "int8-activation kernels multiply integer codes)");
     if (kernelTarget.isGpu())
       return fail("--quant-activations=int8 is x86-only (--target=" + target +
                   ")");

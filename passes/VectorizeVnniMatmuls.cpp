@@ -1,25 +1,30 @@
-//===- VectorizeInt4DotMatmuls.cpp - int4 x int8 kernels with VNNI --------===//
+//===- VectorizeVnniMatmuls.cpp - int4/int8 x int8 kernels with VNNI -----===//
 //
-// The int4 matmul of `chimera-vectorize-matmuls` with int8 activations, the
-// form llama.cpp's Q4_0 kernels take: converting every 4-bit code to f32
-// costs an unpack, a conversion and an FMA per pair of weights, while
-// AVX512-VNNI's `vpdpbusd` multiplies 64 unsigned bytes by 64 signed bytes
-// and adds each four products into an i32 lane in one instruction.
+// The int4 and int8 matmuls of `chimera-vectorize-matmuls` with int8
+// activations, the form llama.cpp's Q4_0/Q8_0 kernels take: converting
+// every code to f32 costs a conversion and an FMA per weight (and an unpack
+// per pair of 4-bit ones), while AVX512-VNNI's `vpdpbusd` multiplies 64
+// unsigned bytes by 64 signed bytes and adds each four products into an
+// i32 lane in one instruction.
 //
 // Before the grid, one kernel quantises each x row in blocks of 32 (scale
 // max|x|/127, codes rounded to even), per 64 elements ("step") in the order
-// the weights unpack: a step's 32 code bytes hold elements 2c (low nibble)
-// and 2c+1 (high nibble), so the weight vector is [low nibbles, high
-// nibbles] and x is stored as [even elements, odd elements]. An i32 lane
-// then covers 4 elements of one x block and one weight group (groups are
-// multiples of 32), and per step the kernel stores beside the codes
-//   * the lanes' x scales, [d0 ×4, d1 ×4, d0 ×4, d1 ×4], and
-//   * −8·Σ of each lane's four codes: the weights are offset-binary
-//     (u = nibble ^ 8 in [0, 15], code u − 8), and starting vpdpbusd from
-//     that lane bias gives Σ x·(u − 8) with no further work.
+// the weights load: a step's 32 int4 code bytes hold elements 2c (low
+// nibble) and 2c+1 (high nibble), so the weight vector is [low nibbles,
+// high nibbles] and x is stored as [even elements, odd elements]; int8
+// weights are in order and so is x. An i32 lane then covers 4 elements of
+// one x block and one weight group (groups are multiples of 32), and per
+// step the kernel stores beside the codes
+//   * the lanes' x scales (int4: [d0 ×4, d1 ×4, d0 ×4, d1 ×4]; int8:
+//     [d0 ×8, d1 ×8]), and
+//   * −o·Σ of each lane's four codes: the weights are read as unsigned
+//     u = code + o (int4: o = 8, one xor with 0x88 flips both nibbles;
+//     int8: o = 128, an xor with 0x80), and starting vpdpbusd from that
+//     lane bias gives Σ x·(u − o) with no further work.
 // The tile loop is the dot-product tile of the f32 kernel: per step and
-// weight row one 32-byte load and unpack, per pair of rows one vpdpbusd,
-// a conversion and one FMA with the lanes' weight × x scale.
+// weight row one load (and for int4 an unpack), per pair of rows one
+// vpdpbusd, a conversion and one FMA with the lanes' scale (int4: weight ×
+// x scale per group; int8: x scale, the row's scale multiplying its sum).
 //
 //===----------------------------------------------------------------------===//
 #include "passes/Passes.h"
@@ -41,6 +46,18 @@ namespace {
 constexpr int64_t kStep = 64;  // K elements per vpdpbusd
 constexpr int64_t kBlock = 32; // x elements per scale
 constexpr int64_t kLanes = 16; // i32 / f32 lanes of a 512-bit vector
+
+/// Whether `map` is (d_dims[0], d_dims[1], ...).
+static bool isDims(AffineMap map, ArrayRef<unsigned> dims) {
+  if (map.getNumResults() != dims.size())
+    return false;
+  for (auto [expr, d] : llvm::zip(map.getResults(), dims)) {
+    auto dim = dyn_cast<AffineDimExpr>(expr);
+    if (!dim || dim.getPosition() != d)
+      return false;
+  }
+  return true;
+}
 
 struct VectorizeInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
   VectorizeInt4DotMatmul(MLIRContext *ctx, int64_t rows, int64_t cols)
@@ -130,6 +147,9 @@ struct VectorizeInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
     /// rowList[p] / xRowDiv (the slots routed to one expert).
     Value rowList = {};
     int64_t xRowDiv = 1;
+    /// int8 weights [N, K] with `scales` [N] (one per output row, applied
+    /// to each output's sum) instead of int4 codes [N, K/2] in groups.
+    bool int8Weights = false;
   };
 
   /// Grid item `item`: weight rows [item·rows, +rows) against x rows
@@ -187,7 +207,7 @@ struct VectorizeInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
   /// The x rows as int8 steps, their lane biases and lane scales.
   void quantizeRows(OpBuilder &rewriter, Location loc, Value x, Value m,
                     int64_t steps, bool halfTail, Value xq, Value bias,
-                    Value xScale) const {
+                    Value xScale, bool int8Weights = false) const {
     auto c = [&](OpBuilder &b, int64_t v) -> Value {
       return arith::ConstantIndexOp::create(b, loc, v);
     };
@@ -258,35 +278,50 @@ struct VectorizeInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
       return arith::TruncIOp::create(
           b, loc, bytes16, arith::FPToSIOp::create(b, loc, ivec, rounded));
     };
-    // Block 0 is elements [0, 32), block 1 [32, 64) of the step.
-    Value evens = vector::ShuffleOp::create(
-        b, loc,
-        quantize(vector::ShuffleOp::create(b, loc, v[0], v[1], even),
-                 inverse[0]),
-        quantize(vector::ShuffleOp::create(b, loc, v[2], v[3], even),
-                 inverse[1]),
-        low);
-    Value odds = vector::ShuffleOp::create(
-        b, loc,
-        quantize(vector::ShuffleOp::create(b, loc, v[0], v[1], odd),
-                 inverse[0]),
-        quantize(vector::ShuffleOp::create(b, loc, v[2], v[3], odd),
-                 inverse[1]),
-        low);
-    Value codes = vector::ShuffleOp::create(b, loc, evens, odds, concat);
+    // Block 0 is elements [0, 32), block 1 [32, 64) of the step. int4
+    // weights unpack as [even elements, odd elements], int8 weights are in
+    // order.
+    Value codes;
+    if (int8Weights) {
+      Value first = vector::ShuffleOp::create(
+          b, loc, quantize(v[0], inverse[0]), quantize(v[1], inverse[0]), low);
+      Value second = vector::ShuffleOp::create(
+          b, loc, quantize(v[2], inverse[1]), quantize(v[3], inverse[1]), low);
+      codes = vector::ShuffleOp::create(b, loc, first, second, concat);
+    } else {
+      Value evens = vector::ShuffleOp::create(
+          b, loc,
+          quantize(vector::ShuffleOp::create(b, loc, v[0], v[1], even),
+                   inverse[0]),
+          quantize(vector::ShuffleOp::create(b, loc, v[2], v[3], even),
+                   inverse[1]),
+          low);
+      Value odds = vector::ShuffleOp::create(
+          b, loc,
+          quantize(vector::ShuffleOp::create(b, loc, v[0], v[1], odd),
+                   inverse[0]),
+          quantize(vector::ShuffleOp::create(b, loc, v[2], v[3], odd),
+                   inverse[1]),
+          low);
+      codes = vector::ShuffleOp::create(b, loc, evens, odds, concat);
+    }
     Value zeroIdx = c(b, 0);
     vector::StoreOp::create(b, loc, codes, xq, ValueRange{row, s, zeroIdx});
-    // −8·Σ per lane: vpdpbusd of the codes with bytes of 8, from 0, negated.
-    Value eights = splat(b, loc, bytes64, b.getI8IntegerAttr(8));
+    // −o·Σ per lane, o the weights' offset (int4: 8; int8: 128, the codes
+    // read as unsigned after an xor with 0x80): vpdpbusd of the codes with
+    // bytes of o, from 0, negated.
+    Value offsets =
+        splat(b, loc, bytes64, b.getI8IntegerAttr(int8Weights ? -128 : 8));
     Value izero = splat(b, loc, ivec, b.getI32IntegerAttr(0));
     Value laneBias = arith::SubIOp::create(
-        b, loc, izero, dotBytes(b, loc, izero, eights, codes));
+        b, loc, izero, dotBytes(b, loc, izero, offsets, codes));
     vector::StoreOp::create(b, loc, laneBias, bias,
                             ValueRange{row, s, zeroIdx});
-    // Lanes 0-3 and 8-11 are block 0's, 4-7 and 12-15 block 1's.
+    // int4: lanes 0-3 and 8-11 are block 0's, 4-7 and 12-15 block 1's;
+    // int8: lanes 0-7 block 0's.
     SmallVector<int64_t> pick;
     for (int64_t i = 0; i < kLanes; ++i)
-      pick.push_back((i / 4) % 2 ? kLanes : 0);
+      pick.push_back((int8Weights ? i / 8 : (i / 4) % 2) ? kLanes : 0);
     Value laneScale = vector::ShuffleOp::create(
         b, loc, vector::BroadcastOp::create(b, loc, vec, scale[0]),
         vector::BroadcastOp::create(b, loc, vec, scale[1]), pick);
@@ -350,17 +385,40 @@ struct VectorizeInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
       Value group0 = arith::DivUIOp::create(
           lb, loc, arith::MulIOp::create(lb, loc, s, c(lb, kStep)),
           c(lb, ops.group));
+      auto halfMask = [&](int64_t lanes, int64_t on) -> Value {
+        return vector::ConstantMaskOp::create(
+            lb, loc, VectorType::get({lanes}, lb.getI1Type()),
+            ArrayRef<int64_t>{on});
+      };
       for (int64_t j = 0; j < nr; ++j) {
+        if (ops.int8Weights) {
+          // 64 codes, read as unsigned (w + 128) after one xor; the row's
+          // scale multiplies its sum at the end.
+          Value at = arith::MulIOp::create(lb, loc, s, c(lb, kStep));
+          Value q =
+              half ? Value(vector::MaskedLoadOp::create(
+                         lb, loc, bytes64, ops.codes, ValueRange{ns[j], at},
+                         halfMask(kStep, kStep / 2),
+                         splat(lb, loc, bytes64, lb.getI8IntegerAttr(0))))
+                   : Value(vector::LoadOp::create(lb, loc, bytes64, ops.codes,
+                                                  ValueRange{ns[j], at}));
+          q = arith::XOrIOp::create(
+              lb, loc, q, splat(lb, loc, bytes64, lb.getI8IntegerAttr(-128)));
+          for (int64_t i = 0; i < mr; ++i) {
+            Value dot = dotBytes(lb, loc, bv[i], q, xv[i]);
+            Value f = arith::SIToFPOp::create(lb, loc, vec, dot);
+            Value &a = next[i * nr + j];
+            a = vector::FMAOp::create(lb, loc, f, sv[i], a);
+          }
+          continue;
+        }
         Value q =
-            half
-                ? Value(vector::MaskedLoadOp::create(
-                      lb, loc, bytes32, ops.codes, ValueRange{ns[j], byteAt},
-                      vector::ConstantMaskOp::create(
-                          lb, loc, VectorType::get({kStep / 2}, lb.getI1Type()),
-                          ArrayRef<int64_t>{kStep / 4}),
-                      splat(lb, loc, bytes32, lb.getI8IntegerAttr(0))))
-                : Value(vector::LoadOp::create(lb, loc, bytes32, ops.codes,
-                                               ValueRange{ns[j], byteAt}));
+            half ? Value(vector::MaskedLoadOp::create(
+                       lb, loc, bytes32, ops.codes, ValueRange{ns[j], byteAt},
+                       halfMask(kStep / 2, kStep / 4),
+                       splat(lb, loc, bytes32, lb.getI8IntegerAttr(0))))
+                 : Value(vector::LoadOp::create(lb, loc, bytes32, ops.codes,
+                                                ValueRange{ns[j], byteAt}));
         // Offset-binary: u = nibble ^ 8, both nibbles with one xor.
         q = arith::XOrIOp::create(
             lb, loc, q, splat(lb, loc, bytes32, lb.getI8IntegerAttr(0x88)));
@@ -375,10 +433,7 @@ struct VectorizeInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
           Value pair =
               half ? Value(vector::MaskedLoadOp::create(
                          lb, loc, pairType, ops.scales,
-                         ValueRange{ns[j], group0},
-                         vector::ConstantMaskOp::create(
-                             lb, loc, VectorType::get({2}, lb.getI1Type()),
-                             ArrayRef<int64_t>{1}),
+                         ValueRange{ns[j], group0}, halfMask(2, 1),
                          splat(lb, loc, pairType, lb.getF32FloatAttr(0))))
                    : Value(vector::LoadOp::create(lb, loc, pairType, ops.scales,
                                                   ValueRange{ns[j], group0}));
@@ -414,11 +469,103 @@ struct VectorizeInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
         Value sum =
             vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD,
                                         sums[i * nr + j], Value(), fast);
+        if (ops.int8Weights)
+          sum = arith::MulFOp::create(
+              b, loc, sum,
+              memref::LoadOp::create(b, loc, ops.scales, ValueRange{ns[j]}));
         SmallVector<Value, 2> at = {outRows[i], ns[j]};
         Value old = memref::LoadOp::create(b, loc, ops.out, at);
         memref::StoreOp::create(b, loc, arith::AddFOp::create(b, loc, old, sum),
                                 ops.out, at);
       }
+  }
+};
+
+/// The int8 linear (`#chimera.quant<int8>`: out[..., n] += x[..., k] ·
+/// scales[n] · q[n, k], the generic the lowering tags with its quant) with
+/// x quantised the same way: per step and pair of rows one vpdpbusd, a
+/// conversion and an FMA with the lanes' x scale; the row's scale
+/// multiplies its sum once.
+struct VectorizeInt8DotMatmul : OpRewritePattern<linalg::GenericOp> {
+  VectorizeInt8DotMatmul(MLIRContext *ctx, const VectorizeInt4DotMatmul &kernel)
+      : OpRewritePattern(ctx, /*benefit=*/2), kernel(kernel) {}
+
+  const VectorizeInt4DotMatmul &kernel;
+
+  LogicalResult matchAndRewrite(linalg::GenericOp op,
+                                PatternRewriter &rewriter) const override {
+    auto quant = op->getAttrOfType<QuantAttr>("chimera.quant");
+    if (!quant || quant.getScheme() != QuantScheme::Int8 ||
+        !op.hasPureBufferSemantics() || op.getNumDpsInputs() != 3 ||
+        op.getNumDpsInits() != 1 || op.getNumReductionLoops() != 1)
+      return failure();
+    Value x = op.getDpsInputs()[0], codes = op.getDpsInputs()[1],
+          scales = op.getDpsInputs()[2], out = op.getDpsInits()[0];
+    auto xType = cast<MemRefType>(x.getType());
+    auto outType = cast<MemRefType>(out.getType());
+    auto codesType = cast<MemRefType>(codes.getType());
+    unsigned r = outType.getRank();
+    SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+    SmallVector<unsigned> xDims, outDims;
+    for (unsigned i = 0; i + 1 < r; ++i)
+      xDims.push_back(i);
+    outDims = xDims;
+    xDims.push_back(r);
+    outDims.push_back(r - 1);
+    if ((r != 2 && r != 3) || xType.getRank() != r ||
+        codesType.getRank() != 2 || !codesType.hasStaticShape() ||
+        !codesType.getLayout().isIdentity() ||
+        !xType.getLayout().isIdentity() ||
+        !outType.getLayout().isIdentity() ||
+        !xType.getElementType().isF32() || !outType.getElementType().isF32() ||
+        !isDims(maps[0], xDims) ||
+        !isDims(maps[1], {r - 1, r}) ||
+        !isDims(maps[2], {r - 1}) ||
+        !isDims(maps[3], outDims))
+      return failure();
+    int64_t n = codesType.getDimSize(0), k = codesType.getDimSize(1);
+    if (k % kBlock != 0)
+      return failure();
+    int64_t steps = llvm::divideCeil(k, kStep);
+    bool halfTail = k % kStep != 0;
+    Location loc = op.getLoc();
+    auto c = [&](OpBuilder &b, int64_t v) -> Value {
+      return arith::ConstantIndexOp::create(b, loc, v);
+    };
+    if (r == 3) {
+      SmallVector<ReassociationIndices> flat = {{0, 1}, {2}};
+      x = memref::CollapseShapeOp::create(rewriter, loc, x, flat);
+      out = memref::CollapseShapeOp::create(rewriter, loc, out, flat);
+    }
+    Value m = memref::DimOp::create(rewriter, loc, x, 0);
+    Type i8 = rewriter.getI8Type(), i32 = rewriter.getI32Type(),
+         f32 = rewriter.getF32Type();
+    auto alloc = [&](ArrayRef<int64_t> inner, Type type) -> Value {
+      SmallVector<int64_t> shape = {ShapedType::kDynamic, steps};
+      shape.append(inner.begin(), inner.end());
+      return memref::AllocOp::create(rewriter, loc,
+                                     MemRefType::get(shape, type),
+                                     ValueRange{m});
+    };
+    Value xq = alloc({kStep}, i8), bias = alloc({kLanes}, i32),
+          xScale = alloc({kLanes}, f32);
+    kernel.quantizeRows(rewriter, loc, x, m, steps, halfTail, xq, bias, xScale,
+                        /*int8Weights=*/true);
+    auto grid = scf::ParallelOp::create(
+        rewriter, loc, ValueRange{c(rewriter, 0)},
+        ValueRange{c(rewriter, llvm::divideCeil(n, kernel.rows))},
+        ValueRange{c(rewriter, 1)});
+    grid->setAttr("chimera.block_size", rewriter.getI64IntegerAttr(1));
+    OpBuilder b = OpBuilder::atBlockBegin(grid.getBody());
+    VectorizeInt4DotMatmul::Operands ops{
+        xq, bias, xScale, codes, scales, out, steps, /*group=*/0, halfTail, n};
+    ops.int8Weights = true;
+    kernel.emitItem(b, loc, ops, grid.getInductionVars()[0], m);
+    rewriter.setInsertionPointAfter(grid);
+    for (Value buffer : {xq, bias, xScale})
+      memref::DeallocOp::create(rewriter, loc, buffer);
+    rewriter.eraseOp(op);
+    return success();
   }
 };
 
@@ -435,17 +582,6 @@ struct VectorizeRoutedInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
       : OpRewritePattern(ctx, /*benefit=*/2), kernel(kernel) {}
 
   const VectorizeInt4DotMatmul &kernel;
-
-  static bool isDims(AffineMap map, ArrayRef<unsigned> dims) {
-    if (map.getNumResults() != dims.size())
-      return false;
-    for (auto [expr, d] : llvm::zip(map.getResults(), dims)) {
-      auto dim = dyn_cast<AffineDimExpr>(expr);
-      if (!dim || dim.getPosition() != d)
-        return false;
-    }
-    return true;
-  }
 
   LogicalResult matchAndRewrite(linalg::GenericOp op,
                                 PatternRewriter &rewriter) const override {
@@ -593,13 +729,14 @@ struct VectorizeRoutedInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
 
 } // namespace
 
-void populateInt4DotMatmulPatterns(RewritePatternSet &patterns, int64_t rows,
+void populateVnniMatmulPatterns(RewritePatternSet &patterns, int64_t rows,
                                    int64_t cols) {
   // The routed pattern borrows the dense one's kernel, which therefore
   // lives as long as the pattern set.
   auto dense = std::make_unique<VectorizeInt4DotMatmul>(patterns.getContext(),
                                                         rows, cols);
-  patterns.add<VectorizeRoutedInt4DotMatmul>(patterns.getContext(), *dense);
+  patterns.add<VectorizeRoutedInt4DotMatmul, VectorizeInt8DotMatmul>(
+      patterns.getContext(), *dense);
   patterns.add(std::move(dense));
 }
 
