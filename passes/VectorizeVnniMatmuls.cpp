@@ -586,24 +586,28 @@ struct VectorizeRoutedInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
   LogicalResult matchAndRewrite(linalg::GenericOp op,
                                 PatternRewriter &rewriter) const override {
     auto quant = op->getAttrOfType<QuantAttr>("chimera.quant");
-    if (!quant || quant.getScheme() != QuantScheme::Int4 ||
+    if (!quant ||
+        (quant.getScheme() != QuantScheme::Int4 &&
+         quant.getScheme() != QuantScheme::Int8) ||
         !op.hasPureBufferSemantics() || op.getNumDpsInputs() != 2 ||
         op.getNumDpsInits() != 1 || op.getNumLoops() != 4)
       return failure();
+    bool int8 = quant.getScheme() == QuantScheme::Int8;
     int64_t group = quant.getGroupSize();
-    if (group != kBlock && group % kStep != 0)
+    if (!int8 && group != kBlock && group % kStep != 0)
       return failure();
     SmallVector<AffineMap> maps = op.getIndexingMapsArray();
     bool inPerSlot = isDims(maps[0], {0, 1, 3});
     if ((!inPerSlot && !isDims(maps[0], {0, 3})) || !isDims(maps[1], {0, 1}) ||
         !isDims(maps[2], {0, 1, 2}))
       return failure();
-    // The codes [E, N, K/2] and scales [E, N, K/G] the body loads, both
-    // defined outside the op (views of the archive).
+    // The codes (int4 [E, N, K/2], int8 [E, N, K]) and scales (int4 [E, N,
+    // K/G], int8 [E, N]) the body loads, both defined outside the op (views
+    // of the archive).
     Value codes, scales;
     for (auto load : op.getRegion().front().getOps<memref::LoadOp>()) {
       auto type = cast<MemRefType>(load.getMemRef().getType());
-      if (type.getRank() != 3 ||
+      if (type.getRank() != (int8 && type.getElementType().isF32() ? 2 : 3) ||
           op->isAncestor(load.getMemRef().getParentRegion()->getParentOp()))
         return failure();
       if (type.getElementType().isInteger(8) && !codes)
@@ -631,8 +635,9 @@ struct VectorizeRoutedInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
         ShapedType::isDynamic(idsType.getDimSize(1)))
       return failure();
     int64_t experts = codesType.getDimSize(0), n = codesType.getDimSize(1);
-    int64_t k = codesType.getDimSize(2) * 2;
-    if (k % group != 0 || scalesType.getDimSize(2) != k / group)
+    int64_t k = codesType.getDimSize(2) * (int8 ? 1 : 2);
+    if (int8 ? k % kBlock != 0
+             : k % group != 0 || scalesType.getDimSize(2) != k / group)
       return failure();
     int64_t steps = llvm::divideCeil(k, kStep);
     bool halfTail = k % kStep != 0;
@@ -662,7 +667,7 @@ struct VectorizeRoutedInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
     Value xq = alloc({kStep}, i8), bias = alloc({kLanes}, i32),
           xScale = alloc({kLanes}, f32);
     kernel.quantizeRows(rewriter, loc, x2d, xRows, steps, halfTail, xq, bias,
-                        xScale);
+                        xScale, int8);
 
     Value c0 = c(rewriter, 0), c1 = c(rewriter, 1);
     auto grid = scf::ParallelOp::create(
@@ -698,22 +703,35 @@ struct VectorizeRoutedInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
           scf::YieldOp::create(eb, loc, it[0]);
           scf::YieldOp::create(lb, loc, branch.getResult(0));
         });
-    // Expert e's codes as [N, K/2] and scales as [N, K/G].
+    // Expert e's codes as [N, K/2] or [N, K] and scales as [N, K/G] or [N].
     auto expertView = [&](Value stack, int64_t cols) -> Value {
       auto type = cast<MemRefType>(stack.getType());
-      SmallVector<OpFoldResult> offsets = {e, b.getIndexAttr(0),
-                                           b.getIndexAttr(0)};
-      SmallVector<OpFoldResult> sizes = {b.getIndexAttr(1), b.getIndexAttr(n),
-                                         b.getIndexAttr(cols)};
-      SmallVector<OpFoldResult> strides(3, b.getIndexAttr(1));
+      SmallVector<int64_t> shape = {n};
+      SmallVector<OpFoldResult> offsets = {e, b.getIndexAttr(0)};
+      SmallVector<OpFoldResult> sizes = {b.getIndexAttr(1), b.getIndexAttr(n)};
+      if (cols) {
+        shape.push_back(cols);
+        offsets.push_back(b.getIndexAttr(0));
+        sizes.push_back(b.getIndexAttr(cols));
+      }
+      SmallVector<OpFoldResult> strides(offsets.size(), b.getIndexAttr(1));
       auto viewType = memref::SubViewOp::inferRankReducedResultType(
-          {n, cols}, type, offsets, sizes, strides);
+          shape, type, offsets, sizes, strides);
       return memref::SubViewOp::create(b, loc, viewType, stack, offsets, sizes,
                                        strides);
     };
     VectorizeInt4DotMatmul::Operands ops{
-        xq,    bias,  xScale,   expertView(codes, k / 2),
-        expertView(scales, k / group),  out2d, steps, group, halfTail, n};
+        xq,
+        bias,
+        xScale,
+        expertView(codes, int8 ? k : k / 2),
+        expertView(scales, int8 ? 0 : k / group),
+        out2d,
+        steps,
+        int8 ? 0 : group,
+        halfTail,
+        n};
+    ops.int8Weights = int8;
     ops.rowList = list;
     ops.xRowDiv = inPerSlot ? 1 : idsType.getDimSize(1);
     kernel.emitItem(b, loc, ops, grid.getInductionVars()[1],

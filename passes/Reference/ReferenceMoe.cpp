@@ -140,7 +140,7 @@ struct LowerRouteTopK : OpRewritePattern<RouteTopKOp> {
 /// `inputPerSlot` says whether the input is per (t, j) or shared by token.
 /// Quantised experts are decoded element by element in the body (no
 /// dequantised copy): int8 as code × row scale; int4 as the signed nibble
-/// of byte x/2 times its group's scale, the generic then tagged with its
+/// of byte x/2 times its group's scale; the generic is tagged with its
 /// `chimera.quant` for the x86 kernels.
 static Value routedMatmul(OpBuilder &b, Location loc, Value in,
                           bool inputPerSlot, Value ids, Value w, Value scales,
@@ -202,7 +202,7 @@ static Value routedMatmul(OpBuilder &b, Location loc, Value in,
         Value p = arith::MulFOp::create(nb, l, a[0], castFloat(nb, l, wv, elt));
         linalg::YieldOp::create(nb, l, Value(arith::AddFOp::create(nb, l, a[2], p)));
       });
-  if (int4)
+  if (quant)
     result.getDefiningOp()->setAttr("chimera.quant", quant);
   return result;
 }
