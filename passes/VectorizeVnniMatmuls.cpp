@@ -95,9 +95,6 @@ struct VectorizeInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
     bool halfTail = k % kStep != 0;
 
     Location loc = op.getLoc();
-    auto c = [&](OpBuilder &b, int64_t v) -> Value {
-      return arith::ConstantIndexOp::create(b, loc, v);
-    };
     // x as [M, K], out as [M, N], codes as [N, K/2].
     SmallVector<ReassociationIndices> xGroups =
         r == 3 ? SmallVector<ReassociationIndices>{{0, 1}, {2, 3}}
@@ -109,31 +106,9 @@ struct VectorizeInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
     codes = memref::CollapseShapeOp::create(
         rewriter, loc, codes, SmallVector<ReassociationIndices>{{0}, {1, 2}});
     Value m = memref::DimOp::create(rewriter, loc, x, 0);
-
-    Type i8 = rewriter.getI8Type(), i32 = rewriter.getI32Type(),
-         f32 = rewriter.getF32Type();
-    auto alloc = [&](ArrayRef<int64_t> inner, Type type) -> Value {
-      SmallVector<int64_t> shape = {ShapedType::kDynamic, steps};
-      shape.append(inner.begin(), inner.end());
-      return memref::AllocOp::create(
-          rewriter, loc, MemRefType::get(shape, type), ValueRange{m});
-    };
-    Value xq = alloc({kStep}, i8), bias = alloc({kLanes}, i32),
-          xScale = alloc({kLanes}, f32);
-    quantizeRows(rewriter, loc, x, m, steps, halfTail, xq, bias, xScale);
-
-    auto grid = scf::ParallelOp::create(
-        rewriter, loc, ValueRange{c(rewriter, 0)},
-        ValueRange{c(rewriter, llvm::divideCeil(n, rows))},
-        ValueRange{c(rewriter, 1)});
-    grid->setAttr("chimera.block_size", rewriter.getI64IntegerAttr(1));
-    OpBuilder b = OpBuilder::atBlockBegin(grid.getBody());
-    Operands ops{xq, bias, xScale, codes, scales, out, steps, group, halfTail,
-                 n};
-    emitItem(b, loc, ops, grid.getInductionVars()[0], m);
-    rewriter.setInsertionPointAfter(grid);
-    for (Value buffer : {xq, bias, xScale})
-      memref::DeallocOp::create(rewriter, loc, buffer);
+    Operands ops{{}, {}, {}, codes, scales, out, steps, group, halfTail, n};
+    ops.k = k;
+    emitDense(rewriter, loc, x, m, ops);
     rewriter.eraseOp(op);
     return success();
   }
@@ -150,7 +125,280 @@ struct VectorizeInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
     /// int8 weights [N, K] with `scales` [N] (one per output row, applied
     /// to each output's sum) instead of int4 codes [N, K/2] in groups.
     bool int8Weights = false;
+    /// K (elements).
+    int64_t k = 0;
   };
+
+  /// The packed kernel's panel (weight rows per grid item, two vectors of
+  /// lanes), x rows per tile, K per packed chunk, and the fewest x rows
+  /// that take it.
+  static constexpr int64_t kPanel = 32, kPackRows = 6, kPackK = 256,
+                           kPackMinRows = 32;
+
+  /// A dense matmul: x quantised, then the dot-product grid, or, for at
+  /// least kPackMinRows x rows (and N a multiple of the panel), the packed
+  /// broadcast-form grid. `ops` holds the weights and out; the x buffers
+  /// are made here.
+  void emitDense(OpBuilder &rewriter, Location loc, Value x, Value m,
+                 Operands ops) const {
+    auto c = [&](OpBuilder &b, int64_t v) -> Value {
+      return arith::ConstantIndexOp::create(b, loc, v);
+    };
+    Type i32 = rewriter.getI32Type(), f32 = rewriter.getF32Type();
+    auto alloc = [&](OpBuilder &b, ArrayRef<int64_t> shape,
+                     Type type) -> Value {
+      return memref::AllocOp::create(b, loc, MemRefType::get(shape, type),
+                                     ValueRange{m});
+    };
+    int64_t dyn = ShapedType::kDynamic;
+    ops.xq = alloc(rewriter, {dyn, ops.steps, kLanes}, i32);
+    ops.bias = alloc(rewriter, {dyn, ops.steps, kLanes}, i32);
+    ops.xScale = alloc(rewriter, {dyn, ops.steps, kLanes}, f32);
+    auto grid = [&](OpBuilder &b, int64_t items) {
+      auto loop =
+          scf::ParallelOp::create(b, loc, ValueRange{c(b, 0)},
+                                  ValueRange{c(b, items)}, ValueRange{c(b, 1)});
+      loop->setAttr("chimera.block_size", b.getI64IntegerAttr(1));
+      return loop;
+    };
+    auto dot = [&](OpBuilder &b) {
+      quantizeRows(b, loc, x, m, ops.steps, ops.halfTail, ops.xq, ops.bias,
+                   ops.xScale, ops.int8Weights);
+      auto g = grid(b, llvm::divideCeil(ops.n, rows));
+      OpBuilder ib = OpBuilder::atBlockBegin(g.getBody());
+      emitItem(ib, loc, ops, g.getInductionVars()[0], m);
+    };
+    if (ops.n % kPanel != 0) {
+      dot(rewriter);
+    } else {
+      Value many =
+          arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::sge, m,
+                                c(rewriter, kPackMinRows));
+      auto branch = scf::IfOp::create(rewriter, loc, many, /*withElse=*/true);
+      OpBuilder tb = branch.getThenBodyBuilder();
+      Value blockScale = alloc(tb, {dyn, 2 * ops.steps}, f32);
+      Value blockBias = alloc(tb, {dyn, 2 * ops.steps}, i32);
+      quantizeRows(tb, loc, x, m, ops.steps, ops.halfTail, ops.xq, ops.bias,
+                   ops.xScale, ops.int8Weights, blockScale, blockBias,
+                   /*inOrder=*/true);
+      auto g = grid(tb, ops.n / kPanel);
+      OpBuilder ib = OpBuilder::atBlockBegin(g.getBody());
+      emitPackedItem(ib, loc, ops, g.getInductionVars()[0], m, blockScale,
+                     blockBias);
+      memref::DeallocOp::create(tb, loc, blockScale);
+      memref::DeallocOp::create(tb, loc, blockBias);
+      OpBuilder eb = branch.getElseBodyBuilder();
+      dot(eb);
+    }
+    for (Value buffer : {ops.xq, ops.bias, ops.xScale})
+      memref::DeallocOp::create(rewriter, loc, buffer);
+  }
+
+  /// Grid item `item` of the packed kernel: out[:, n0 : n0+32] for all m x
+  /// rows, n0 = 32·item. Per K chunk the panel's codes are unpacked to one
+  /// unsigned byte per weight (int4: the offset-binary nibbles, int8: the
+  /// code xor 0x80) and stored 4 consecutive K per i32 word, the 32 rows of
+  /// a word side by side: one 64-byte load then holds 4 weights of 16 rows.
+  /// Each tile of kPackRows x rows keeps per block of 32 two i32 vectors per
+  /// row, started from the row's block bias, and per word of x (4 codes,
+  /// broadcast) one vpdpbusd per vector: 16 outputs per instruction, no
+  /// horizontal sums. At the block's end the i32 sums are converted and
+  /// scaled into f32 accumulators (int4: weight × x scale; int8: x scale,
+  /// the rows' scales on the chunk's sums).
+  void emitPackedItem(OpBuilder &b, Location loc, const Operands &ops,
+                      Value item, Value m, Value blockScale,
+                      Value blockBias) const {
+    auto c = [&](OpBuilder &bb, int64_t v) -> Value {
+      return arith::ConstantIndexOp::create(bb, loc, v);
+    };
+    Type f32 = b.getF32Type(), i32 = b.getI32Type(), i8 = b.getI8Type();
+    auto vec = VectorType::get({kLanes}, f32);
+    auto ivec = VectorType::get({kLanes}, i32);
+    auto bytes64 = VectorType::get({kStep}, i8);
+    auto bytes32 = VectorType::get({kBlock}, i8);
+    auto bytes16 = VectorType::get({kBlock / 2}, i8);
+    Value n0 = arith::MulIOp::create(b, loc, item, c(b, kPanel));
+    constexpr int64_t kWords = kBlock / 4; // i32 words of x per block
+    Value wbuf = memref::AllocaOp::create(
+        b, loc, MemRefType::get({kPackK / 4, kPanel}, i32), ValueRange{},
+        b.getI64IntegerAttr(64));
+    Value sbuf =
+        ops.int8Weights
+            ? Value()
+            : Value(memref::AllocaOp::create(
+                  b, loc, MemRefType::get({kPackK / kBlock, kPanel}, f32),
+                  ValueRange{}, b.getI64IntegerAttr(64)));
+    SmallVector<int64_t> interleave;
+    for (int64_t i = 0; i < kBlock / 2; ++i) {
+      interleave.push_back(i);
+      interleave.push_back(i + kBlock / 2);
+    }
+    auto chunk = [&](OpBuilder &sb, Value k0, int64_t kc) {
+      int64_t blocks = kc / kBlock;
+      Value block0 = arith::DivUIOp::create(sb, loc, k0, c(sb, kBlock));
+      // Pack: per weight row and block, one load, the unpack, 8 stores.
+      auto pack =
+          scf::ForOp::create(sb, loc, c(sb, 0), c(sb, kPanel), c(sb, 1));
+      {
+        OpBuilder pb = OpBuilder::atBlockBegin(pack.getBody());
+        Value j = pack.getInductionVar();
+        Value row = arith::AddIOp::create(pb, loc, n0, j);
+        auto bl =
+            scf::ForOp::create(pb, loc, c(pb, 0), c(pb, blocks), c(pb, 1));
+        OpBuilder kb = OpBuilder::atBlockBegin(bl.getBody());
+        Value at = arith::AddIOp::create(
+            kb, loc, k0,
+            arith::MulIOp::create(kb, loc, bl.getInductionVar(),
+                                  c(kb, kBlock)));
+        Value w;
+        if (ops.int8Weights) {
+          w = vector::LoadOp::create(kb, loc, bytes32, ops.codes,
+                                     ValueRange{row, at});
+          w = arith::XOrIOp::create(
+              kb, loc, w, splat(kb, loc, bytes32, kb.getI8IntegerAttr(-128)));
+        } else {
+          Value q = vector::LoadOp::create(
+              kb, loc, bytes16, ops.codes,
+              ValueRange{row, arith::DivUIOp::create(kb, loc, at, c(kb, 2))});
+          q = arith::XOrIOp::create(
+              kb, loc, q, splat(kb, loc, bytes16, kb.getI8IntegerAttr(0x88)));
+          Value lo = arith::AndIOp::create(
+              kb, loc, q, splat(kb, loc, bytes16, kb.getI8IntegerAttr(15)));
+          Value hi = arith::ShRUIOp::create(
+              kb, loc, q, splat(kb, loc, bytes16, kb.getI8IntegerAttr(4)));
+          w = vector::ShuffleOp::create(kb, loc, lo, hi, interleave);
+          Value scale = memref::LoadOp::create(
+              kb, loc, ops.scales,
+              ValueRange{
+                  row, arith::DivUIOp::create(kb, loc, at, c(kb, ops.group))});
+          memref::StoreOp::create(kb, loc, scale, sbuf,
+                                  ValueRange{bl.getInductionVar(), j});
+        }
+        Value words = vector::BitCastOp::create(
+            kb, loc, VectorType::get({kWords}, i32), w);
+        Value word0 =
+            arith::MulIOp::create(kb, loc, bl.getInductionVar(), c(kb, kWords));
+        for (int64_t i = 0; i < kWords; ++i)
+          memref::StoreOp::create(
+              kb, loc,
+              vector::ExtractOp::create(kb, loc, words, ArrayRef<int64_t>{i}),
+              wbuf,
+              ValueRange{arith::AddIOp::create(kb, loc, word0, c(kb, i)), j});
+      }
+      auto tile = [&](OpBuilder &tb, Value m0, int64_t mr) {
+        SmallVector<Value> xr;
+        for (int64_t i = 0; i < mr; ++i)
+          xr.push_back(i ? arith::AddIOp::create(tb, loc, m0, c(tb, i)) : m0);
+        Value zero = splat(tb, loc, vec, tb.getF32FloatAttr(0));
+        SmallVector<Value> init(2 * mr, zero);
+        auto blockLoop = scf::ForOp::create(
+            tb, loc, c(tb, 0), c(tb, blocks), c(tb, 1), init,
+            [&](OpBuilder &lb, Location, Value bl, ValueRange acc) {
+              Value blk = arith::AddIOp::create(lb, loc, block0, bl);
+              Value step = arith::DivUIOp::create(lb, loc, blk, c(lb, 2));
+              Value wordBase = arith::MulIOp::create(
+                  lb, loc, arith::RemUIOp::create(lb, loc, blk, c(lb, 2)),
+                  c(lb, kWords));
+              SmallVector<Value> sums;
+              for (int64_t i = 0; i < mr; ++i) {
+                Value bias = vector::BroadcastOp::create(
+                    lb, loc, ivec,
+                    memref::LoadOp::create(lb, loc, blockBias,
+                                           ValueRange{xr[i], blk}));
+                sums.push_back(bias);
+                sums.push_back(bias);
+              }
+              Value wordRow = arith::MulIOp::create(lb, loc, bl, c(lb, kWords));
+              for (int64_t wd = 0; wd < kWords; ++wd) {
+                Value kw = arith::AddIOp::create(lb, loc, wordRow, c(lb, wd));
+                Value w[2];
+                for (int64_t h = 0; h < 2; ++h)
+                  w[h] = vector::BitCastOp::create(
+                      lb, loc, bytes64,
+                      vector::LoadOp::create(
+                          lb, loc, ivec, wbuf,
+                          ValueRange{kw, c(lb, h * kLanes)}));
+                Value xw = arith::AddIOp::create(lb, loc, wordBase, c(lb, wd));
+                for (int64_t i = 0; i < mr; ++i) {
+                  Value xs = vector::BitCastOp::create(
+                      lb, loc, bytes64,
+                      vector::BroadcastOp::create(
+                          lb, loc, ivec,
+                          memref::LoadOp::create(lb, loc, ops.xq,
+                                                 ValueRange{xr[i], step, xw})));
+                  for (int64_t h = 0; h < 2; ++h)
+                    sums[2 * i + h] =
+                        dotBytes(lb, loc, sums[2 * i + h], w[h], xs);
+                }
+              }
+              Value sw[2];
+              if (!ops.int8Weights)
+                for (int64_t h = 0; h < 2; ++h)
+                  sw[h] = vector::LoadOp::create(
+                      lb, loc, vec, sbuf, ValueRange{bl, c(lb, h * kLanes)});
+              SmallVector<Value> next;
+              for (int64_t i = 0; i < mr; ++i) {
+                Value sx = vector::BroadcastOp::create(
+                    lb, loc, vec,
+                    memref::LoadOp::create(lb, loc, blockScale,
+                                           ValueRange{xr[i], blk}));
+                for (int64_t h = 0; h < 2; ++h) {
+                  Value scale =
+                      ops.int8Weights
+                          ? sx
+                          : Value(arith::MulFOp::create(lb, loc, sw[h], sx));
+                  next.push_back(vector::FMAOp::create(
+                      lb, loc,
+                      arith::SIToFPOp::create(lb, loc, vec, sums[2 * i + h]),
+                      scale, acc[2 * i + h]));
+                }
+              }
+              scf::YieldOp::create(lb, loc, next);
+            });
+        for (int64_t h = 0; h < 2; ++h) {
+          Value col =
+              h ? arith::AddIOp::create(tb, loc, n0, c(tb, kLanes)) : n0;
+          Value rowScale = ops.int8Weights
+                               ? Value(vector::LoadOp::create(
+                                     tb, loc, vec, ops.scales, ValueRange{col}))
+                               : Value();
+          for (int64_t i = 0; i < mr; ++i) {
+            Value sum = blockLoop.getResult(2 * i + h);
+            if (rowScale)
+              sum = arith::MulFOp::create(tb, loc, sum, rowScale);
+            SmallVector<Value, 2> at = {xr[i], col};
+            Value old = vector::LoadOp::create(tb, loc, vec, ops.out, at);
+            vector::StoreOp::create(
+                tb, loc, arith::AddFOp::create(tb, loc, old, sum), ops.out, at);
+          }
+        }
+      };
+      Value rem = arith::RemUIOp::create(sb, loc, m, c(sb, kPackRows));
+      Value mFull = arith::SubIOp::create(sb, loc, m, rem);
+      auto tiles =
+          scf::ForOp::create(sb, loc, c(sb, 0), mFull, c(sb, kPackRows));
+      {
+        OpBuilder tb = OpBuilder::atBlockBegin(tiles.getBody());
+        tile(tb, tiles.getInductionVar(), kPackRows);
+      }
+      auto tail = scf::ForOp::create(sb, loc, mFull, m, c(sb, 1));
+      {
+        OpBuilder tb = OpBuilder::atBlockBegin(tail.getBody());
+        tile(tb, tail.getInductionVar(), 1);
+      }
+    };
+    int64_t full = ops.k / kPackK, tailLen = ops.k % kPackK;
+    if (full == 1) {
+      chunk(b, c(b, 0), kPackK);
+    } else if (full > 1) {
+      auto chunks = scf::ForOp::create(b, loc, c(b, 0), c(b, full * kPackK),
+                                       c(b, kPackK));
+      OpBuilder cb = OpBuilder::atBlockBegin(chunks.getBody());
+      chunk(cb, chunks.getInductionVar(), kPackK);
+    }
+    if (tailLen)
+      chunk(b, c(b, full * kPackK), tailLen);
+  }
 
   /// Grid item `item`: weight rows [item·rows, +rows) against x rows
   /// [0, count), in tiles of `cols` x rows and then singly.
@@ -207,7 +455,12 @@ struct VectorizeInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
   /// The x rows as int8 steps, their lane biases and lane scales.
   void quantizeRows(OpBuilder &rewriter, Location loc, Value x, Value m,
                     int64_t steps, bool halfTail, Value xq, Value bias,
-                    Value xScale, bool int8Weights = false) const {
+                    Value xScale, bool int8Weights = false,
+                    Value blockScale = {}, Value blockBias = {},
+                    bool inOrder = false) const {
+    // x is stored in order for int8 weights and for the packed kernel, as
+    // [even, odd] elements per step for the int4 dot-product tiles.
+    inOrder = inOrder || int8Weights;
     auto c = [&](OpBuilder &b, int64_t v) -> Value {
       return arith::ConstantIndexOp::create(b, loc, v);
     };
@@ -282,7 +535,7 @@ struct VectorizeInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
     // weights unpack as [even elements, odd elements], int8 weights are in
     // order.
     Value codes;
-    if (int8Weights) {
+    if (inOrder) {
       Value first = vector::ShuffleOp::create(
           b, loc, quantize(v[0], inverse[0]), quantize(v[1], inverse[0]), low);
       Value second = vector::ShuffleOp::create(
@@ -306,7 +559,9 @@ struct VectorizeInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
       codes = vector::ShuffleOp::create(b, loc, evens, odds, concat);
     }
     Value zeroIdx = c(b, 0);
-    vector::StoreOp::create(b, loc, codes, xq, ValueRange{row, s, zeroIdx});
+    vector::StoreOp::create(b, loc,
+                            vector::BitCastOp::create(b, loc, ivec, codes), xq,
+                            ValueRange{row, s, zeroIdx});
     // −o·Σ per lane, o the weights' offset (int4: 8; int8: 128, the codes
     // read as unsigned after an xor with 0x80): vpdpbusd of the codes with
     // bytes of o, from 0, negated.
@@ -317,16 +572,33 @@ struct VectorizeInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
         b, loc, izero, dotBytes(b, loc, izero, offsets, codes));
     vector::StoreOp::create(b, loc, laneBias, bias,
                             ValueRange{row, s, zeroIdx});
-    // int4: lanes 0-3 and 8-11 are block 0's, 4-7 and 12-15 block 1's;
-    // int8: lanes 0-7 block 0's.
+    // [even, odd] order: lanes 0-3 and 8-11 are block 0's, 4-7 and 12-15
+    // block 1's; in order: lanes 0-7 block 0's.
     SmallVector<int64_t> pick;
     for (int64_t i = 0; i < kLanes; ++i)
-      pick.push_back((int8Weights ? i / 8 : (i / 4) % 2) ? kLanes : 0);
+      pick.push_back((inOrder ? i / 8 : (i / 4) % 2) ? kLanes : 0);
     Value laneScale = vector::ShuffleOp::create(
         b, loc, vector::BroadcastOp::create(b, loc, vec, scale[0]),
         vector::BroadcastOp::create(b, loc, vec, scale[1]), pick);
     vector::StoreOp::create(b, loc, laneScale, xScale,
                             ValueRange{row, s, zeroIdx});
+    if (!blockScale)
+      return;
+    // Per block of 32 (the packed kernel's operands, x in order): its scale
+    // and −o·Σ of its codes.
+    for (int64_t h = 0; h < 2; ++h) {
+      Value block = arith::AddIOp::create(
+          b, loc, arith::MulIOp::create(b, loc, s, c(b, 2)), c(b, h));
+      memref::StoreOp::create(b, loc, scale[h], blockScale,
+                              ValueRange{row, block});
+      Value half = vector::ExtractStridedSliceOp::create(
+          b, loc, laneBias, ArrayRef<int64_t>{h * kLanes / 2},
+          ArrayRef<int64_t>{kLanes / 2}, ArrayRef<int64_t>{1});
+      memref::StoreOp::create(
+          b, loc,
+          vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD, half),
+          blockBias, ValueRange{row, block});
+    }
   }
 
   /// `mr` x rows from `m0` by `nr` weight rows from `n0`, added into out.
@@ -350,10 +622,9 @@ struct VectorizeInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
       }
       Value slot = memref::LoadOp::create(b, loc, ops.rowList, ValueRange{p});
       outRows.push_back(slot);
-      ms.push_back(ops.xRowDiv == 1
-                       ? slot
-                       : Value(arith::DivUIOp::create(b, loc, slot,
-                                                      c(b, ops.xRowDiv))));
+      ms.push_back(ops.xRowDiv == 1 ? slot
+                                    : Value(arith::DivUIOp::create(
+                                          b, loc, slot, c(b, ops.xRowDiv))));
     }
     for (int64_t j = 0; j < nr; ++j)
       ns.push_back(j ? arith::AddIOp::create(b, loc, n0, c(b, j)) : n0);
@@ -372,8 +643,10 @@ struct VectorizeInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
       Value zeroIdx = c(lb, 0);
       SmallVector<Value> xv, bv, sv;
       for (Value row : ms) {
-        xv.push_back(vector::LoadOp::create(lb, loc, bytes64, ops.xq,
-                                            ValueRange{row, s, zeroIdx}));
+        xv.push_back(vector::BitCastOp::create(
+            lb, loc, bytes64,
+            vector::LoadOp::create(lb, loc, ivec, ops.xq,
+                                   ValueRange{row, s, zeroIdx})));
         bv.push_back(vector::LoadOp::create(lb, loc, ivec, ops.bias,
                                             ValueRange{row, s, zeroIdx}));
         sv.push_back(vector::LoadOp::create(lb, loc, vec, ops.xScale,
@@ -515,13 +788,10 @@ struct VectorizeInt8DotMatmul : OpRewritePattern<linalg::GenericOp> {
     if ((r != 2 && r != 3) || xType.getRank() != r ||
         codesType.getRank() != 2 || !codesType.hasStaticShape() ||
         !codesType.getLayout().isIdentity() ||
-        !xType.getLayout().isIdentity() ||
-        !outType.getLayout().isIdentity() ||
+        !xType.getLayout().isIdentity() || !outType.getLayout().isIdentity() ||
         !xType.getElementType().isF32() || !outType.getElementType().isF32() ||
-        !isDims(maps[0], xDims) ||
-        !isDims(maps[1], {r - 1, r}) ||
-        !isDims(maps[2], {r - 1}) ||
-        !isDims(maps[3], outDims))
+        !isDims(maps[0], xDims) || !isDims(maps[1], {r - 1, r}) ||
+        !isDims(maps[2], {r - 1}) || !isDims(maps[3], outDims))
       return failure();
     int64_t n = codesType.getDimSize(0), k = codesType.getDimSize(1);
     if (k % kBlock != 0)
@@ -529,41 +799,17 @@ struct VectorizeInt8DotMatmul : OpRewritePattern<linalg::GenericOp> {
     int64_t steps = llvm::divideCeil(k, kStep);
     bool halfTail = k % kStep != 0;
     Location loc = op.getLoc();
-    auto c = [&](OpBuilder &b, int64_t v) -> Value {
-      return arith::ConstantIndexOp::create(b, loc, v);
-    };
     if (r == 3) {
       SmallVector<ReassociationIndices> flat = {{0, 1}, {2}};
       x = memref::CollapseShapeOp::create(rewriter, loc, x, flat);
       out = memref::CollapseShapeOp::create(rewriter, loc, out, flat);
     }
     Value m = memref::DimOp::create(rewriter, loc, x, 0);
-    Type i8 = rewriter.getI8Type(), i32 = rewriter.getI32Type(),
-         f32 = rewriter.getF32Type();
-    auto alloc = [&](ArrayRef<int64_t> inner, Type type) -> Value {
-      SmallVector<int64_t> shape = {ShapedType::kDynamic, steps};
-      shape.append(inner.begin(), inner.end());
-      return memref::AllocOp::create(rewriter, loc,
-                                     MemRefType::get(shape, type),
-                                     ValueRange{m});
-    };
-    Value xq = alloc({kStep}, i8), bias = alloc({kLanes}, i32),
-          xScale = alloc({kLanes}, f32);
-    kernel.quantizeRows(rewriter, loc, x, m, steps, halfTail, xq, bias, xScale,
-                        /*int8Weights=*/true);
-    auto grid = scf::ParallelOp::create(
-        rewriter, loc, ValueRange{c(rewriter, 0)},
-        ValueRange{c(rewriter, llvm::divideCeil(n, kernel.rows))},
-        ValueRange{c(rewriter, 1)});
-    grid->setAttr("chimera.block_size", rewriter.getI64IntegerAttr(1));
-    OpBuilder b = OpBuilder::atBlockBegin(grid.getBody());
     VectorizeInt4DotMatmul::Operands ops{
-        xq, bias, xScale, codes, scales, out, steps, /*group=*/0, halfTail, n};
+        {}, {}, {}, codes, scales, out, steps, /*group=*/0, halfTail, n};
     ops.int8Weights = true;
-    kernel.emitItem(b, loc, ops, grid.getInductionVars()[0], m);
-    rewriter.setInsertionPointAfter(grid);
-    for (Value buffer : {xq, bias, xScale})
-      memref::DeallocOp::create(rewriter, loc, buffer);
+    ops.k = k;
+    kernel.emitDense(rewriter, loc, x, m, ops);
     rewriter.eraseOp(op);
     return success();
   }
@@ -648,23 +894,23 @@ struct VectorizeRoutedInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
     };
     SmallVector<ReassociationIndices> flat = {{0, 1}, {2}};
     Value out2d = memref::CollapseShapeOp::create(rewriter, loc, out, flat);
-    Value x2d = inPerSlot ? Value(memref::CollapseShapeOp::create(
-                                rewriter, loc, in, flat))
-                          : in;
+    Value x2d =
+        inPerSlot
+            ? Value(memref::CollapseShapeOp::create(rewriter, loc, in, flat))
+            : in;
     Value idsFlat = memref::CollapseShapeOp::create(
         rewriter, loc, ids, SmallVector<ReassociationIndices>{{0, 1}});
     Value slots = memref::DimOp::create(rewriter, loc, idsFlat, 0);
     Value xRows = memref::DimOp::create(rewriter, loc, x2d, 0);
 
-    Type i8 = rewriter.getI8Type(), i32 = rewriter.getI32Type(),
-         f32 = rewriter.getF32Type();
+    Type i32 = rewriter.getI32Type(), f32 = rewriter.getF32Type();
     auto alloc = [&](ArrayRef<int64_t> inner, Type type) -> Value {
       SmallVector<int64_t> shape = {ShapedType::kDynamic, steps};
       shape.append(inner.begin(), inner.end());
       return memref::AllocOp::create(
           rewriter, loc, MemRefType::get(shape, type), ValueRange{xRows});
     };
-    Value xq = alloc({kStep}, i8), bias = alloc({kLanes}, i32),
+    Value xq = alloc({kLanes}, i32), bias = alloc({kLanes}, i32),
           xScale = alloc({kLanes}, f32);
     kernel.quantizeRows(rewriter, loc, x2d, xRows, steps, halfTail, xq, bias,
                         xScale, int8);
@@ -748,7 +994,7 @@ struct VectorizeRoutedInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
 } // namespace
 
 void populateVnniMatmulPatterns(RewritePatternSet &patterns, int64_t rows,
-                                   int64_t cols) {
+                                int64_t cols) {
   // The routed pattern borrows the dense one's kernel, which therefore
   // lives as long as the pattern set.
   auto dense = std::make_unique<VectorizeInt4DotMatmul>(patterns.getContext(),

@@ -217,7 +217,7 @@ func.func @int8_weight(%x: memref<?x64xf32>, %w: memref<32x64xi8>, %s: memref<32
 // VNNI-SAME: %[[X:.*]]: memref<?x2x32xf32>, %[[Q:.*]]: memref<16x2x16xi8>, %[[S:.*]]: memref<16x2xf32>, %[[OUT:.*]]: memref<?x16xf32>)
 // VNNI: %[[XF:.*]] = memref.collapse_shape %[[X]] {{\[\[}}0], [1, 2]]
 // VNNI: %[[QF:.*]] = memref.collapse_shape %[[Q]] {{\[\[}}0], [1, 2]]
-// VNNI: %[[XQ:.*]] = memref.alloc(%{{.*}}) : memref<?x1x64xi8>
+// VNNI: %[[XQ:.*]] = memref.alloc(%{{.*}}) : memref<?x1x16xi32>
 // VNNI: %[[BIAS:.*]] = memref.alloc(%{{.*}}) : memref<?x1x16xi32>
 // VNNI: %[[XS:.*]] = memref.alloc(%{{.*}}) : memref<?x1x16xf32>
 // VNNI: scf.parallel
@@ -225,7 +225,8 @@ func.func @int8_weight(%x: memref<?x64xf32>, %w: memref<32x64xi8>, %s: memref<32
 // VNNI: math.roundeven
 // VNNI: arith.fptosi
 // VNNI: arith.trunci {{.*}} : vector<16xi32> to vector<16xi8>
-// VNNI: vector.store %{{.*}}, %[[XQ]]{{.*}} : memref<?x1x64xi8>, vector<64xi8>
+// VNNI: vector.bitcast {{.*}} : vector<64xi8> to vector<16xi32>
+// VNNI: vector.store %{{.*}}, %[[XQ]]{{.*}} : memref<?x1x16xi32>, vector<16xi32>
 // VNNI: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
 // VNNI: vector.store %{{.*}}, %[[BIAS]]
 // VNNI: vector.shuffle {{.*}} [0, 0, 0, 0, 16, 16, 16, 16, 0, 0, 0, 0, 16, 16, 16, 16]
@@ -259,7 +260,7 @@ func.func @int4_weight(%x: memref<?x2x32xf32>, %q: memref<16x2x16xi8>, %s: memre
 // xor 0x80 and one vpdpbusd per 64; the row's scale multiplies its sum.
 // VNNI-LABEL: func.func @int8_weight_int8_x(
 // VNNI-SAME: %[[X:.*]]: memref<?x64xf32>, %[[Q:.*]]: memref<16x64xi8>, %[[S:.*]]: memref<16xf32>, %[[OUT:.*]]: memref<?x16xf32>)
-// VNNI: %[[XQ:.*]] = memref.alloc(%{{.*}}) : memref<?x1x64xi8>
+// VNNI: %[[XQ:.*]] = memref.alloc(%{{.*}}) : memref<?x1x16xi32>
 // VNNI: scf.parallel
 // VNNI: vector.shuffle {{.*}} [0, 0, 0, 0, 0, 0, 0, 0, 16, 16, 16, 16, 16, 16, 16, 16]
 // VNNI: scf.parallel
@@ -279,6 +280,61 @@ func.func @int4_weight(%x: memref<?x2x32xf32>, %q: memref<16x2x16xi8>, %s: memre
 func.func @int8_weight_int8_x(%x: memref<?x64xf32>, %q: memref<16x64xi8>, %s: memref<16xf32>, %out: memref<?x16xf32>) {
   linalg.generic {indexing_maps = [#xm, #wm, #sm, #om], iterator_types = ["parallel", "parallel", "reduction"]}
       ins(%x, %q, %s : memref<?x64xf32>, memref<16x64xi8>, memref<16xf32>) outs(%out : memref<?x16xf32>)
+      attrs = {chimera.quant = #chimera.quant<int8>} {
+  ^bb0(%a: f32, %c: i8, %sc: f32, %acc: f32):
+    %w = arith.sitofp %c : i8 to f32
+    %ws = arith.mulf %sc, %w : f32
+    %p = arith.mulf %a, %ws : f32
+    %r = arith.addf %acc, %p : f32
+    linalg.yield %r : f32
+  }
+  return
+}
+
+// -----
+
+// With N a multiple of 32, many x rows take the packed kernel instead: per
+// grid item 32 weight rows unpacked into a stack panel of i32 words (4
+// weights each, 32 rows side by side), then per word of x one broadcast and
+// one vpdpbusd per 16 outputs.
+// VNNI-LABEL: func.func @int8_packed(
+// VNNI-SAME: %[[X:.*]]: memref<?x64xf32>, %[[Q:.*]]: memref<32x64xi8>, %[[S:.*]]: memref<32xf32>, %[[OUT:.*]]: memref<?x32xf32>)
+// VNNI: %[[XQ:.*]] = memref.alloc(%{{.*}}) : memref<?x1x16xi32>
+// VNNI: %[[MANY:.*]] = arith.cmpi sge, %{{.*}}, %c32
+// VNNI: scf.if %[[MANY]]
+// VNNI: %[[BS:.*]] = memref.alloc(%{{.*}}) : memref<?x2xf32>
+// VNNI: %[[BB:.*]] = memref.alloc(%{{.*}}) : memref<?x2xi32>
+// VNNI: scf.parallel
+// VNNI: memref.store %{{.*}}, %[[BS]]
+// VNNI: vector.reduction <add>
+// VNNI: memref.store %{{.*}}, %[[BB]]
+// VNNI: scf.parallel
+// VNNI: %[[PANEL:.*]] = memref.alloca() {alignment = 64 : i64} : memref<64x32xi32>
+// VNNI: vector.load %[[Q]][{{.*}}] : memref<32x64xi8>, vector<32xi8>
+// VNNI: vector.bitcast {{.*}} : vector<32xi8> to vector<8xi32>
+// VNNI: memref.store %{{.*}}, %[[PANEL]]
+// VNNI: memref.load %[[BB]]
+// VNNI: vector.load %[[PANEL]]
+// VNNI: memref.load %[[XQ]]
+// VNNI-NEXT: vector.broadcast {{.*}} : i32 to vector<16xi32>
+// VNNI-NEXT: vector.bitcast
+// VNNI-NEXT: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
+// VNNI: memref.load %[[BS]]
+// VNNI: arith.sitofp
+// VNNI: vector.fma
+// VNNI: vector.load %[[S]]
+// VNNI: arith.mulf
+// VNNI: memref.dealloc %[[BS]]
+// VNNI: } else {
+// VNNI: scf.parallel
+// VNNI: memref.dealloc %[[XQ]]
+#xm = affine_map<(d0, d1, d2) -> (d0, d2)>
+#wm = affine_map<(d0, d1, d2) -> (d1, d2)>
+#sm = affine_map<(d0, d1, d2) -> (d1)>
+#om = affine_map<(d0, d1, d2) -> (d0, d1)>
+func.func @int8_packed(%x: memref<?x64xf32>, %q: memref<32x64xi8>, %s: memref<32xf32>, %out: memref<?x32xf32>) {
+  linalg.generic {indexing_maps = [#xm, #wm, #sm, #om], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %q, %s : memref<?x64xf32>, memref<32x64xi8>, memref<32xf32>) outs(%out : memref<?x32xf32>)
       attrs = {chimera.quant = #chimera.quant<int8>} {
   ^bb0(%a: f32, %c: i8, %sc: f32, %acc: f32):
     %w = arith.sitofp %c : i8 to f32
