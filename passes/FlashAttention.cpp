@@ -49,6 +49,52 @@ struct FlashAttentionPattern : OpRewritePattern<AttentionOp> {
   /// Keys per step of the sweep (one f32 vector of scores).
   static constexpr int64_t kKeyBlock = 16;
 
+  /// The lane sums of kKeyBlock vectors of kKeyBlock lanes, as one vector
+  /// (lane j: the sum of vector j): a tree of shuffles and adds that halves
+  /// the lanes per vector and the vectors per level (15 adds and 30
+  /// shuffles for 16 vectors, against 16 horizontal reductions and
+  /// inserts), then one permutation back to key order.
+  static Value sumEach(OpBuilder &b, Location loc, ArrayRef<Value> vectors) {
+    int64_t n = kKeyBlock;
+    // Each vector holds n / width segments of `width` lanes, segment s
+    // summing to the key order[s].
+    SmallVector<Value> level(vectors);
+    SmallVector<SmallVector<int64_t>> orders;
+    for (int64_t j = 0; j < n; ++j)
+      orders.push_back({j});
+    for (int64_t width = n; width > 1; width /= 2) {
+      SmallVector<Value> next;
+      SmallVector<SmallVector<int64_t>> nextOrders;
+      int64_t half = width / 2;
+      for (size_t v = 0; v + 1 < level.size(); v += 2) {
+        SmallVector<int64_t> lo, hi, order;
+        for (int64_t sgm = 0; sgm < n / width; ++sgm) {
+          for (int64_t i = 0; i < half; ++i)
+            lo.push_back(sgm * width + i);
+          for (int64_t i = 0; i < half; ++i)
+            lo.push_back(n + sgm * width + i);
+          for (int64_t i = 0; i < half; ++i)
+            hi.push_back(sgm * width + half + i);
+          for (int64_t i = 0; i < half; ++i)
+            hi.push_back(n + sgm * width + half + i);
+          order.push_back(orders[v][sgm]);
+          order.push_back(orders[v + 1][sgm]);
+        }
+        next.push_back(arith::AddFOp::create(
+            b, loc,
+            vector::ShuffleOp::create(b, loc, level[v], level[v + 1], lo),
+            vector::ShuffleOp::create(b, loc, level[v], level[v + 1], hi)));
+        nextOrders.push_back(order);
+      }
+      level = next;
+      orders = nextOrders;
+    }
+    SmallVector<int64_t> toKeys(n);
+    for (int64_t lane = 0; lane < n; ++lane)
+      toKeys[orders[0][lane]] = lane;
+    return vector::ShuffleOp::create(b, loc, level[0], level[0], toKeys);
+  }
+
   LogicalResult matchAndRewrite(AttentionOp op,
                                 PatternRewriter &rewriter) const override {
     MaskKind mask = op.getMask();
@@ -138,6 +184,21 @@ struct FlashAttentionPattern : OpRewritePattern<AttentionOp> {
               DenseElementsAttr::get(
                   sVec, b.getF32FloatAttr(
                             -std::numeric_limits<float>::infinity())));
+          // D in whole vectors: q's chunks, loaded once per query.
+          SmallVector<Value> qChunks;
+          Value iota;
+          if (d % kKeyBlock == 0) {
+            for (int64_t ci = 0; ci < d / kKeyBlock; ++ci)
+              qChunks.push_back(vector::TransferReadOp::create(
+                  b, loc, sVec, q, ValueRange{bi, i, h, index(b, ci * kKeyBlock)},
+                  zero, ArrayRef<bool>{true}));
+            SmallVector<APInt> lanes;
+            for (int64_t j = 0; j < kKeyBlock; ++j)
+              lanes.push_back(APInt(64, j));
+            auto iVec = VectorType::get({kKeyBlock}, b.getIndexType());
+            iota = arith::ConstantOp::create(
+                b, loc, iVec, DenseElementsAttr::get(iVec, lanes));
+          }
           auto sweep = scf::ForOp::create(
               b, loc, lo, hi, index(b, kKeyBlock),
               ValueRange{negInf, zero, acc0},
@@ -145,7 +206,42 @@ struct FlashAttentionPattern : OpRewritePattern<AttentionOp> {
                 Value m = it[0], l = it[1], acc = it[2];
                 Value scores = negInfV;
                 SmallVector<Value> rows, valid;
-                for (int64_t j = 0; j < kKeyBlock; ++j) {
+                if (qChunks.size()) {
+                  // Per key, the lane-wise products of q and the key row
+                  // summed over D's chunks; the block's 16 sums then come
+                  // out of one transposing add tree, in key order.
+                  SmallVector<Value> partial;
+                  for (int64_t j = 0; j < kKeyBlock; ++j) {
+                    Value t = arith::AddIOp::create(lb, loc, t0, index(lb, j));
+                    t = arith::MinSIOp::create(lb, loc, t, hiLast);
+                    rows.push_back(t);
+                    Value sum;
+                    for (auto [ci, qc] : llvm::enumerate(qChunks)) {
+                      Value kc = vector::TransferReadOp::create(
+                          lb, loc, sVec, k,
+                          ValueRange{bi, t, hk, index(lb, ci * kKeyBlock)},
+                          zero, ArrayRef<bool>{true});
+                      sum = sum ? Value(vector::FMAOp::create(lb, loc, qc, kc,
+                                                              sum))
+                                : Value(arith::MulFOp::create(lb, loc, qc, kc));
+                    }
+                    partial.push_back(sum);
+                  }
+                  scores = arith::MulFOp::create(
+                      lb, loc, sumEach(lb, loc, partial),
+                      vector::BroadcastOp::create(lb, loc, sVec, scaleC));
+                  // Keys at or past `hi` weigh nothing.
+                  auto iVec = VectorType::get({kKeyBlock}, lb.getIndexType());
+                  Value keys = arith::AddIOp::create(
+                      lb, loc, vector::BroadcastOp::create(lb, loc, iVec, t0),
+                      iota);
+                  Value ok = arith::CmpIOp::create(
+                      lb, loc, arith::CmpIPredicate::slt, keys,
+                      vector::BroadcastOp::create(lb, loc, iVec, hi));
+                  scores =
+                      arith::SelectOp::create(lb, loc, ok, scores, negInfV);
+                }
+                for (int64_t j = 0; j < kKeyBlock && qChunks.empty(); ++j) {
                   Value t = arith::AddIOp::create(lb, loc, t0, index(lb, j));
                   Value ok = arith::CmpIOp::create(
                       lb, loc, arith::CmpIPredicate::slt, t, hi);

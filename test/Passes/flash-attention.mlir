@@ -2,8 +2,10 @@
 
 // Sliding-window GQA attention (4 query heads on 2 kv heads, window 8):
 // one sweep over keys [max(p - 7, 0), min(p + 1, T)) per (b, h, i), 16 keys
-// per step: 16 scores in one vector, one vector exp and one rescale per
-// block, keys past the end clamped to the last visible row with weight 0.
+// per step: 16 scores in one vector (per key the lane products of q and
+// the key row, then one shuffle-and-add tree for the 16 sums, permuted
+// back to key order), one vector exp and one rescale per block, keys past
+// the end clamped to the last visible row with weight 0.
 // CHECK-LABEL: func.func @sliding(
 // CHECK-SAME: %[[Q:[^:]*]]: tensor<2x?x4x16xf32>, %[[K:[^:]*]]: tensor<2x64x2x16xf32>, %[[V:[^:]*]]: tensor<2x64x2x16xf32>, %[[POS:[^:]*]]: tensor<2x?xi64>)
 // CHECK: %[[OUT:.*]] = scf.forall (%[[B:.*]], %[[H:.*]], %[[I:.*]]) in (2, 4, %{{.*}}) shared_outs(%[[O:.*]] = %{{.*}}) -> (tensor<2x?x4x16xf32>)
@@ -14,7 +16,13 @@
 // CHECK: %[[LO:.*]] = arith.maxsi %[[LO0]], %c0
 // CHECK: %[[QV:.*]] = vector.transfer_read %[[Q]][%[[B]], %[[I]], %[[H]], %c0]
 // CHECK: scf.for %[[T0:.*]] = %[[LO]] to %[[HI]] step %c16 iter_args(
-// CHECK-COUNT-16: vector.transfer_read %[[K]][%[[B]], %{{.*}}, %[[HK]], %c0]
+// CHECK-COUNT-16: vector.transfer_read %[[K]][%[[B]], %{{.*}}, %[[HK]], %c0{{.*}}]
+// CHECK: vector.shuffle {{.*}} [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23]
+// CHECK: vector.shuffle {{.*}} [8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31]
+// CHECK: arith.addf
+// CHECK: vector.shuffle {{.*}} [0, 8, 4, 12, 2, 10, 6, 14, 1, 9, 5, 13, 3, 11, 7, 15]
+// CHECK: arith.cmpi slt, %{{.*}} : vector<16xindex>
+// CHECK: arith.select %{{.*}} : vector<16xi1>, vector<16xf32>
 // CHECK: vector.reduction <maximumf>
 // CHECK: math.exp %{{.*}} : f32
 // CHECK: math.exp %{{.*}} : vector<16xf32>
