@@ -127,6 +127,9 @@ struct VectorizeInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
     bool int8Weights = false;
     /// K (elements).
     int64_t k = 0;
+    /// x was quantised in order (not as [even, odd] per step): int4 tiles
+    /// then interleave the unpacked nibbles back into order.
+    bool inOrder = false;
   };
 
   /// The packed kernel's panel (weight rows per grid item, two vectors of
@@ -286,9 +289,24 @@ struct VectorizeInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
               ValueRange{arith::AddIOp::create(kb, loc, word0, c(kb, i)), j});
       }
       auto tile = [&](OpBuilder &tb, Value m0, int64_t mr) {
-        SmallVector<Value> xr;
-        for (int64_t i = 0; i < mr; ++i)
-          xr.push_back(i ? arith::AddIOp::create(tb, loc, m0, c(tb, i)) : m0);
+        // x rows (of xq and the block scales and biases) and out rows,
+        // through the routing list when there is one.
+        SmallVector<Value> xr, outRows;
+        for (int64_t i = 0; i < mr; ++i) {
+          Value p = i ? arith::AddIOp::create(tb, loc, m0, c(tb, i)) : m0;
+          if (!ops.rowList) {
+            xr.push_back(p);
+            outRows.push_back(p);
+            continue;
+          }
+          Value slot =
+              memref::LoadOp::create(tb, loc, ops.rowList, ValueRange{p});
+          outRows.push_back(slot);
+          xr.push_back(ops.xRowDiv == 1
+                           ? slot
+                           : Value(arith::DivUIOp::create(tb, loc, slot,
+                                                          c(tb, ops.xRowDiv))));
+        }
         Value zero = splat(tb, loc, vec, tb.getF32FloatAttr(0));
         SmallVector<Value> init(2 * mr, zero);
         auto blockLoop = scf::ForOp::create(
@@ -366,7 +384,7 @@ struct VectorizeInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
             Value sum = blockLoop.getResult(2 * i + h);
             if (rowScale)
               sum = arith::MulFOp::create(tb, loc, sum, rowScale);
-            SmallVector<Value, 2> at = {xr[i], col};
+            SmallVector<Value, 2> at = {outRows[i], col};
             Value old = vector::LoadOp::create(tb, loc, vec, ops.out, at);
             vector::StoreOp::create(
                 tb, loc, arith::AddFOp::create(tb, loc, old, sum), ops.out, at);
@@ -628,11 +646,18 @@ struct VectorizeInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
     }
     for (int64_t j = 0; j < nr; ++j)
       ns.push_back(j ? arith::AddIOp::create(b, loc, n0, c(b, j)) : n0);
-    SmallVector<int64_t> concat, pick;
-    for (int64_t i = 0; i < kStep; ++i)
-      concat.push_back(i);
+    // The weight bytes' order: [low nibbles, high nibbles], or, against x
+    // in order, the two interleaved.
+    SmallVector<int64_t> unpacked, pick;
+    for (int64_t i = 0; i < kStep / 2; ++i)
+      unpacked.push_back(i);
+    for (int64_t i = 0; i < kStep / 2; ++i)
+      unpacked.push_back(kStep / 2 + i);
+    if (ops.inOrder)
+      for (int64_t i = 0; i < kStep; ++i)
+        unpacked[i] = i % 2 ? kStep / 2 + i / 2 : i / 2;
     for (int64_t i = 0; i < kLanes; ++i)
-      pick.push_back((i / 4) % 2);
+      pick.push_back(ops.inOrder ? i / 8 : (i / 4) % 2);
     Value zero = splat(b, loc, vec, b.getF32FloatAttr(0));
     SmallVector<Value> init(mr * nr, zero);
     // One step of every accumulator; `half`: only the step's first 32
@@ -699,7 +724,7 @@ struct VectorizeInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
             lb, loc, q, splat(lb, loc, bytes32, lb.getI8IntegerAttr(15)));
         Value hi = arith::ShRUIOp::create(
             lb, loc, q, splat(lb, loc, bytes32, lb.getI8IntegerAttr(4)));
-        Value w = vector::ShuffleOp::create(lb, loc, lo, hi, concat);
+        Value w = vector::ShuffleOp::create(lb, loc, lo, hi, unpacked);
         Value wScale;
         if (ops.group == kBlock) {
           auto pairType = VectorType::get({2}, f32);
@@ -912,78 +937,139 @@ struct VectorizeRoutedInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
     };
     Value xq = alloc({kLanes}, i32), bias = alloc({kLanes}, i32),
           xScale = alloc({kLanes}, f32);
-    kernel.quantizeRows(rewriter, loc, x2d, xRows, steps, halfTail, xq, bias,
-                        xScale, int8);
-
+    // With N a multiple of the panel and enough slots in all (a prefill),
+    // an expert with enough slots takes the packed kernel: x is quantised
+    // in order, with block scales and biases, and the experts with few
+    // slots take the dot-product tiles on that x. Otherwise (decode) x is
+    // quantised for the int4 tiles' [even, odd] order and every item takes
+    // the tiles.
+    using Kernel = VectorizeInt4DotMatmul;
+    bool packable =
+        n % Kernel::kPanel == 0 && Kernel::kPanel % kernel.rows == 0;
     Value c0 = c(rewriter, 0), c1 = c(rewriter, 1);
-    auto grid = scf::ParallelOp::create(
-        rewriter, loc, ValueRange{c0, c0},
-        ValueRange{c(rewriter, experts),
-                   c(rewriter, llvm::divideCeil(n, kernel.rows))},
-        ValueRange{c1, c1});
-    grid->setAttr("chimera.block_size", rewriter.getI64IntegerAttr(1));
-    OpBuilder gb = OpBuilder::atBlockBegin(grid.getBody());
-    Value e = grid.getInductionVars()[0];
-    // The list of slots routed to expert e lives on the stack for one item.
-    auto scope = memref::AllocaScopeOp::create(gb, loc, TypeRange{});
-    Block *body = new Block();
-    scope.getBodyRegion().push_back(body);
-    OpBuilder b = OpBuilder::atBlockBegin(body);
-    Value list = memref::AllocaOp::create(
-        b, loc, MemRefType::get({ShapedType::kDynamic}, b.getIndexType()),
-        ValueRange{slots});
-    auto collect = scf::ForOp::create(
-        b, loc, c(b, 0), slots, c(b, 1), ValueRange{c(b, 0)},
-        [&](OpBuilder &lb, Location, Value slot, ValueRange it) {
-          Value id = memref::LoadOp::create(lb, loc, idsFlat, ValueRange{slot});
-          Value hit = arith::CmpIOp::create(
-              lb, loc, arith::CmpIPredicate::eq,
-              arith::IndexCastOp::create(lb, loc, lb.getIndexType(), id), e);
-          auto branch = scf::IfOp::create(lb, loc, lb.getIndexType(), hit,
-                                          /*withElse=*/true);
-          OpBuilder tb = branch.getThenBodyBuilder();
-          memref::StoreOp::create(tb, loc, slot, list, ValueRange{it[0]});
-          scf::YieldOp::create(
-              tb, loc, Value(arith::AddIOp::create(tb, loc, it[0], c(tb, 1))));
-          OpBuilder eb = branch.getElseBodyBuilder();
-          scf::YieldOp::create(eb, loc, it[0]);
-          scf::YieldOp::create(lb, loc, branch.getResult(0));
-        });
-    // Expert e's codes as [N, K/2] or [N, K] and scales as [N, K/G] or [N].
-    auto expertView = [&](Value stack, int64_t cols) -> Value {
-      auto type = cast<MemRefType>(stack.getType());
-      SmallVector<int64_t> shape = {n};
-      SmallVector<OpFoldResult> offsets = {e, b.getIndexAttr(0)};
-      SmallVector<OpFoldResult> sizes = {b.getIndexAttr(1), b.getIndexAttr(n)};
-      if (cols) {
-        shape.push_back(cols);
-        offsets.push_back(b.getIndexAttr(0));
-        sizes.push_back(b.getIndexAttr(cols));
+    auto emitGrid = [&](OpBuilder &hb, bool packed) {
+      Value blockScale, blockBias;
+      if (packed) {
+        auto perBlock = [&](Type type) -> Value {
+          return memref::AllocOp::create(
+              hb, loc, MemRefType::get({ShapedType::kDynamic, 2 * steps}, type),
+              ValueRange{xRows});
+        };
+        blockScale = perBlock(f32);
+        blockBias = perBlock(i32);
       }
-      SmallVector<OpFoldResult> strides(offsets.size(), b.getIndexAttr(1));
-      auto viewType = memref::SubViewOp::inferRankReducedResultType(
-          shape, type, offsets, sizes, strides);
-      return memref::SubViewOp::create(b, loc, viewType, stack, offsets, sizes,
-                                       strides);
+      kernel.quantizeRows(hb, loc, x2d, xRows, steps, halfTail, xq, bias,
+                          xScale, int8, blockScale, blockBias,
+                          /*inOrder=*/packed);
+      auto grid = scf::ParallelOp::create(
+          hb, loc, ValueRange{c0, c0},
+          ValueRange{c(hb, experts),
+                     c(hb, packed ? n / Kernel::kPanel
+                                  : llvm::divideCeil(n, kernel.rows))},
+          ValueRange{c1, c1});
+      grid->setAttr("chimera.block_size", hb.getI64IntegerAttr(1));
+      OpBuilder gb = OpBuilder::atBlockBegin(grid.getBody());
+      Value e = grid.getInductionVars()[0];
+      // The list of slots routed to expert e lives on the stack for one
+      // item.
+      auto scope = memref::AllocaScopeOp::create(gb, loc, TypeRange{});
+      Block *body = new Block();
+      scope.getBodyRegion().push_back(body);
+      OpBuilder b = OpBuilder::atBlockBegin(body);
+      Value list = memref::AllocaOp::create(
+          b, loc, MemRefType::get({ShapedType::kDynamic}, b.getIndexType()),
+          ValueRange{slots});
+      auto collect = scf::ForOp::create(
+          b, loc, c(b, 0), slots, c(b, 1), ValueRange{c(b, 0)},
+          [&](OpBuilder &lb, Location, Value slot, ValueRange it) {
+            Value id =
+                memref::LoadOp::create(lb, loc, idsFlat, ValueRange{slot});
+            Value hit = arith::CmpIOp::create(
+                lb, loc, arith::CmpIPredicate::eq,
+                arith::IndexCastOp::create(lb, loc, lb.getIndexType(), id), e);
+            auto branch = scf::IfOp::create(lb, loc, lb.getIndexType(), hit,
+                                            /*withElse=*/true);
+            OpBuilder tb = branch.getThenBodyBuilder();
+            memref::StoreOp::create(tb, loc, slot, list, ValueRange{it[0]});
+            scf::YieldOp::create(
+                tb, loc,
+                Value(arith::AddIOp::create(tb, loc, it[0], c(tb, 1))));
+            OpBuilder eb = branch.getElseBodyBuilder();
+            scf::YieldOp::create(eb, loc, it[0]);
+            scf::YieldOp::create(lb, loc, branch.getResult(0));
+          });
+      // Expert e's codes as [N, K/2] or [N, K], scales as [N, K/G] or [N].
+      auto expertView = [&](Value stack, int64_t cols) -> Value {
+        auto type = cast<MemRefType>(stack.getType());
+        SmallVector<int64_t> shape = {n};
+        SmallVector<OpFoldResult> offsets = {e, b.getIndexAttr(0)};
+        SmallVector<OpFoldResult> sizes = {b.getIndexAttr(1),
+                                           b.getIndexAttr(n)};
+        if (cols) {
+          shape.push_back(cols);
+          offsets.push_back(b.getIndexAttr(0));
+          sizes.push_back(b.getIndexAttr(cols));
+        }
+        SmallVector<OpFoldResult> strides(offsets.size(), b.getIndexAttr(1));
+        auto viewType = memref::SubViewOp::inferRankReducedResultType(
+            shape, type, offsets, sizes, strides);
+        return memref::SubViewOp::create(b, loc, viewType, stack, offsets,
+                                         sizes, strides);
+      };
+      Kernel::Operands ops{xq,
+                           bias,
+                           xScale,
+                           expertView(codes, int8 ? k : k / 2),
+                           expertView(scales, int8 ? 0 : k / group),
+                           out2d,
+                           steps,
+                           int8 ? 0 : group,
+                           halfTail,
+                           n};
+      ops.int8Weights = int8;
+      ops.rowList = list;
+      ops.xRowDiv = inPerSlot ? 1 : idsType.getDimSize(1);
+      ops.k = k;
+      ops.inOrder = packed;
+      Value item = grid.getInductionVars()[1], count = collect.getResult(0);
+      if (!packed) {
+        kernel.emitItem(b, loc, ops, item, count);
+      } else {
+        Value many = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge,
+                                           count, c(b, Kernel::kPackMinRows));
+        auto branch = scf::IfOp::create(b, loc, many, /*withElse=*/true);
+        OpBuilder tb = branch.getThenBodyBuilder();
+        kernel.emitPackedItem(tb, loc, ops, item, count, blockScale, blockBias);
+        // Few slots: the panel's rows as dot-product items of `rows` each.
+        OpBuilder eb = branch.getElseBodyBuilder();
+        int64_t subItems = Kernel::kPanel / kernel.rows;
+        Value first = arith::MulIOp::create(eb, loc, item, c(eb, subItems));
+        for (int64_t sub = 0; sub < subItems; ++sub)
+          kernel.emitItem(
+              eb, loc, ops,
+              sub ? arith::AddIOp::create(eb, loc, first, c(eb, sub)) : first,
+              count);
+      }
+      memref::AllocaScopeReturnOp::create(b, loc, ValueRange{});
+      if (packed) {
+        OpBuilder ab(grid->getContext());
+        ab.setInsertionPointAfter(grid);
+        memref::DeallocOp::create(ab, loc, blockScale);
+        memref::DeallocOp::create(ab, loc, blockBias);
+      }
     };
-    VectorizeInt4DotMatmul::Operands ops{
-        xq,
-        bias,
-        xScale,
-        expertView(codes, int8 ? k : k / 2),
-        expertView(scales, int8 ? 0 : k / group),
-        out2d,
-        steps,
-        int8 ? 0 : group,
-        halfTail,
-        n};
-    ops.int8Weights = int8;
-    ops.rowList = list;
-    ops.xRowDiv = inPerSlot ? 1 : idsType.getDimSize(1);
-    kernel.emitItem(b, loc, ops, grid.getInductionVars()[1],
-                    collect.getResult(0));
-    memref::AllocaScopeReturnOp::create(b, loc, ValueRange{});
-    rewriter.setInsertionPointAfter(grid);
+    if (!packable) {
+      emitGrid(rewriter, /*packed=*/false);
+    } else {
+      Value many =
+          arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::sge, slots,
+                                c(rewriter, Kernel::kPackMinRows));
+      auto branch = scf::IfOp::create(rewriter, loc, many, /*withElse=*/true);
+      OpBuilder tb = branch.getThenBodyBuilder();
+      emitGrid(tb, /*packed=*/true);
+      OpBuilder eb = branch.getElseBodyBuilder();
+      emitGrid(eb, /*packed=*/false);
+    }
     for (Value buffer : {xq, bias, xScale})
       memref::DeallocOp::create(rewriter, loc, buffer);
     rewriter.eraseOp(op);
