@@ -26,6 +26,14 @@
 // vpdpbusd, a conversion and one FMA with the lanes' scale (int4: weight ×
 // x scale per group; int8: x scale, the row's scale multiplying its sum).
 //
+// From 32 x rows (N a multiple of 32) a packed broadcast-form kernel takes
+// over: x is quantised in order with a scale and bias per block of 32, each
+// grid item unpacks its 32 weight rows into a stack panel of i32 words (4
+// weights of one row; the 32 rows side by side), and per word of x one
+// broadcast meets two panel vectors in two vpdpbusd: 16 outputs each, no
+// horizontal sums, one conversion per block. Routed experts use it for the
+// experts with 32 slots or more of a prefill.
+//
 //===----------------------------------------------------------------------===//
 #include "passes/Passes.h"
 
