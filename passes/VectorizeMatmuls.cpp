@@ -18,6 +18,7 @@
 // use 1-wide tiles and masked loads.
 //
 //===----------------------------------------------------------------------===//
+#include "passes/MatmulLoops.h"
 #include "passes/Passes.h"
 #include "passes/Reference/ReferenceUtils.h"
 
@@ -51,18 +52,6 @@ struct Matmul {
   /// column n is scaled by scales[n] ([N] f32) after its sum over K.
   Value scales = {};
 };
-
-/// Whether `map` is (d_dims[0], d_dims[1], ...).
-static bool isDims(AffineMap map, ArrayRef<unsigned> dims) {
-  if (map.getNumResults() != dims.size())
-    return false;
-  for (auto [expr, d] : llvm::zip(map.getResults(), dims)) {
-    auto dim = dyn_cast<AffineDimExpr>(expr);
-    if (!dim || dim.getPosition() != d)
-      return false;
-  }
-  return true;
-}
 
 /// Whether the body is `out + x * ext(w)` (either operand order).
 static bool isMulAddBody(linalg::GenericOp op) {
@@ -350,8 +339,7 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
         }
       }
       // Tiles of kPackRows x rows, then the rest one by one.
-      Value rem = arith::RemUIOp::create(sb, loc, m, c(sb, kPackRows));
-      Value mFull = arith::SubIOp::create(sb, loc, m, rem);
+
       auto tile = [&](OpBuilder &tb, Value m0, int64_t mr) {
         SmallVector<Value> xRows, oRows;
         for (int64_t i = 0; i < mr; ++i) {
@@ -394,28 +382,9 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
                 mm.out, at);
           }
       };
-      auto tiles = scf::ForOp::create(sb, loc, c(sb, 0), mFull, c(sb, kPackRows));
-      {
-        OpBuilder tb = OpBuilder::atBlockBegin(tiles.getBody());
-        tile(tb, tiles.getInductionVar(), kPackRows);
-      }
-      auto tail = scf::ForOp::create(sb, loc, mFull, m, c(sb, 1));
-      {
-        OpBuilder tb = OpBuilder::atBlockBegin(tail.getBody());
-        tile(tb, tail.getInductionVar(), 1);
-      }
+      forTilesThenRest(sb, loc, m, kPackRows, tile);
     };
-    int64_t full = mm.k / kPackK, tailLen = mm.k % kPackK;
-    if (full == 1) {
-      chunk(b, c(b, 0), kPackK);
-    } else if (full > 1) {
-      auto chunks = scf::ForOp::create(b, loc, c(b, 0), c(b, full * kPackK),
-                                       c(b, kPackK));
-      OpBuilder cb = OpBuilder::atBlockBegin(chunks.getBody());
-      chunk(cb, chunks.getInductionVar(), kPackK);
-    }
-    if (tailLen)
-      chunk(b, c(b, full * kPackK), tailLen);
+    forChunks(b, loc, mm.k, kPackK, chunk);
   }
 
   /// The packing buffer of one grid item: a static stack allocation at the
@@ -697,25 +666,7 @@ struct VectorizeRoutedMatmul : OpRewritePattern<linalg::GenericOp> {
     Value list = memref::AllocaOp::create(
         b, loc, MemRefType::get({ShapedType::kDynamic}, b.getIndexType()),
         ValueRange{slots});
-    auto collect = scf::ForOp::create(
-        b, loc, c(b, 0), slots, c(b, 1), ValueRange{c(b, 0)},
-        [&](OpBuilder &lb, Location, Value slot, ValueRange it) {
-          Value id = memref::LoadOp::create(lb, loc, idsFlat, ValueRange{slot});
-          Value hit = arith::CmpIOp::create(
-              lb, loc, arith::CmpIPredicate::eq,
-              arith::IndexCastOp::create(lb, loc, lb.getIndexType(), id), e);
-          auto branch = scf::IfOp::create(lb, loc, lb.getIndexType(), hit,
-                                          /*withElse=*/true);
-          OpBuilder tb = branch.getThenBodyBuilder();
-          memref::StoreOp::create(tb, loc, slot, list, ValueRange{it[0]});
-          scf::YieldOp::create(
-              tb, loc,
-              Value(arith::AddIOp::create(tb, loc, it[0], c(tb, 1))));
-          OpBuilder eb = branch.getElseBodyBuilder();
-          scf::YieldOp::create(eb, loc, it[0]);
-          scf::YieldOp::create(lb, loc, branch.getResult(0));
-        });
-    Value count = collect.getResult(0);
+    Value count = collectSlots(b, loc, idsFlat, slots, e, list);
     // W[e] as [N, K].
     SmallVector<OpFoldResult> offsets = {e, b.getIndexAttr(0),
                                          b.getIndexAttr(0)};

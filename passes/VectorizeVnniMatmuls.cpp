@@ -35,6 +35,7 @@
 // experts with 32 slots or more of a prefill.
 //
 //===----------------------------------------------------------------------===//
+#include "passes/MatmulLoops.h"
 #include "passes/Passes.h"
 
 #include "dialects/chimera/ChimeraAttrs.h"
@@ -54,18 +55,6 @@ namespace {
 constexpr int64_t kStep = 64;  // K elements per vpdpbusd
 constexpr int64_t kBlock = 32; // x elements per scale
 constexpr int64_t kLanes = 16; // i32 / f32 lanes of a 512-bit vector
-
-/// Whether `map` is (d_dims[0], d_dims[1], ...).
-static bool isDims(AffineMap map, ArrayRef<unsigned> dims) {
-  if (map.getNumResults() != dims.size())
-    return false;
-  for (auto [expr, d] : llvm::zip(map.getResults(), dims)) {
-    auto dim = dyn_cast<AffineDimExpr>(expr);
-    if (!dim || dim.getPosition() != d)
-      return false;
-  }
-  return true;
-}
 
 struct VectorizeInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
   VectorizeInt4DotMatmul(MLIRContext *ctx, int64_t rows, int64_t cols)
@@ -399,31 +388,9 @@ struct VectorizeInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
           }
         }
       };
-      Value rem = arith::RemUIOp::create(sb, loc, m, c(sb, kPackRows));
-      Value mFull = arith::SubIOp::create(sb, loc, m, rem);
-      auto tiles =
-          scf::ForOp::create(sb, loc, c(sb, 0), mFull, c(sb, kPackRows));
-      {
-        OpBuilder tb = OpBuilder::atBlockBegin(tiles.getBody());
-        tile(tb, tiles.getInductionVar(), kPackRows);
-      }
-      auto tail = scf::ForOp::create(sb, loc, mFull, m, c(sb, 1));
-      {
-        OpBuilder tb = OpBuilder::atBlockBegin(tail.getBody());
-        tile(tb, tail.getInductionVar(), 1);
-      }
+      forTilesThenRest(sb, loc, m, kPackRows, tile);
     };
-    int64_t full = ops.k / kPackK, tailLen = ops.k % kPackK;
-    if (full == 1) {
-      chunk(b, c(b, 0), kPackK);
-    } else if (full > 1) {
-      auto chunks = scf::ForOp::create(b, loc, c(b, 0), c(b, full * kPackK),
-                                       c(b, kPackK));
-      OpBuilder cb = OpBuilder::atBlockBegin(chunks.getBody());
-      chunk(cb, chunks.getInductionVar(), kPackK);
-    }
-    if (tailLen)
-      chunk(b, c(b, full * kPackK), tailLen);
+    forChunks(b, loc, ops.k, kPackK, chunk);
   }
 
   /// Grid item `item`: weight rows [item·rows, +rows) against x rows
@@ -987,25 +954,7 @@ struct VectorizeRoutedInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
       Value list = memref::AllocaOp::create(
           b, loc, MemRefType::get({ShapedType::kDynamic}, b.getIndexType()),
           ValueRange{slots});
-      auto collect = scf::ForOp::create(
-          b, loc, c(b, 0), slots, c(b, 1), ValueRange{c(b, 0)},
-          [&](OpBuilder &lb, Location, Value slot, ValueRange it) {
-            Value id =
-                memref::LoadOp::create(lb, loc, idsFlat, ValueRange{slot});
-            Value hit = arith::CmpIOp::create(
-                lb, loc, arith::CmpIPredicate::eq,
-                arith::IndexCastOp::create(lb, loc, lb.getIndexType(), id), e);
-            auto branch = scf::IfOp::create(lb, loc, lb.getIndexType(), hit,
-                                            /*withElse=*/true);
-            OpBuilder tb = branch.getThenBodyBuilder();
-            memref::StoreOp::create(tb, loc, slot, list, ValueRange{it[0]});
-            scf::YieldOp::create(
-                tb, loc,
-                Value(arith::AddIOp::create(tb, loc, it[0], c(tb, 1))));
-            OpBuilder eb = branch.getElseBodyBuilder();
-            scf::YieldOp::create(eb, loc, it[0]);
-            scf::YieldOp::create(lb, loc, branch.getResult(0));
-          });
+      Value count = collectSlots(b, loc, idsFlat, slots, e, list);
       // Expert e's codes as [N, K/2] or [N, K], scales as [N, K/G] or [N].
       auto expertView = [&](Value stack, int64_t cols) -> Value {
         auto type = cast<MemRefType>(stack.getType());
@@ -1039,7 +988,7 @@ struct VectorizeRoutedInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
       ops.xRowDiv = inPerSlot ? 1 : idsType.getDimSize(1);
       ops.k = k;
       ops.inOrder = packed;
-      Value item = grid.getInductionVars()[1], count = collect.getResult(0);
+      Value item = grid.getInductionVars()[1];
       if (!packed) {
         kernel.emitItem(b, loc, ops, item, count);
       } else {

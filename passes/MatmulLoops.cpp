@@ -1,0 +1,78 @@
+//===- MatmulLoops.cpp - loop shapes shared by the matmul kernels ---------===//
+#include "passes/MatmulLoops.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+
+namespace mlir::chimera {
+
+bool isDims(AffineMap map, ArrayRef<unsigned> dims) {
+  if (map.getNumResults() != dims.size())
+    return false;
+  for (auto [expr, d] : llvm::zip(map.getResults(), dims)) {
+    auto dim = dyn_cast<AffineDimExpr>(expr);
+    if (!dim || dim.getPosition() != d)
+      return false;
+  }
+  return true;
+}
+
+void forTilesThenRest(OpBuilder &b, Location loc, Value count, int64_t tile,
+                      function_ref<void(OpBuilder &, Value, int64_t)> body) {
+  auto c = [&](int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(b, loc, v);
+  };
+  Value rem = arith::RemUIOp::create(b, loc, count, c(tile));
+  Value full = arith::SubIOp::create(b, loc, count, rem);
+  auto tiles = scf::ForOp::create(b, loc, c(0), full, c(tile));
+  OpBuilder tb = OpBuilder::atBlockBegin(tiles.getBody());
+  body(tb, tiles.getInductionVar(), tile);
+  auto rest = scf::ForOp::create(b, loc, full, count, c(1));
+  OpBuilder rb = OpBuilder::atBlockBegin(rest.getBody());
+  body(rb, rest.getInductionVar(), 1);
+}
+
+void forChunks(OpBuilder &b, Location loc, int64_t total, int64_t chunk,
+               function_ref<void(OpBuilder &, Value, int64_t)> body) {
+  auto c = [&](int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(b, loc, v);
+  };
+  int64_t full = total / chunk, tail = total % chunk;
+  if (full == 1) {
+    body(b, c(0), chunk);
+  } else if (full > 1) {
+    auto chunks = scf::ForOp::create(b, loc, c(0), c(full * chunk), c(chunk));
+    OpBuilder cb = OpBuilder::atBlockBegin(chunks.getBody());
+    body(cb, chunks.getInductionVar(), chunk);
+  }
+  if (tail)
+    body(b, c(full * chunk), tail);
+}
+
+Value collectSlots(OpBuilder &b, Location loc, Value ids, Value slots,
+                   Value expert, Value list) {
+  auto c = [&](OpBuilder &bb, int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(bb, loc, v);
+  };
+  auto collect = scf::ForOp::create(
+      b, loc, c(b, 0), slots, c(b, 1), ValueRange{c(b, 0)},
+      [&](OpBuilder &lb, Location, Value slot, ValueRange it) {
+        Value id = memref::LoadOp::create(lb, loc, ids, ValueRange{slot});
+        Value hit = arith::CmpIOp::create(
+            lb, loc, arith::CmpIPredicate::eq,
+            arith::IndexCastOp::create(lb, loc, lb.getIndexType(), id), expert);
+        auto branch = scf::IfOp::create(lb, loc, lb.getIndexType(), hit,
+                                        /*withElse=*/true);
+        OpBuilder tb = branch.getThenBodyBuilder();
+        memref::StoreOp::create(tb, loc, slot, list, ValueRange{it[0]});
+        scf::YieldOp::create(
+            tb, loc, Value(arith::AddIOp::create(tb, loc, it[0], c(tb, 1))));
+        OpBuilder eb = branch.getElseBodyBuilder();
+        scf::YieldOp::create(eb, loc, it[0]);
+        scf::YieldOp::create(lb, loc, branch.getResult(0));
+      });
+  return collect.getResult(0);
+}
+
+} // namespace mlir::chimera

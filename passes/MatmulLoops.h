@@ -1,0 +1,37 @@
+//===- MatmulLoops.h - loop shapes shared by the matmul kernels -*- C++ -*-===//
+//
+// The f32 and VNNI matmul kernels (VectorizeMatmuls.cpp,
+// VectorizeVnniMatmuls.cpp) walk their operands the same ways: x rows in
+// tiles and then singly, K in chunks and then a tail, and a routed expert's
+// slots gathered into a list.
+//
+//===----------------------------------------------------------------------===//
+#ifndef CHIMERA_PASSES_MATMULLOOPS_H
+#define CHIMERA_PASSES_MATMULLOOPS_H
+
+#include "mlir/IR/AffineMap.h"
+#include "mlir/IR/Builders.h"
+
+namespace mlir::chimera {
+
+/// Whether `map` is (d_dims[0], d_dims[1], ...).
+bool isDims(AffineMap map, ArrayRef<unsigned> dims);
+
+/// body(m0, tile) for m0 over [0, count) in steps of `tile` while a whole
+/// tile fits, then body(m0, 1) for the rest.
+void forTilesThenRest(OpBuilder &b, Location loc, Value count, int64_t tile,
+                      function_ref<void(OpBuilder &, Value, int64_t)> body);
+
+/// body(k0, len) over [0, total) in chunks of `chunk` (a loop when there
+/// are several, inline when one), then the tail of total % chunk.
+void forChunks(OpBuilder &b, Location loc, int64_t total, int64_t chunk,
+               function_ref<void(OpBuilder &, Value, int64_t)> body);
+
+/// Stores into `list` the slots s in [0, slots) with ids[s] == expert, in
+/// order, and returns their count.
+Value collectSlots(OpBuilder &b, Location loc, Value ids, Value slots,
+                   Value expert, Value list);
+
+} // namespace mlir::chimera
+
+#endif // CHIMERA_PASSES_MATMULLOOPS_H
