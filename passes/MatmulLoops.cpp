@@ -50,11 +50,18 @@ void forChunks(OpBuilder &b, Location loc, int64_t total, int64_t chunk,
     body(b, c(full * chunk), tail);
 }
 
-Value collectSlots(OpBuilder &b, Location loc, Value ids, Value slots,
-                   Value expert, Value list) {
+SlotList collectSlots(OpBuilder &gb, Location loc, Value ids, Value slots,
+                      Value expert) {
   auto c = [&](OpBuilder &bb, int64_t v) -> Value {
     return arith::ConstantIndexOp::create(bb, loc, v);
   };
+  auto scope = memref::AllocaScopeOp::create(gb, loc, TypeRange{});
+  Block *body = new Block();
+  scope.getBodyRegion().push_back(body);
+  OpBuilder b = OpBuilder::atBlockBegin(body);
+  Value list = memref::AllocaOp::create(
+      b, loc, MemRefType::get({ShapedType::kDynamic}, b.getIndexType()),
+      ValueRange{slots});
   auto collect = scf::ForOp::create(
       b, loc, c(b, 0), slots, c(b, 1), ValueRange{c(b, 0)},
       [&](OpBuilder &lb, Location, Value slot, ValueRange it) {
@@ -72,7 +79,22 @@ Value collectSlots(OpBuilder &b, Location loc, Value ids, Value slots,
         scf::YieldOp::create(eb, loc, it[0]);
         scf::YieldOp::create(lb, loc, branch.getResult(0));
       });
-  return collect.getResult(0);
+  return {b, list, collect.getResult(0)};
+}
+
+Value expertSlice(OpBuilder &b, Location loc, Value stack, Value expert) {
+  auto type = cast<MemRefType>(stack.getType());
+  ArrayRef<int64_t> shape = type.getShape().drop_front();
+  SmallVector<OpFoldResult> offsets = {expert}, sizes = {b.getIndexAttr(1)};
+  for (int64_t size : shape) {
+    offsets.push_back(b.getIndexAttr(0));
+    sizes.push_back(b.getIndexAttr(size));
+  }
+  SmallVector<OpFoldResult> strides(offsets.size(), b.getIndexAttr(1));
+  auto viewType = memref::SubViewOp::inferRankReducedResultType(
+      shape, type, offsets, sizes, strides);
+  return memref::SubViewOp::create(b, loc, viewType, stack, offsets, sizes,
+                                   strides);
 }
 
 } // namespace mlir::chimera

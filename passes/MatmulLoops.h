@@ -27,10 +27,19 @@ void forTilesThenRest(OpBuilder &b, Location loc, Value count, int64_t tile,
 void forChunks(OpBuilder &b, Location loc, int64_t total, int64_t chunk,
                function_ref<void(OpBuilder &, Value, int64_t)> body);
 
-/// Stores into `list` the slots s in [0, slots) with ids[s] == expert, in
-/// order, and returns their count.
-Value collectSlots(OpBuilder &b, Location loc, Value ids, Value slots,
-                   Value expert, Value list);
+/// The slots routed to one expert, for one grid item: an alloca_scope
+/// opened at the builder holds `list`, the slots s in [0, slots) with
+/// ids[s] == expert in order, and `count` of them. Build the item with
+/// `inside` and end it with a memref.alloca_scope.return.
+struct SlotList {
+  OpBuilder inside;
+  Value list, count;
+};
+SlotList collectSlots(OpBuilder &b, Location loc, Value ids, Value slots,
+                      Value expert);
+
+/// stack[expert] of a static [E, ...] buffer, as a rank-reduced view.
+Value expertSlice(OpBuilder &b, Location loc, Value stack, Value expert);
 
 } // namespace mlir::chimera
 

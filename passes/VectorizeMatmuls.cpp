@@ -659,35 +659,11 @@ struct VectorizeRoutedMatmul : OpRewritePattern<linalg::GenericOp> {
     Value buf = kernel.packBuffer(gb, loc);
     Value e = grid.getInductionVars()[0];
     // The list of slots routed to expert e lives on the stack for one item.
-    auto scope = memref::AllocaScopeOp::create(gb, loc, TypeRange{});
-    Block *body = new Block();
-    scope.getBodyRegion().push_back(body);
-    OpBuilder b = OpBuilder::atBlockBegin(body);
-    Value list = memref::AllocaOp::create(
-        b, loc, MemRefType::get({ShapedType::kDynamic}, b.getIndexType()),
-        ValueRange{slots});
-    Value count = collectSlots(b, loc, idsFlat, slots, e, list);
-    // W[e] as [N, K].
-    SmallVector<OpFoldResult> offsets = {e, b.getIndexAttr(0),
-                                         b.getIndexAttr(0)};
-    SmallVector<OpFoldResult> sizes = {b.getIndexAttr(1), b.getIndexAttr(n),
-                                       b.getIndexAttr(k)};
-    SmallVector<OpFoldResult> strides(3, b.getIndexAttr(1));
-    auto viewType = memref::SubViewOp::inferRankReducedResultType(
-        {n, k}, wType, offsets, sizes, strides);
-    Value wv = memref::SubViewOp::create(b, loc, viewType, w, offsets, sizes,
-                                         strides);
-    Matmul mm{x2d, wv, out2d, n, k, list, inPerSlot ? 1 : slotsPerToken};
-    if (scales) {
-      // S[e] as [N].
-      auto sType = cast<MemRefType>(scales.getType());
-      SmallVector<OpFoldResult> so = {e, b.getIndexAttr(0)};
-      SmallVector<OpFoldResult> ss = {b.getIndexAttr(1), b.getIndexAttr(n)};
-      SmallVector<OpFoldResult> st(2, b.getIndexAttr(1));
-      auto svType = memref::SubViewOp::inferRankReducedResultType(
-          {n}, sType, so, ss, st);
-      mm.scales = memref::SubViewOp::create(b, loc, svType, scales, so, ss, st);
-    }
+    auto [b, list, count] = collectSlots(gb, loc, idsFlat, slots, e);
+    Matmul mm{x2d,  expertSlice(b, loc, w, e), out2d, n, k, list,
+              inPerSlot ? 1 : slotsPerToken};
+    if (scales)
+      mm.scales = expertSlice(b, loc, scales, e);
     kernel.emitItem(b, mm, count, grid.getInductionVars()[1], buf);
     memref::AllocaScopeReturnOp::create(b, loc, ValueRange{});
     rewriter.eraseOp(op);

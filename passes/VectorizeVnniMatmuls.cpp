@@ -947,37 +947,12 @@ struct VectorizeRoutedInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
       Value e = grid.getInductionVars()[0];
       // The list of slots routed to expert e lives on the stack for one
       // item.
-      auto scope = memref::AllocaScopeOp::create(gb, loc, TypeRange{});
-      Block *body = new Block();
-      scope.getBodyRegion().push_back(body);
-      OpBuilder b = OpBuilder::atBlockBegin(body);
-      Value list = memref::AllocaOp::create(
-          b, loc, MemRefType::get({ShapedType::kDynamic}, b.getIndexType()),
-          ValueRange{slots});
-      Value count = collectSlots(b, loc, idsFlat, slots, e, list);
-      // Expert e's codes as [N, K/2] or [N, K], scales as [N, K/G] or [N].
-      auto expertView = [&](Value stack, int64_t cols) -> Value {
-        auto type = cast<MemRefType>(stack.getType());
-        SmallVector<int64_t> shape = {n};
-        SmallVector<OpFoldResult> offsets = {e, b.getIndexAttr(0)};
-        SmallVector<OpFoldResult> sizes = {b.getIndexAttr(1),
-                                           b.getIndexAttr(n)};
-        if (cols) {
-          shape.push_back(cols);
-          offsets.push_back(b.getIndexAttr(0));
-          sizes.push_back(b.getIndexAttr(cols));
-        }
-        SmallVector<OpFoldResult> strides(offsets.size(), b.getIndexAttr(1));
-        auto viewType = memref::SubViewOp::inferRankReducedResultType(
-            shape, type, offsets, sizes, strides);
-        return memref::SubViewOp::create(b, loc, viewType, stack, offsets,
-                                         sizes, strides);
-      };
+      auto [b, list, count] = collectSlots(gb, loc, idsFlat, slots, e);
       Kernel::Operands ops{xq,
                            bias,
                            xScale,
-                           expertView(codes, int8 ? k : k / 2),
-                           expertView(scales, int8 ? 0 : k / group),
+                           expertSlice(b, loc, codes, e),
+                           expertSlice(b, loc, scales, e),
                            out2d,
                            steps,
                            int8 ? 0 : group,
