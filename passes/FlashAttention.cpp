@@ -259,8 +259,11 @@ struct FlashAttentionPattern : OpRewritePattern<AttentionOp> {
                                                     ArrayRef<int64_t>{j});
                   rows.push_back(t);
                 }
+                // maxnum with nnan lowers to a vector shuffle tree;
+                // maximumf (NaN-propagating) to a scalar compare chain.
                 Value blockMax = vector::ReductionOp::create(
-                    lb, loc, vector::CombiningKind::MAXIMUMF, scores);
+                    lb, loc, vector::CombiningKind::MAXNUMF, scores, Value(),
+                    arith::FastMathFlags::nnan);
                 Value m2 = arith::MaximumFOp::create(lb, loc, m, blockMax);
                 Value corr = math::ExpOp::create(
                     lb, loc, arith::SubFOp::create(lb, loc, m, m2));

@@ -19,7 +19,18 @@ struct FuseElementwisePass
       auto consumer = dyn_cast<linalg::LinalgOp>(operand->getOwner());
       // In a consumer with reductions the producer would be recomputed for
       // every point of the reduced-over output.
-      return consumer && consumer.getNumReductionLoops() == 0;
+      if (!consumer || consumer.getNumReductionLoops() != 0)
+        return false;
+      // A producer with other users stays materialised, so fusing it only
+      // moves its reads into the consumer: free for a producer of one input
+      // (a cast, an activation), but a residual chain r' = r + f(r) would
+      // re-add every earlier layer's output in each later layer.
+      auto producer = operand->get().getDefiningOp<linalg::LinalgOp>();
+      if (!producer || operand->get().hasOneUse())
+        return true;
+      return llvm::count_if(producer.getDpsInputOperands(), [](OpOperand *in) {
+               return isa<ShapedType>(in->get().getType());
+             }) <= 1;
     };
     linalg::populateElementwiseOpsFusionPatterns(patterns, control);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))

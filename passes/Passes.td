@@ -489,6 +489,12 @@ def FuseElementwise : Pass<"chimera-fuse-elementwise"> {
     down projection (a reduction over the intermediate dim) would recompute
     the activation once per output column — 768 times per element for
     llama-125m, which made `expf` 30% of a decode step.
+
+    A producer with other users is fused only if it reads at most one
+    tensor: it stays materialised for those users, so fusing moves its reads
+    into the consumer. Fusing the residual adds `r' = r + f(r)` made each
+    layer's add re-read every earlier layer's output (24 inputs by
+    llama-125m's last layer), 17% of an int4a8 prefill.
   }];
   let dependentDialects = ["::mlir::linalg::LinalgDialect"];
 }

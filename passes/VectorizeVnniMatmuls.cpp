@@ -492,7 +492,9 @@ struct VectorizeInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
         v.push_back(
             vector::LoadOp::create(b, loc, vec, x, ValueRange{row, at}));
     }
-    auto fast = arith::FastMathFlags::reassoc;
+    // No NaN: x86's vmaxps is not maxnum on NaN, so without nnan the
+    // reduction lowers to a scalar chain of compares and blends.
+    auto fast = arith::FastMathFlags::reassoc | arith::FastMathFlags::nnan;
     Value limit = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(127));
     SmallVector<Value> scale, inverse;
     for (int64_t h = 0; h < 2; ++h) {

@@ -23,7 +23,7 @@
 // CHECK: vector.shuffle {{.*}} [0, 8, 4, 12, 2, 10, 6, 14, 1, 9, 5, 13, 3, 11, 7, 15]
 // CHECK: arith.cmpi slt, %{{.*}} : vector<16xindex>
 // CHECK: arith.select %{{.*}} : vector<16xi1>, vector<16xf32>
-// CHECK: vector.reduction <maximumf>
+// CHECK: vector.reduction <maxnumf>
 // CHECK: math.exp %{{.*}} : f32
 // CHECK: math.exp %{{.*}} : vector<16xf32>
 // CHECK-COUNT-16: vector.transfer_read %[[V]][%[[B]], %{{.*}}, %[[HK]], %c0]
