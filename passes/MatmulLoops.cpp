@@ -4,6 +4,9 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/Matchers.h"
 
 namespace mlir::chimera {
 
@@ -48,6 +51,53 @@ void forChunks(OpBuilder &b, Location loc, int64_t total, int64_t chunk,
   }
   if (tail)
     body(b, c(full * chunk), tail);
+}
+
+linalg::FillOp zeroFillOfInit(linalg::LinalgOp op) {
+  if (op.getNumDpsInits() != 1)
+    return {};
+  auto fill = dyn_cast_or_null<linalg::FillOp>(op->getPrevNode());
+  if (!fill || !fill.hasPureBufferSemantics() ||
+      fill.getOutputs()[0] != op.getDpsInits()[0] ||
+      !matchPattern(fill.getInputs()[0], m_AnyZeroFloat()))
+    return {};
+  return fill;
+}
+
+Value isFirstChunk(OpBuilder &b, Location loc, bool zeroInit, Value k0) {
+  if (!zeroInit)
+    return {};
+  if (std::optional<int64_t> k = getConstantIntValue(k0))
+    return arith::ConstantIntOp::create(b, loc, *k == 0, 1);
+  return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, k0,
+                               arith::ConstantIndexOp::create(b, loc, 0));
+}
+
+void addInto(OpBuilder &b, Location loc, Value value, Value out, ValueRange at,
+             Value first) {
+  auto vec = dyn_cast<VectorType>(value.getType());
+  auto add = [&](OpBuilder &ab) {
+    Value old = vec ? Value(vector::LoadOp::create(ab, loc, vec, out, at))
+                    : Value(memref::LoadOp::create(ab, loc, out, at));
+    return arith::AddFOp::create(ab, loc, old, value).getResult();
+  };
+  auto store = [&](OpBuilder &sb, Value v) {
+    if (vec)
+      vector::StoreOp::create(sb, loc, v, out, at);
+    else
+      memref::StoreOp::create(sb, loc, v, out, at);
+  };
+  std::optional<int64_t> known =
+      first ? getConstantIntValue(first) : std::optional<int64_t>(0);
+  if (known) {
+    store(b, *known ? value : add(b));
+    return;
+  }
+  auto branch = scf::IfOp::create(b, loc, first, /*withElse=*/true);
+  OpBuilder tb = branch.getThenBodyBuilder();
+  store(tb, value);
+  OpBuilder eb = branch.getElseBodyBuilder();
+  store(eb, add(eb));
 }
 
 SlotList collectSlots(OpBuilder &gb, Location loc, Value ids, Value slots,

@@ -51,6 +51,8 @@ struct Matmul {
   /// int8 weights (`#chimera.quant<int8>`): w holds the codes, and product
   /// column n is scaled by scales[n] ([N] f32) after its sum over K.
   Value scales = {};
+  /// The output's zero fill was dropped: the first K chunk stores.
+  bool zeroInit = false;
 };
 
 /// Whether the body is `out + x * ext(w)` (either operand order).
@@ -193,9 +195,15 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
 
   LogicalResult matchAndRewrite(linalg::GenericOp op,
                                 PatternRewriter &rewriter) const override {
+    // Before anything is created in front of `op`.
+    linalg::FillOp fill = zeroFillOfInit(op);
     FailureOr<Matmul> mm = match(op, rewriter);
     if (failed(mm))
       return failure();
+    if (fill) {
+      mm->zeroInit = true;
+      rewriter.eraseOp(fill);
+    }
     Location loc = op.getLoc();
     Value m = memref::DimOp::create(rewriter, loc, mm->x, 0);
     Value c0 = arith::ConstantIndexOp::create(rewriter, loc, 0);
@@ -339,6 +347,7 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
         }
       }
       // Tiles of kPackRows x rows, then the rest one by one.
+      Value first = isFirstChunk(sb, loc, mm.zeroInit, k0);
 
       auto tile = [&](OpBuilder &tb, Value m0, int64_t mr) {
         SmallVector<Value> xRows, oRows;
@@ -374,12 +383,8 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
         for (int64_t i = 0; i < mr; ++i)
           for (int64_t h = 0; h < 2; ++h) {
             Value col = h ? arith::AddIOp::create(tb, loc, n0, c(tb, width)) : n0;
-            SmallVector<Value, 2> at = {oRows[i], col};
-            Value old = vector::LoadOp::create(tb, loc, vec, mm.out, at);
-            vector::StoreOp::create(
-                tb, loc,
-                arith::AddFOp::create(tb, loc, old, ks.getResult(2 * i + h)),
-                mm.out, at);
+            addInto(tb, loc, ks.getResult(2 * i + h), mm.out,
+                    ValueRange{oRows[i], col}, first);
           }
       };
       forTilesThenRest(sb, loc, m, kPackRows, tile);
@@ -509,6 +514,7 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
           b, loc, maskType, ArrayRef<int64_t>{len - fullLen});
       accs = step(b, kFull, ValueRange(accs), mask);
     }
+    Value first = isFirstChunk(b, loc, mm.zeroInit, k0);
     for (int64_t i = 0; i < mr; ++i)
       for (int64_t j = 0; j < nr; ++j) {
         Value sum = vector::ReductionOp::create(
@@ -518,10 +524,7 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
           sum = arith::MulFOp::create(
               b, loc, sum,
               memref::LoadOp::create(b, loc, mm.scales, ValueRange{nIdx[j]}));
-        SmallVector<Value, 2> at = {oIdx[i], nIdx[j]};
-        Value old = memref::LoadOp::create(b, loc, mm.out, at);
-        Value sumOld = arith::AddFOp::create(b, loc, old, sum);
-        memref::StoreOp::create(b, loc, sumOld, mm.out, at);
+        addInto(b, loc, sum, mm.out, ValueRange{oIdx[i], nIdx[j]}, first);
       }
   }
 };

@@ -64,6 +64,8 @@ struct VectorizeInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
 
   LogicalResult matchAndRewrite(linalg::GenericOp op,
                                 PatternRewriter &rewriter) const override {
+    // Before anything is created in front of `op`.
+    linalg::FillOp fill = zeroFillOfInit(op);
     auto quant = op->getAttrOfType<QuantAttr>("chimera.quant");
     if (!quant || quant.getScheme() != QuantScheme::Int4 ||
         quant.hasOffsets() || !op.hasPureBufferSemantics() ||
@@ -105,6 +107,10 @@ struct VectorizeInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
     Value m = memref::DimOp::create(rewriter, loc, x, 0);
     Operands ops{{}, {}, {}, codes, scales, out, steps, group, halfTail, n};
     ops.k = k;
+    if (fill) {
+      ops.zeroInit = true;
+      rewriter.eraseOp(fill);
+    }
     emitDense(rewriter, loc, x, m, ops);
     rewriter.eraseOp(op);
     return success();
@@ -127,6 +133,8 @@ struct VectorizeInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
     /// x was quantised in order (not as [even, odd] per step): int4 tiles
     /// then interleave the unpacked nibbles back into order.
     bool inOrder = false;
+    /// The output's zero fill was dropped: the first K chunk stores.
+    bool zeroInit = false;
   };
 
   /// The packed kernel's panel (weight rows per grid item, two vectors of
@@ -381,10 +389,8 @@ struct VectorizeInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
             Value sum = blockLoop.getResult(2 * i + h);
             if (rowScale)
               sum = arith::MulFOp::create(tb, loc, sum, rowScale);
-            SmallVector<Value, 2> at = {outRows[i], col};
-            Value old = vector::LoadOp::create(tb, loc, vec, ops.out, at);
-            vector::StoreOp::create(
-                tb, loc, arith::AddFOp::create(tb, loc, old, sum), ops.out, at);
+            addInto(tb, loc, sum, ops.out, ValueRange{outRows[i], col},
+                    isFirstChunk(tb, loc, ops.zeroInit, k0));
           }
         }
       };
@@ -748,10 +754,10 @@ struct VectorizeInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
           sum = arith::MulFOp::create(
               b, loc, sum,
               memref::LoadOp::create(b, loc, ops.scales, ValueRange{ns[j]}));
-        SmallVector<Value, 2> at = {outRows[i], ns[j]};
-        Value old = memref::LoadOp::create(b, loc, ops.out, at);
-        memref::StoreOp::create(b, loc, arith::AddFOp::create(b, loc, old, sum),
-                                ops.out, at);
+        // The whole of K is in this sum.
+        addInto(b, loc, sum, ops.out, ValueRange{outRows[i], ns[j]},
+                ops.zeroInit ? Value(arith::ConstantIntOp::create(b, loc, 1, 1))
+                             : Value());
       }
   }
 };
@@ -769,6 +775,8 @@ struct VectorizeInt8DotMatmul : OpRewritePattern<linalg::GenericOp> {
 
   LogicalResult matchAndRewrite(linalg::GenericOp op,
                                 PatternRewriter &rewriter) const override {
+    // Before anything is created in front of `op`.
+    linalg::FillOp fill = zeroFillOfInit(op);
     auto quant = op->getAttrOfType<QuantAttr>("chimera.quant");
     if (!quant || quant.getScheme() != QuantScheme::Int8 ||
         !op.hasPureBufferSemantics() || op.getNumDpsInputs() != 3 ||
@@ -811,6 +819,10 @@ struct VectorizeInt8DotMatmul : OpRewritePattern<linalg::GenericOp> {
         {}, {}, {}, codes, scales, out, steps, /*group=*/0, halfTail, n};
     ops.int8Weights = true;
     ops.k = k;
+    if (fill) {
+      ops.zeroInit = true;
+      rewriter.eraseOp(fill);
+    }
     kernel.emitDense(rewriter, loc, x, m, ops);
     rewriter.eraseOp(op);
     return success();

@@ -345,3 +345,44 @@ func.func @int8_packed(%x: memref<?x64xf32>, %q: memref<32x64xi8>, %s: memref<32
   }
   return
 }
+
+// -----
+
+// A zero-filled output: the fill is dropped and each item's first K chunk
+// stores its sums; the later chunks (K = 64 in chunks of 32) add to them.
+// CHECK-LABEL: func.func @zero_filled(
+// CHECK-SAME: %[[OUT:[^:]*]]: memref<?x16xf32>)
+// CHECK-NOT: linalg.fill
+// CHECK: scf.for %[[K0:.*]] = %{{.*}} to %c64 step %c32
+// CHECK: %[[FIRST:.*]] = arith.cmpi eq, %[[K0]], %{{.*}} : index
+// CHECK: scf.if %[[FIRST]] {
+// CHECK-NEXT: memref.store %[[SUM:.*]], %[[OUT]]
+// CHECK-NEXT: } else {
+// CHECK-NEXT: %[[OLD:.*]] = memref.load %[[OUT]]
+// CHECK-NEXT: %[[NEW:.*]] = arith.addf %[[OLD]], %[[SUM]]
+// CHECK-NEXT: memref.store %[[NEW]], %[[OUT]]
+// The int8-activation kernel sums all of K at once: stores only.
+// VNNI-LABEL: func.func @zero_filled(
+// VNNI-SAME: %[[OUT:[^:]*]]: memref<?x16xf32>)
+// VNNI-NOT: linalg.fill
+// VNNI-NOT: memref.load %[[OUT]]
+// VNNI: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
+// VNNI-NOT: memref.load %[[OUT]]
+// VNNI: memref.store %{{.*}}, %[[OUT]]
+// VNNI-NOT: memref.load %[[OUT]]
+// VNNI: return
+func.func @zero_filled(%x: memref<?x64xf32>, %q: memref<16x64xi8>, %s: memref<16xf32>, %out: memref<?x16xf32>) {
+  %zero = arith.constant 0.0 : f32
+  linalg.fill ins(%zero : f32) outs(%out : memref<?x16xf32>)
+  linalg.generic {indexing_maps = [affine_map<(d0, d1, d2) -> (d0, d2)>, affine_map<(d0, d1, d2) -> (d1, d2)>, affine_map<(d0, d1, d2) -> (d1)>, affine_map<(d0, d1, d2) -> (d0, d1)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %q, %s : memref<?x64xf32>, memref<16x64xi8>, memref<16xf32>) outs(%out : memref<?x16xf32>)
+      attrs = {chimera.quant = #chimera.quant<int8>} {
+  ^bb0(%a: f32, %c: i8, %sc: f32, %acc: f32):
+    %w = arith.sitofp %c : i8 to f32
+    %ws = arith.mulf %sc, %w : f32
+    %p = arith.mulf %a, %ws : f32
+    %r = arith.addf %acc, %p : f32
+    linalg.yield %r : f32
+  }
+  return
+}
