@@ -28,6 +28,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
@@ -95,6 +96,221 @@ struct FlashAttentionPattern : OpRewritePattern<AttentionOp> {
     return vector::ShuffleOp::create(b, loc, level[0], level[0], toKeys);
   }
 
+  /// Queries per tile of the tiled sweep (a lane each) and keys per step.
+  static constexpr int64_t kQueryTile = 16, kTileKeys = 16;
+
+  /// The tiled sweep: a grid over (b, h, tile of kQueryTile queries) whose
+  /// items run the online softmax with a lane per query, so K and V rows
+  /// are read once per tile rather than once per query, and no step needs
+  /// a horizontal sum. Per step of kTileKeys keys t:
+  ///
+  ///   s_t  = Σ_d Qᵀ[d] · k[t, d]         (Qᵀ: the tile's scaled queries,
+  ///                                        transposed once to the stack)
+  ///   s_t  = -inf where t is outside a query's [lo, hi)
+  ///   m'   = max(m, s_t...);  c = exp(m - m');  p_t = exp(s_t - m')
+  ///   l    = l·c + Σ p_t;     Oᵀ[e] = Oᵀ[e]·c + Σ p_t · v[t, e]
+  ///
+  /// with Oᵀ [Dv, kQueryTile] on the stack. A lane whose queries have seen
+  /// no visible key yet keeps m = -inf; it rescales against 0, not -inf.
+  Value emitTiled(PatternRewriter &rewriter, AttentionOp op, Value init,
+                  OpFoldResult bSz, Value tiles, Value tSz, int64_t group,
+                  double scale) const {
+    Location loc = op.getLoc();
+    MaskKind mask = op.getMask();
+    Value q = op.getQuery(), k = op.getKey(), v = op.getValue(),
+          positions = op.getPositions();
+    int64_t hq = op.getQuery().getType().getDimSize(2);
+    int64_t d = op.getQuery().getType().getDimSize(3);
+    int64_t dv = op.getValue().getType().getDimSize(3);
+    Type f32 = rewriter.getF32Type(), i32 = rewriter.getI32Type();
+    auto lanes = VectorType::get({kQueryTile}, f32);
+    auto laneIdx = VectorType::get({kQueryTile}, i32);
+    auto fast = arith::FastMathFlags::nnan;
+    auto index = [&](OpBuilder &b, int64_t c) -> Value {
+      return arith::ConstantIndexOp::create(b, loc, c);
+    };
+    auto splat = [&](OpBuilder &b, VectorType type, Attribute a) -> Value {
+      return arith::ConstantOp::create(b, loc, type,
+                                       DenseElementsAttr::get(type, a));
+    };
+    auto forEach = [&](OpBuilder &b, int64_t n,
+                       function_ref<void(OpBuilder &, Value)> body) {
+      auto loop = scf::ForOp::create(b, loc, index(b, 0), index(b, n),
+                                     index(b, 1));
+      OpBuilder lb = OpBuilder::atBlockBegin(loop.getBody());
+      body(lb, loop.getInductionVar());
+    };
+    auto forall = scf::ForallOp::create(
+        rewriter, loc,
+        SmallVector<OpFoldResult>{bSz, rewriter.getIndexAttr(hq), tiles},
+        ValueRange{init}, std::nullopt);
+    OpBuilder b = OpBuilder::atBlockBegin(forall.getBody());
+    SmallVector<Value> ivs(forall.getInductionVars());
+    Value bi = ivs[0], h = ivs[1];
+    Value i0 = arith::MulIOp::create(b, loc, ivs[2], index(b, kQueryTile));
+    Value hk = arith::DivUIOp::create(b, loc, h, index(b, group));
+    Value negInf = splat(b, lanes,
+                         b.getF32FloatAttr(-std::numeric_limits<float>::infinity()));
+    Value zeros = splat(b, lanes, b.getF32FloatAttr(0));
+
+    // Qᵀ scaled, and Oᵀ = 0, on the stack.
+    auto stack = [&](int64_t rows) -> Value {
+      return memref::AllocaOp::create(
+          b, loc, MemRefType::get({rows, kQueryTile}, f32), ValueRange{},
+          b.getI64IntegerAttr(64));
+    };
+    Value qt = stack(d), ot = stack(dv);
+    Value scaleC = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(float(scale)));
+    forEach(b, kQueryTile, [&](OpBuilder &lb, Value qi) {
+      Value row = arith::AddIOp::create(lb, loc, i0, qi);
+      forEach(lb, d, [&](OpBuilder &db, Value dd) {
+        Value x = tensor::ExtractOp::create(db, loc, q, ValueRange{bi, row, h, dd});
+        memref::StoreOp::create(db, loc, arith::MulFOp::create(db, loc, x, scaleC),
+                                qt, ValueRange{dd, qi});
+      });
+    });
+    forEach(b, dv, [&](OpBuilder &lb, Value e) {
+      vector::StoreOp::create(lb, loc, zeros, ot, ValueRange{e, index(lb, 0)});
+    });
+
+    // Each lane's visible keys [lo, hi), and the tile's union of them.
+    Value tI32 = arith::IndexCastOp::create(b, loc, i32, tSz);
+    Value hiV = vector::BroadcastOp::create(b, loc, laneIdx, tI32);
+    Value loV = splat(b, laneIdx, b.getI32IntegerAttr(0));
+    Value hiMax = tSz, loMin = index(b, 0);
+    if (mask != MaskKind::None) {
+      auto posType = cast<RankedTensorType>(positions.getType());
+      Type posElt = posType.getElementType();
+      Value p = vector::TransferReadOp::create(
+          b, loc, VectorType::get({kQueryTile}, posElt), positions,
+          ValueRange{bi, i0},
+          arith::ConstantOp::create(b, loc, b.getIntegerAttr(posElt, 0)),
+          ArrayRef<bool>{true});
+      if (posElt.getIntOrFloatBitWidth() > 32)
+        p = arith::TruncIOp::create(b, loc, laneIdx, p);
+      else if (posElt.getIntOrFloatBitWidth() < 32)
+        p = arith::ExtSIOp::create(b, loc, laneIdx, p);
+      Value zeroV = splat(b, laneIdx, b.getI32IntegerAttr(0));
+      hiV = arith::MinSIOp::create(
+          b, loc,
+          arith::AddIOp::create(b, loc, p, splat(b, laneIdx, b.getI32IntegerAttr(1))),
+          hiV);
+      hiV = arith::MaxSIOp::create(b, loc, hiV, zeroV);
+      if (mask == MaskKind::SlidingWindow)
+        loV = arith::MaxSIOp::create(
+            b, loc,
+            arith::SubIOp::create(
+                b, loc, p,
+                splat(b, laneIdx, b.getI32IntegerAttr(*op.getWindow() - 1))),
+            zeroV);
+      auto reduce = [&](Value vec, vector::CombiningKind kind) -> Value {
+        return arith::IndexCastOp::create(
+            b, loc, b.getIndexType(),
+            vector::ReductionOp::create(b, loc, kind, vec));
+      };
+      hiMax = reduce(hiV, vector::CombiningKind::MAXSI);
+      if (mask == MaskKind::SlidingWindow)
+        loMin = reduce(loV, vector::CombiningKind::MINSI);
+    }
+    Value hiLast = arith::SubIOp::create(b, loc, hiMax, index(b, 1));
+
+    auto sweep = scf::ForOp::create(
+        b, loc, loMin, hiMax, index(b, kTileKeys), ValueRange{negInf, zeros},
+        [&](OpBuilder &lb, Location, Value t0, ValueRange it) {
+          Value m = it[0], l = it[1];
+          // Keys past the union's end read its last row, at weight 0.
+          SmallVector<Value> rows;
+          for (int64_t j = 0; j < kTileKeys; ++j)
+            rows.push_back(arith::MinSIOp::create(
+                lb, loc, arith::AddIOp::create(lb, loc, t0, index(lb, j)),
+                hiLast));
+          auto dot = scf::ForOp::create(
+              lb, loc, index(lb, 0), index(lb, d), index(lb, 1),
+              SmallVector<Value>(kTileKeys, zeros),
+              [&](OpBuilder &db, Location, Value dd, ValueRange acc) {
+                Value qd = vector::LoadOp::create(db, loc, lanes, qt,
+                                                  ValueRange{dd, index(db, 0)});
+                SmallVector<Value> next;
+                for (int64_t j = 0; j < kTileKeys; ++j) {
+                  Value kx = tensor::ExtractOp::create(
+                      db, loc, k, ValueRange{bi, rows[j], hk, dd});
+                  next.push_back(vector::FMAOp::create(
+                      db, loc, vector::BroadcastOp::create(db, loc, lanes, kx),
+                      qd, acc[j]));
+                }
+                scf::YieldOp::create(db, loc, next);
+              });
+          SmallVector<Value> scores;
+          Value mNew = m;
+          for (int64_t j = 0; j < kTileKeys; ++j) {
+            Value t = arith::IndexCastOp::create(
+                lb, loc, i32, arith::AddIOp::create(lb, loc, t0, index(lb, j)));
+            Value tv = vector::BroadcastOp::create(lb, loc, laneIdx, t);
+            Value ok = arith::AndIOp::create(
+                lb, loc,
+                arith::CmpIOp::create(lb, loc, arith::CmpIPredicate::slt, tv, hiV),
+                arith::CmpIOp::create(lb, loc, arith::CmpIPredicate::sge, tv, loV));
+            scores.push_back(
+                arith::SelectOp::create(lb, loc, ok, dot.getResult(j), negInf));
+            mNew = arith::MaxNumFOp::create(lb, loc, mNew, scores.back(), fast);
+          }
+          Value seen = arith::CmpFOp::create(lb, loc, arith::CmpFPredicate::ONE,
+                                             mNew, negInf);
+          Value base = arith::SelectOp::create(lb, loc, seen, mNew, zeros);
+          Value corr = math::ExpOp::create(
+              lb, loc, arith::SubFOp::create(lb, loc, m, base));
+          Value lNew = arith::MulFOp::create(lb, loc, l, corr);
+          SmallVector<Value> probs;
+          for (Value sj : scores) {
+            probs.push_back(math::ExpOp::create(
+                lb, loc, arith::SubFOp::create(lb, loc, sj, base)));
+            lNew = arith::AddFOp::create(lb, loc, lNew, probs.back());
+          }
+          forEach(lb, dv, [&](OpBuilder &eb, Value e) {
+            SmallVector<Value> at = {e, index(eb, 0)};
+            Value o = arith::MulFOp::create(
+                eb, loc, vector::LoadOp::create(eb, loc, lanes, ot, at), corr);
+            for (int64_t j = 0; j < kTileKeys; ++j) {
+              Value vx = tensor::ExtractOp::create(
+                  eb, loc, v, ValueRange{bi, rows[j], hk, e});
+              o = vector::FMAOp::create(
+                  eb, loc, probs[j],
+                  vector::BroadcastOp::create(eb, loc, lanes, vx), o);
+            }
+            vector::StoreOp::create(eb, loc, o, ot, at);
+          });
+          scf::YieldOp::create(lb, loc, ValueRange{mNew, lNew});
+        });
+
+    // out[i0 + qi, e] = Oᵀ[e, qi] / l[qi].
+    Value inv = arith::DivFOp::create(
+        b, loc, splat(b, lanes, b.getF32FloatAttr(1)), sweep.getResult(1));
+    Value tile = tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{kQueryTile, dv}, f32);
+    auto rowsLoop = scf::ForOp::create(
+        b, loc, index(b, 0), index(b, dv), index(b, 1), ValueRange{tile},
+        [&](OpBuilder &eb, Location, Value e, ValueRange acc) {
+          Value o = arith::MulFOp::create(
+              eb, loc,
+              vector::LoadOp::create(eb, loc, lanes, ot, ValueRange{e, index(eb, 0)}),
+              inv);
+          Value t = acc[0];
+          for (int64_t qi = 0; qi < kQueryTile; ++qi)
+            t = tensor::InsertOp::create(
+                eb, loc, vector::ExtractOp::create(eb, loc, o, ArrayRef<int64_t>{qi}),
+                t, ValueRange{index(eb, qi), e});
+          scf::YieldOp::create(eb, loc, t);
+        });
+    OpBuilder ib = OpBuilder::atBlockEnd(forall.getTerminator().getBody());
+    OpFoldResult one = ib.getIndexAttr(1);
+    tensor::ParallelInsertSliceOp::create(
+        ib, loc, rowsLoop.getResult(0), forall.getRegionIterArgs()[0],
+        SmallVector<OpFoldResult>{bi, i0, h, ib.getIndexAttr(0)},
+        SmallVector<OpFoldResult>{one, ib.getIndexAttr(kQueryTile), one,
+                                  ib.getIndexAttr(dv)},
+        SmallVector<OpFoldResult>(4, one));
+    return forall.getResult(0);
+  }
+
   LogicalResult matchAndRewrite(AttentionOp op,
                                 PatternRewriter &rewriter) const override {
     MaskKind mask = op.getMask();
@@ -135,13 +351,28 @@ struct FlashAttentionPattern : OpRewritePattern<AttentionOp> {
     auto vVec = VectorType::get({dv}, f32);
     auto fast = arith::FastMathFlags::reassoc | arith::FastMathFlags::contract;
 
-    SmallVector<OpFoldResult> ubs = {bSz, rewriter.getIndexAttr(hq), sSz};
+    // Whole tiles of queries first, then the rest one query per item (all
+    // of a decode step's).
+    Value sVal = getValueOrCreateConstantIndexOp(rewriter, loc, sSz);
+    Value begin = arith::ConstantIndexOp::create(rewriter, loc, 0);
+    Value tiles = arith::DivUIOp::create(
+        rewriter, loc, sVal,
+        arith::ConstantIndexOp::create(rewriter, loc, kQueryTile));
+    init = emitTiled(rewriter, op, init, bSz, tiles, tSz, group, scale);
+    begin = arith::MulIOp::create(
+        rewriter, loc, tiles,
+        arith::ConstantIndexOp::create(rewriter, loc, kQueryTile));
+    SmallVector<OpFoldResult> ubs = {
+        bSz, rewriter.getIndexAttr(hq),
+        OpFoldResult(arith::SubIOp::create(rewriter, loc, sVal, begin)
+                         .getResult())};
     auto forall = scf::ForallOp::create(rewriter, loc, ubs, ValueRange{init},
                                         std::nullopt);
     {
           OpBuilder b = OpBuilder::atBlockBegin(forall.getBody());
           SmallVector<Value> ivs(forall.getInductionVars());
-          Value bi = ivs[0], h = ivs[1], i = ivs[2];
+          Value bi = ivs[0], h = ivs[1],
+                i = arith::AddIOp::create(b, loc, begin, ivs[2]);
           Value hk = arith::DivUIOp::create(b, loc, h, index(b, group));
           Value c0 = index(b, 0), c1 = index(b, 1);
           Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0));

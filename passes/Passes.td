@@ -240,12 +240,19 @@ def FlashAttention : Pass<"chimera-flash-attention"> {
     exponentials and one `vector<Dv>` FMA per key, no score tensor. Block-
     causal attention (VAR) keeps the reference lowering.
 
+    Whole tiles of 16 queries (a prefill's) go first, through a grid over
+    (batch, query head, tile) whose sweep holds a lane per query: each K and
+    V row is read once per tile, not once per query, and the softmax needs
+    no horizontal sums. The remaining queries (all of a decode step's) take
+    the per-query grid.
+
     Runs on tensors, before `chimera-lower-to-reference`; one-shot
     bufferization writes each output row in place and
     `scf-forall-to-parallel` turns the loop into a kernel grid.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::scf::SCFDialect",
-                           "::mlir::math::MathDialect", "::mlir::tensor::TensorDialect",
+                           "::mlir::math::MathDialect", "::mlir::memref::MemRefDialect",
+                           "::mlir::tensor::TensorDialect",
                            "::mlir::vector::VectorDialect"];
 }
 

@@ -4,7 +4,7 @@ reference goldens.
 
 usage: check_run.py CHIMERA_RUN ARTIFACT GOLDEN [--inputs FILE]
                     [--logits NAME] [--tokens NAME] [--atol A] [--threads T]
-                    [--expect-last]
+                    [--expect-last] [--extend N]
 
 Takes both prompts of GOLDEN (or --inputs), runs
 `CHIMERA_RUN ARTIFACT --prompt-ids=... --prompt-ids=... -n 16 --greedy
@@ -12,7 +12,14 @@ Takes both prompts of GOLDEN (or --inputs), runs
 tokens exactly; the dumped prefill logits at every valid position (only the
 last one of each row with --expect-last) are within
 atol + 1e-4*|ref| of the golden logits; the dumped `generated` equals the
-printed tokens. Standard library only.
+printed tokens.
+
+With --extend N each prompt is followed by its first N golden greedy tokens
+and prefilled whole (longer prefills than the fixtures' prompts), and the
+rest of the greedy tokens are generated: the logits at the prompt's last
+position and at the N appended ones must match the golden `greedy_logits`
+(the reference's logits after each of those tokens), the earlier positions
+the golden prefill logits. Standard library only.
 """
 import argparse
 import json
@@ -54,6 +61,8 @@ def main():
     ap.add_argument("--tokens", default="greedy_tokens")
     ap.add_argument("--atol", type=float, default=1e-4)
     ap.add_argument("--threads", default="2")
+    ap.add_argument("--extend", type=int, default=0,
+                    help="append this many golden greedy tokens to each prompt")
     a = ap.parse_args()
     golden = read_safetensors(a.golden)
     inputs = read_safetensors(a.inputs or a.golden)
@@ -63,6 +72,14 @@ def main():
     prompts = [ids[b * seq:b * seq + lengths[b]] for b in range(batch)]
     tokens_shape, tokens = golden[a.tokens]
     steps = tokens_shape[1]
+    want = [list(tokens[b * steps:(b + 1) * steps]) for b in range(batch)]
+    if a.extend:
+        if not 0 < a.extend < steps:
+            sys.exit("--extend must be in [1, %d)" % steps)
+        prompts = [list(p) + want[b][:a.extend] for b, p in enumerate(prompts)]
+        want = [w[a.extend:] for w in want]
+        greedy_shape, greedy_logits = golden["greedy_logits"]
+        steps -= a.extend
     with tempfile.TemporaryDirectory() as tmp:
         dump = os.path.join(tmp, "out.safetensors")
         cmd = [a.chimera_run, a.artifact, "-n", str(steps), "--greedy",
@@ -74,7 +91,6 @@ def main():
         out = read_safetensors(dump)
     lines = run.stdout.strip().split("\n")
     got = [[int(t) for t in line.split()] for line in lines]
-    want = [list(tokens[b * steps:(b + 1) * steps]) for b in range(batch)]
     failures = []
     if got != want:
         failures.append("greedy tokens differ:\n  got  %s\n  want %s" % (got, want))
@@ -86,28 +102,37 @@ def main():
     vocab = shape[2]
     # An artifact compiled with --logits=last dumps [rows, 1, vocab]: each
     # row's last prompt position.
-    last_only = shape[1] == 1 and max(lengths) > 1
+    last_only = shape[1] == 1 and max(len(p) for p in prompts) > 1
     if a.expect_last != last_only:
         failures.append("dumped logits are %s, expected %s" % (
             shape, "[rows, 1, vocab]" if a.expect_last else "every position"))
     worst, bad = 0.0, 0
     checked = 0
     for b in range(batch):
-        for t in range(lengths[b]):
-            if last_only and t != lengths[b] - 1:
+        length = len(prompts[b])
+        for t in range(length):
+            if last_only and t != length - 1:
                 continue
             checked += 1
             base_got = (b * shape[1] + (0 if last_only else t)) * vocab
-            base_ref = (b * gshape[1] + t) * vocab
+            # Past the prompt's second-to-last position, the logits that
+            # chose golden greedy token t - lengths[b] + 1.
+            j = t - lengths[b] + 1
+            if a.extend and j >= 0:
+                source = greedy_logits
+                base_ref = (b * greedy_shape[1] + j) * vocab
+            else:
+                source = ref
+                base_ref = (b * gshape[1] + t) * vocab
             for v in range(vocab):
-                r = ref[base_ref + v]
+                r = source[base_ref + v]
                 d = abs(logits[base_got + v] - r)
                 worst = max(worst, d)
                 if not d <= a.atol + 1e-4 * abs(r):
                     bad += 1
         if last_only:
             continue
-        pad = logits[(b * shape[1] + lengths[b]) * vocab:(b + 1) * shape[1] * vocab]
+        pad = logits[(b * shape[1] + length) * vocab:(b + 1) * shape[1] * vocab]
         if any(x != 0.0 for x in pad):
             failures.append("row %d: logits past the prompt are not zero" % b)
     print("prefill logits max |diff| %.3g over %d positions; tokens %s" % (
