@@ -1,14 +1,48 @@
-// RUN: chimera-opt %s --split-input-file --chimera-flash-attention | FileCheck %s
+// RUN: chimera-opt %s --split-input-file --chimera-flash-attention --canonicalize | FileCheck %s
 
-// Sliding-window GQA attention (4 query heads on 2 kv heads, window 8):
-// one sweep over keys [max(p - 7, 0), min(p + 1, T)) per (b, h, i), 16 keys
-// per step: 16 scores in one vector (per key the lane products of q and
-// the key row, then one shuffle-and-add tree for the 16 sums, permuted
-// back to key order), one vector exp and one rescale per block, keys past
-// the end clamped to the last visible row with weight 0.
+// Sliding-window GQA attention (4 query heads on 2 kv heads, window 8).
+// Whole tiles of 16 queries first: a grid over (b, h, tile) whose items
+// transpose the tile's scaled queries to the stack (Qᵀ) and sweep the union
+// of their visible keys 16 at a time with a lane per query: per key,
+// Σ_d Qᵀ[d] · k[t, d] with k broadcast, masked to each lane's
+// [max(p - 7, 0), min(p + 1, T)), lane-wise max and exps, and Oᵀ on the
+// stack updated per output column.
 // CHECK-LABEL: func.func @sliding(
 // CHECK-SAME: %[[Q:[^:]*]]: tensor<2x?x4x16xf32>, %[[K:[^:]*]]: tensor<2x64x2x16xf32>, %[[V:[^:]*]]: tensor<2x64x2x16xf32>, %[[POS:[^:]*]]: tensor<2x?xi64>)
-// CHECK: %[[OUT:.*]] = scf.forall (%[[B:.*]], %[[H:.*]], %[[I:.*]]) in (2, 4, %{{.*}}) shared_outs(%[[O:.*]] = %{{.*}}) -> (tensor<2x?x4x16xf32>)
+// CHECK: %[[S:.*]] = tensor.dim %[[Q]], %c1
+// CHECK: %[[TILES:.*]] = arith.divui %[[S]], %c16
+// CHECK: %[[TILED:.*]] = scf.forall (%[[TB:.*]], %[[TH:.*]], %[[TT:.*]]) in (2, 4, %[[TILES]]) shared_outs(%[[TO:.*]] = %{{.*}}) -> (tensor<2x?x4x16xf32>)
+// CHECK: %[[I0:.*]] = arith.muli %[[TT]], %c16
+// CHECK: %[[THK:.*]] = arith.divui %[[TH]], %c2
+// CHECK: %[[QT:.*]] = memref.alloca() {alignment = 64 : i64} : memref<16x16xf32>
+// CHECK: %[[OT:.*]] = memref.alloca() {alignment = 64 : i64} : memref<16x16xf32>
+// CHECK: tensor.extract %[[Q]]
+// CHECK: memref.store %{{.*}}, %[[QT]]
+// CHECK: %[[PV:.*]] = vector.transfer_read %[[POS]][%[[TB]], %[[I0]]]
+// CHECK: vector.reduction <maxsi>
+// CHECK: vector.reduction <minsi>
+// CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c16 iter_args(
+// CHECK: scf.for
+// CHECK: vector.load %[[QT]]
+// CHECK-COUNT-16: tensor.extract %[[K]][%[[TB]], %{{.*}}, %[[THK]], %{{.*}}]
+// CHECK: arith.cmpi slt, %{{.*}} : vector<16xi32>
+// CHECK: arith.cmpi sge, %{{.*}} : vector<16xi32>
+// CHECK: arith.maxnumf %{{.*}} fastmath<nnan> : vector<16xf32>
+// CHECK: math.exp %{{.*}} : vector<16xf32>
+// CHECK: vector.load %[[OT]]
+// CHECK-COUNT-16: tensor.extract %[[V]][%[[TB]], %{{.*}}, %[[THK]], %{{.*}}]
+// CHECK: vector.store %{{.*}}, %[[OT]]
+// CHECK: tensor.parallel_insert_slice %{{.*}} into %[[TO]][%[[TB]], %[[I0]], %[[TH]], 0] [1, 16, 1, 16]
+// The rest, one query per item (a decode step's), from the first query past
+// the tiles: one sweep over [max(p - 7, 0), min(p + 1, T)), 16 keys per
+// step: 16 scores in one vector (per key the lane products of q and the key
+// row, then one shuffle-and-add tree for the 16 sums, permuted back to key
+// order), one vector exp and one rescale per block, keys past the end
+// clamped to the last visible row with weight 0.
+// CHECK: %[[BEGIN:.*]] = arith.muli %[[TILES]], %c16
+// CHECK: %[[REST:.*]] = arith.subi %[[S]], %[[BEGIN]]
+// CHECK: %[[OUT:.*]] = scf.forall (%[[B:.*]], %[[H:.*]], %[[J:.*]]) in (2, 4, %[[REST]]) shared_outs(%[[O:.*]] = %[[TILED]]) -> (tensor<2x?x4x16xf32>)
+// CHECK: %[[I:.*]] = arith.addi %[[BEGIN]], %[[J]]
 // CHECK: %[[HK:.*]] = arith.divui %[[H]], %c2
 // CHECK: %[[P:.*]] = tensor.extract %[[POS]][%[[B]], %[[I]]]
 // CHECK: %[[HI:.*]] = arith.maxsi
