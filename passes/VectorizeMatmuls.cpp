@@ -115,6 +115,28 @@ static bool isRowMajor(MemRefType type) {
   return !strides.empty() && strides.back() == 1;
 }
 
+/// Transposes the square matrix held as `rows` (n vectors of n lanes, n a
+/// power of two) in place: log2(n) stages of two-source shuffles, stage b
+/// swapping the off-diagonal b×b blocks of each 2b×2b block.
+static void transposeSquare(OpBuilder &b, Location loc,
+                            SmallVectorImpl<Value> &rows) {
+  int64_t n = rows.size();
+  for (int64_t blk = n / 2; blk >= 1; blk /= 2) {
+    SmallVector<int64_t> lo, hi;
+    for (int64_t l = 0; l < n; ++l) {
+      lo.push_back((l & blk) ? n + l - blk : l);
+      hi.push_back((l & blk) ? n + l : l + blk);
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      if (i & blk)
+        continue;
+      Value x = rows[i], y = rows[i + blk];
+      rows[i] = vector::ShuffleOp::create(b, loc, x, y, lo);
+      rows[i + blk] = vector::ShuffleOp::create(b, loc, x, y, hi);
+    }
+  }
+}
+
 struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
   VectorizeMatmul(MLIRContext *ctx, int64_t width, int64_t rows,
                   int64_t cols, int64_t kChunk)
@@ -306,36 +328,50 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
     };
     int64_t p = panel();
     auto chunk = [&](OpBuilder &sb, Value k0, int64_t kc) {
-      // Pack: one weight row at a time, vector loads, scattered stores.
-      auto pack = scf::ForOp::create(sb, loc, c(sb, 0), c(sb, p), c(sb, 1));
-      {
+      // Pack: blocks of `width` rows by `width` columns of K, loaded as
+      // row vectors and transposed in registers (a shuffle network), then
+      // the K tail one element at a time. int8: the panel holds the
+      // dequantised weights (one scale per row, a lane after transposing).
+      int64_t kFull = kc / width * width;
+      for (int64_t jb = 0; jb < p && kFull > 0; jb += width) {
+        Value rowBase = arith::AddIOp::create(sb, loc, n0, c(sb, jb));
+        Value scales =
+            mm.scales ? Value(vector::LoadOp::create(sb, loc, vec, mm.scales,
+                                                     ValueRange{rowBase}))
+                      : Value();
+        auto ks = scf::ForOp::create(sb, loc, c(sb, 0), c(sb, kFull),
+                                     c(sb, width));
+        OpBuilder kb = OpBuilder::atBlockBegin(ks.getBody());
+        Value kk = ks.getInductionVar();
+        Value kw = arith::AddIOp::create(kb, loc, kk, k0);
+        SmallVector<Value> block;
+        for (int64_t r = 0; r < width; ++r) {
+          Value row = arith::AddIOp::create(kb, loc, rowBase, c(kb, r));
+          block.push_back(toF32(
+              kb, loc,
+              vector::LoadOp::create(kb, loc, VectorType::get({width}, wElt),
+                                     mm.w, ValueRange{row, kw}),
+              vec));
+        }
+        transposeSquare(kb, loc, block);
+        for (int64_t i = 0; i < width; ++i) {
+          Value col = block[i];
+          if (scales)
+            col = arith::MulFOp::create(kb, loc, col, scales);
+          vector::StoreOp::create(
+              kb, loc, col, buf,
+              ValueRange{arith::AddIOp::create(kb, loc, kk, c(kb, i)),
+                         c(kb, jb)});
+        }
+      }
+      if (kFull < kc) {
+        auto pack = scf::ForOp::create(sb, loc, c(sb, 0), c(sb, p), c(sb, 1));
         OpBuilder pb = OpBuilder::atBlockBegin(pack.getBody());
         Value j = pack.getInductionVar();
         Value row = arith::AddIOp::create(pb, loc, n0, j);
-        // int8: the packed panel holds the dequantised weights.
         Value scale = mm.scales ? Value(memref::LoadOp::create(
                                       pb, loc, mm.scales, ValueRange{row}))
                                 : Value();
-        int64_t kFull = kc / width * width;
-        if (kFull > 0) {
-          auto ks = scf::ForOp::create(pb, loc, c(pb, 0), c(pb, kFull),
-                                       c(pb, width));
-          OpBuilder kb = OpBuilder::atBlockBegin(ks.getBody());
-          Value kk = ks.getInductionVar();
-          Value v = vector::LoadOp::create(
-              kb, loc, VectorType::get({width}, wElt), mm.w,
-              ValueRange{row, arith::AddIOp::create(kb, loc, kk, k0)});
-          v = toF32(kb, loc, v, vec);
-          if (scale)
-            v = arith::MulFOp::create(
-                kb, loc, v, vector::BroadcastOp::create(kb, loc, vec, scale));
-          for (int64_t i = 0; i < width; ++i)
-            memref::StoreOp::create(
-                kb, loc,
-                vector::ExtractOp::create(kb, loc, v, ArrayRef<int64_t>{i}),
-                buf,
-                ValueRange{arith::AddIOp::create(kb, loc, kk, c(kb, i)), j});
-        }
         for (int64_t kk = kFull; kk < kc; ++kk) {
           Value v = memref::LoadOp::create(
               pb, loc, mm.w,

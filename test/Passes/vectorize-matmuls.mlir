@@ -16,9 +16,14 @@
 // CHECK: scf.if %[[FULL]] {
 // CHECK: %[[MANY:.*]] = arith.cmpi sge, %{{.*}}, %c256
 // CHECK: scf.if %[[MANY]] {
-// Packed: the panel K-major in the buffer (upcast), then 6 x 2 accumulators.
-// CHECK: vector.load %[[W]]{{.*}} : memref<40x40xbf16>, vector<16xbf16>
+// Packed: the panel K-major in the buffer (upcast): per 16 rows and 16 of
+// K, 16 row loads, a transpose in 4 stages of 16 two-source shuffles, 16
+// vector stores; the K tail (8) by scalar stores. Then 6 x 2 accumulators.
+// CHECK-COUNT-16: vector.load %[[W]]{{.*}} : memref<40x40xbf16>, vector<16xbf16>
 // CHECK: arith.extf
+// CHECK: vector.shuffle {{.*}} [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23]
+// CHECK-COUNT-63: vector.shuffle
+// CHECK-COUNT-16: vector.store %{{.*}}, %[[BUF]]
 // CHECK: memref.store %{{.*}}, %[[BUF]]
 // CHECK: scf.for {{.*}} iter_args(
 // CHECK: vector.load %[[BUF]]
@@ -147,12 +152,13 @@ func.func @routed(%in: memref<?x64xf32>, %ids: memref<?x2xi64>, %w: memref<4x96x
 // CHECK-LABEL: func.func @int8_weight(
 // CHECK-SAME: %[[X:.*]]: memref<?x64xf32>, %[[W:.*]]: memref<32x64xi8>, %[[S:.*]]: memref<32xf32>, %[[OUT:.*]]: memref<?x32xf32>)
 // CHECK: scf.if
-// Packed: codes converted and scaled per weight row as the panel is packed.
-// CHECK: %[[SCALE:.*]] = memref.load %[[S]]
+// Packed: codes converted as the panel is packed, and scaled after the
+// transpose (a lane per weight row, the 16 rows' scales as one vector).
+// CHECK: %[[SCALES:.*]] = vector.load %[[S]]{{.*}} : memref<32xf32>, vector<16xf32>
 // CHECK: vector.load %[[W]]{{.*}} : memref<32x64xi8>, vector<16xi8>
 // CHECK-NEXT: arith.sitofp %{{.*}} : vector<16xi8> to vector<16xf32>
-// CHECK-NEXT: vector.broadcast %[[SCALE]]
-// CHECK-NEXT: arith.mulf
+// CHECK: vector.shuffle
+// CHECK: arith.mulf %{{.*}}, %[[SCALES]]
 // CHECK: } else {
 // CHECK: vector.load %[[W]]{{.*}} : memref<32x64xi8>, vector<16xi8>
 // CHECK-NEXT: arith.sitofp %{{.*}} : vector<16xi8> to vector<16xf32>
