@@ -272,9 +272,13 @@ def VectorizeMatmuls : Pass<"chimera-vectorize-matmuls"> {
 
     Prefills of 256 rows or more take a broadcast-form kernel instead: each
     grid item (a panel of 2 × vector-width weight rows) packs its panel
-    K-major into a stack buffer per 256-wide K chunk and keeps 6 x rows ×
+    K-major into a stack buffer per 256-wide K chunk (square blocks of
+    vector-width rows transposed by a shuffle network) and keeps 6 x rows ×
     2 vector accumulators over output columns, so no horizontal sums are
     needed and each loaded weight vector serves 6 rows.
+
+    A dense matmul whose output is zero-filled right before it drops the
+    fill: each item's first K chunk stores its sums instead of adding them.
 
     With `int8-activations`, int4 matmuls (groups of 32 or multiples of 64;
     dense, and the routed experts' grouped GEMM) and dense int8 ones (K a
