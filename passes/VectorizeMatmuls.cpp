@@ -688,26 +688,22 @@ struct VectorizeRoutedMatmul : OpRewritePattern<linalg::GenericOp> {
         rewriter, loc, ids, SmallVector<ReassociationIndices>{{0, 1}});
     Value slots = memref::DimOp::create(rewriter, loc, idsFlat, 0);
     Value c0 = c(rewriter, 0), c1 = c(rewriter, 1);
-    // Blocks outermost, experts innermost: the runtime hands out runs of
-    // consecutive items, and with the experts innermost every run holds
-    // all the experts of its blocks, so a decode step's few routed experts
-    // are spread over the threads instead of landing in one thread's run.
     auto grid = scf::ParallelOp::create(
         rewriter, loc, ValueRange{c0, c0},
-        ValueRange{c(rewriter, llvm::divideCeil(n, kernel.panel())),
-                   c(rewriter, experts)},
+        ValueRange{c(rewriter, experts),
+                   c(rewriter, llvm::divideCeil(n, kernel.panel()))},
         ValueRange{c1, c1});
     grid->setAttr("chimera.block_size", rewriter.getI64IntegerAttr(1));
     OpBuilder gb = OpBuilder::atBlockBegin(grid.getBody());
     Value buf = kernel.packBuffer(gb, loc);
-    Value e = grid.getInductionVars()[1];
+    Value e = grid.getInductionVars()[0];
     // The list of slots routed to expert e lives on the stack for one item.
     auto [b, list, count] = collectSlots(gb, loc, idsFlat, slots, e);
     Matmul mm{x2d,  expertSlice(b, loc, w, e), out2d, n, k, list,
               inPerSlot ? 1 : slotsPerToken};
     if (scales)
       mm.scales = expertSlice(b, loc, scales, e);
-    kernel.emitItem(b, mm, count, grid.getInductionVars()[0], buf);
+    kernel.emitItem(b, mm, count, grid.getInductionVars()[1], buf);
     memref::AllocaScopeReturnOp::create(b, loc, ValueRange{});
     rewriter.eraseOp(op);
     return success();

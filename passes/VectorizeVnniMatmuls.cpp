@@ -950,17 +950,15 @@ struct VectorizeRoutedInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
       kernel.quantizeRows(hb, loc, x2d, xRows, steps, halfTail, xq, bias,
                           xScale, int8, blockScale, blockBias,
                           /*inOrder=*/packed);
-      // Blocks outermost, experts innermost, as the f32 routed grid (so a
-      // decode step's routed experts spread over the threads).
       auto grid = scf::ParallelOp::create(
           hb, loc, ValueRange{c0, c0},
-          ValueRange{c(hb, packed ? n / Kernel::kPanel
-                                  : llvm::divideCeil(n, kernel.rows)),
-                     c(hb, experts)},
+          ValueRange{c(hb, experts),
+                     c(hb, packed ? n / Kernel::kPanel
+                                  : llvm::divideCeil(n, kernel.rows))},
           ValueRange{c1, c1});
       grid->setAttr("chimera.block_size", hb.getI64IntegerAttr(1));
       OpBuilder gb = OpBuilder::atBlockBegin(grid.getBody());
-      Value e = grid.getInductionVars()[1];
+      Value e = grid.getInductionVars()[0];
       // The list of slots routed to expert e lives on the stack for one
       // item.
       auto [b, list, count] = collectSlots(gb, loc, idsFlat, slots, e);
@@ -979,7 +977,7 @@ struct VectorizeRoutedInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
       ops.xRowDiv = inPerSlot ? 1 : idsType.getDimSize(1);
       ops.k = k;
       ops.inOrder = packed;
-      Value item = grid.getInductionVars()[0];
+      Value item = grid.getInductionVars()[1];
       if (!packed) {
         kernel.emitItem(b, loc, ops, item, count);
       } else {

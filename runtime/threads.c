@@ -2,11 +2,9 @@
  *
  * chimera_parallel_for(n, fn, ctx) runs fn(begin, end, ctx) over chunks
  * covering [0, n) on the calling thread plus (threads - 1) persistent
- * workers; chunks are claimed from an atomic counter, each a share of what
- * is left (guided self-scheduling: large chunks first, single items at the
- * end, so the threads finish within one item of each other). One grid runs
- * at a time; a grid launched from inside a kernel runs on the calling
- * thread.
+ * workers; chunks (about four per thread) are handed out from an atomic
+ * counter. One grid runs at a time; a grid launched from inside a kernel
+ * runs on the calling thread.
  *
  *===----------------------------------------------------------------------===*/
 #include "internal.h"
@@ -34,7 +32,7 @@ static atomic_int pending = 0;  /* workers still in the current grid */
 static atomic_int sleepers = 0; /* workers blocked on `wake` */
 
 static struct {
-  int64_t n, split; /* a claim takes (n - next) / split items, at least 1 */
+  int64_t n, chunk;
   void (*fn)(int64_t, int64_t, void *);
   void *ctx;
   atomic_llong next;
@@ -50,14 +48,12 @@ static inline void cpu_relax(void) {
 
 static void drain(void) {
   inside_grid = 1;
-  long long begin = atomic_load_explicit(&grid.next, memory_order_relaxed);
-  while (begin < grid.n) {
-    long long chunk = (grid.n - begin) / grid.split;
-    long long end = begin + (chunk > 0 ? chunk : 1);
-    if (!atomic_compare_exchange_weak(&grid.next, &begin, end))
-      continue; /* `begin` now holds the counter's value */
+  for (;;) {
+    int64_t begin = atomic_fetch_add(&grid.next, grid.chunk);
+    if (begin >= grid.n)
+      break;
+    int64_t end = begin + grid.chunk < grid.n ? begin + grid.chunk : grid.n;
     grid.fn(begin, end, grid.ctx);
-    begin = atomic_load_explicit(&grid.next, memory_order_relaxed);
   }
   inside_grid = 0;
 }
@@ -142,10 +138,7 @@ void chimera_parallel_for(int64_t n, void (*fn)(int64_t, int64_t, void *),
     return;
   }
   grid.n = n;
-  /* Fixed chunks of n / (4 threads) left the threads up to a chunk apart
-   * at the end of every grid: a decode step's grids are a few dozen items,
-   * and 20% of its samples were a thread waiting for the other. */
-  grid.split = 2 * (int64_t)threads;
+  grid.chunk = (n + 4 * (int64_t)threads - 1) / (4 * (int64_t)threads);
   grid.fn = fn;
   grid.ctx = ctx;
   atomic_store(&grid.next, 0);

@@ -104,14 +104,13 @@ func.func @extra_op(%x: memref<?x32xf32>, %w: memref<16x32xf32>, %out: memref<?x
 // -----
 
 // The routed expert matmul of a mixture of experts, as a grouped GEMM: one
-// grid item per (32 weight rows, expert), experts innermost, lists the slots
-// routed to its expert, then runs the register-blocked kernel on those rows
-// of x and out.
+// grid item per (expert, 8 weight rows) lists the slots routed to its
+// expert, then runs the register-blocked kernel on those rows of x and out.
 // CHECK-LABEL: func.func @routed(
 // CHECK-SAME: %[[IN:.*]]: memref<?x64xf32>, %[[IDS:.*]]: memref<?x2xi64>, %[[W:.*]]: memref<4x96x64xf32>, %[[OUT:.*]]: memref<?x2x96xf32>)
 // CHECK-DAG: %[[OUT2:.*]] = memref.collapse_shape %[[OUT]] {{\[\[}}0, 1], [2]]
 // CHECK-DAG: %[[IDS1:.*]] = memref.collapse_shape %[[IDS]] {{\[\[}}0, 1]]
-// CHECK: scf.parallel (%[[NB:.*]], %[[E:.*]]) = {{.*}} to (%c3, %c4)
+// CHECK: scf.parallel (%[[E:.*]], %[[NB:.*]]) = {{.*}} to (%c4, %c3)
 // CHECK: memref.alloca_scope
 // CHECK: %[[LIST:.*]] = memref.alloca(%{{.*}}) : memref<?xindex>
 // CHECK: scf.for %[[S:.*]] = {{.*}} iter_args(
