@@ -354,12 +354,11 @@ struct FlashAttentionPattern : OpRewritePattern<AttentionOp> {
     // Whole tiles of queries first, then the rest one query per item (all
     // of a decode step's).
     Value sVal = getValueOrCreateConstantIndexOp(rewriter, loc, sSz);
-    Value begin = arith::ConstantIndexOp::create(rewriter, loc, 0);
     Value tiles = arith::DivUIOp::create(
         rewriter, loc, sVal,
         arith::ConstantIndexOp::create(rewriter, loc, kQueryTile));
     init = emitTiled(rewriter, op, init, bSz, tiles, tSz, group, scale);
-    begin = arith::MulIOp::create(
+    Value begin = arith::MulIOp::create(
         rewriter, loc, tiles,
         arith::ConstantIndexOp::create(rewriter, loc, kQueryTile));
     SmallVector<OpFoldResult> ubs = {

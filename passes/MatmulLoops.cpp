@@ -53,6 +53,27 @@ void forChunks(OpBuilder &b, Location loc, int64_t total, int64_t chunk,
     body(b, c(full * chunk), tail);
 }
 
+void tileRows(OpBuilder &b, Location loc, Value m0, int64_t count,
+              Value rowList, int64_t xRowDiv, SmallVectorImpl<Value> &xRows,
+              SmallVectorImpl<Value> &outRows) {
+  auto c = [&](int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(b, loc, v);
+  };
+  for (int64_t i = 0; i < count; ++i) {
+    Value p = i ? arith::AddIOp::create(b, loc, m0, c(i)) : m0;
+    if (!rowList) {
+      xRows.push_back(p);
+      outRows.push_back(p);
+      continue;
+    }
+    Value slot = memref::LoadOp::create(b, loc, rowList, ValueRange{p});
+    outRows.push_back(slot);
+    xRows.push_back(xRowDiv == 1
+                        ? slot
+                        : Value(arith::DivUIOp::create(b, loc, slot, c(xRowDiv))));
+  }
+}
+
 linalg::FillOp zeroFillOfInit(linalg::LinalgOp op) {
   if (op.getNumDpsInits() != 1)
     return {};

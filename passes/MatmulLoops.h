@@ -39,6 +39,13 @@ struct SlotList {
 SlotList collectSlots(OpBuilder &b, Location loc, Value ids, Value slots,
                       Value expert);
 
+/// The x rows and out rows of tile rows [m0, m0 + count): the rows
+/// themselves, or, through a routed item's slot list, out row rowList[p]
+/// and x row rowList[p] / xRowDiv.
+void tileRows(OpBuilder &b, Location loc, Value m0, int64_t count,
+              Value rowList, int64_t xRowDiv, SmallVectorImpl<Value> &xRows,
+              SmallVectorImpl<Value> &outRows);
+
 /// The fill of zeros into `op`'s init right before it, if any. A dense
 /// matmul that writes every output element can drop it and store its first
 /// K chunk instead of adding it: the fill is a whole pass over the output

@@ -297,20 +297,6 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
     }
   }
 
-  /// The x row and out row of product row `i` (through the routing list).
-  std::pair<Value, Value> rowsOf(OpBuilder &b, Location loc, const Matmul &mm,
-                                 Value i) const {
-    if (!mm.rowList)
-      return {i, i};
-    Value slot = memref::LoadOp::create(b, loc, mm.rowList, ValueRange{i});
-    Value x = mm.xRowDiv == 1
-                  ? slot
-                  : Value(arith::DivUIOp::create(
-                        b, loc, slot,
-                        arith::ConstantIndexOp::create(b, loc, mm.xRowDiv)));
-    return {x, slot};
-  }
-
   /// out[:, n0 : n0+panel] += x · w[n0 : n0+panel]ᵀ in the broadcast form:
   /// per K chunk the panel is packed K-major into a stack buffer
   /// (buf[k][j] = w[n0+j, k], upcast to f32), then each tile of kPackRows
@@ -387,12 +373,7 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
 
       auto tile = [&](OpBuilder &tb, Value m0, int64_t mr) {
         SmallVector<Value> xRows, oRows;
-        for (int64_t i = 0; i < mr; ++i) {
-          auto [x, o] = rowsOf(
-              tb, loc, mm, i ? arith::AddIOp::create(tb, loc, m0, c(tb, i)) : m0);
-          xRows.push_back(x);
-          oRows.push_back(o);
-        }
+        tileRows(tb, loc, m0, mr, mm.rowList, mm.xRowDiv, xRows, oRows);
         Value zero = arith::ConstantOp::create(
             tb, loc, vec, DenseElementsAttr::get(vec, tb.getF32FloatAttr(0)));
         SmallVector<Value> init(2 * mr, zero);
@@ -441,36 +422,14 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
   void emitRows(OpBuilder &b, const Matmul &mm, Value m, Value n0,
                 int64_t nr) const {
     Location loc = n0.getLoc();
-    auto c = [&](int64_t v) -> Value {
-      return arith::ConstantIndexOp::create(b, loc, v);
-    };
-    // One chunk of K: full tiles of `cols` x rows, then the rest one by one.
-    auto chunk = [&](OpBuilder &cb, Value k0, int64_t len) {
-      auto ci = [&](int64_t v) -> Value {
-        return arith::ConstantIndexOp::create(cb, loc, v);
-      };
-      Value rem = arith::RemUIOp::create(cb, loc, m, ci(cols));
-      Value mFull = arith::SubIOp::create(cb, loc, m, rem);
-      auto tiles = scf::ForOp::create(cb, loc, ci(0), mFull, ci(cols));
-      {
-        OpBuilder tb = OpBuilder::atBlockBegin(tiles.getBody());
-        emitTile(tb, mm, tiles.getInductionVar(), cols, n0, nr, k0, len);
-      }
-      auto tail = scf::ForOp::create(cb, loc, mFull, m, ci(1));
-      OpBuilder tb = OpBuilder::atBlockBegin(tail.getBody());
-      emitTile(tb, mm, tail.getInductionVar(), 1, n0, nr, k0, len);
-    };
-    // Full chunks in a loop (code size independent of K), then the tail.
-    int64_t full = mm.k / kChunk, tailLen = mm.k % kChunk;
-    if (full == 1) {
-      chunk(b, c(0), kChunk);
-    } else if (full > 1) {
-      auto chunks = scf::ForOp::create(b, loc, c(0), c(full * kChunk), c(kChunk));
-      OpBuilder cb = OpBuilder::atBlockBegin(chunks.getBody());
-      chunk(cb, chunks.getInductionVar(), kChunk);
-    }
-    if (tailLen)
-      chunk(b, c(full * kChunk), tailLen);
+    // Per chunk of K (a loop, so code size is independent of K, then the
+    // tail): full tiles of `cols` x rows, then the rest one by one.
+    forChunks(b, loc, mm.k, kChunk, [&](OpBuilder &cb, Value k0, int64_t len) {
+      forTilesThenRest(cb, loc, m, cols,
+                       [&](OpBuilder &tb, Value m0, int64_t mr) {
+                         emitTile(tb, mm, m0, mr, n0, nr, k0, len);
+                       });
+    });
   }
 
   /// One mr × nr tile over K in [k0, k0 + len).
@@ -488,20 +447,7 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
         b.getContext(),
         arith::FastMathFlags::reassoc | arith::FastMathFlags::contract);
     SmallVector<Value> mIdx, oIdx, nIdx;
-    for (int64_t i = 0; i < mr; ++i) {
-      Value row = i ? arith::AddIOp::create(b, loc, m0, c(b, i)) : m0;
-      if (!mm.rowList) {
-        mIdx.push_back(row);
-        oIdx.push_back(row);
-        continue;
-      }
-      Value slot = memref::LoadOp::create(b, loc, mm.rowList, ValueRange{row});
-      oIdx.push_back(slot);
-      mIdx.push_back(mm.xRowDiv == 1
-                         ? slot
-                         : arith::DivUIOp::create(b, loc, slot,
-                                                  c(b, mm.xRowDiv)));
-    }
+    tileRows(b, loc, m0, mr, mm.rowList, mm.xRowDiv, mIdx, oIdx);
     for (int64_t j = 0; j < nr; ++j)
       nIdx.push_back(j ? arith::AddIOp::create(b, loc, n0, c(b, j)) : n0);
 

@@ -268,13 +268,7 @@ struct VectorizeInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
           Value q = vector::LoadOp::create(
               kb, loc, bytes16, ops.codes,
               ValueRange{row, arith::DivUIOp::create(kb, loc, at, c(kb, 2))});
-          q = arith::XOrIOp::create(
-              kb, loc, q, splat(kb, loc, bytes16, kb.getI8IntegerAttr(0x88)));
-          Value lo = arith::AndIOp::create(
-              kb, loc, q, splat(kb, loc, bytes16, kb.getI8IntegerAttr(15)));
-          Value hi = arith::ShRUIOp::create(
-              kb, loc, q, splat(kb, loc, bytes16, kb.getI8IntegerAttr(4)));
-          w = vector::ShuffleOp::create(kb, loc, lo, hi, interleave);
+          w = unpackNibbles(kb, loc, q, interleave);
           Value scale = memref::LoadOp::create(
               kb, loc, ops.scales,
               ValueRange{
@@ -297,21 +291,7 @@ struct VectorizeInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
         // x rows (of xq and the block scales and biases) and out rows,
         // through the routing list when there is one.
         SmallVector<Value> xr, outRows;
-        for (int64_t i = 0; i < mr; ++i) {
-          Value p = i ? arith::AddIOp::create(tb, loc, m0, c(tb, i)) : m0;
-          if (!ops.rowList) {
-            xr.push_back(p);
-            outRows.push_back(p);
-            continue;
-          }
-          Value slot =
-              memref::LoadOp::create(tb, loc, ops.rowList, ValueRange{p});
-          outRows.push_back(slot);
-          xr.push_back(ops.xRowDiv == 1
-                           ? slot
-                           : Value(arith::DivUIOp::create(tb, loc, slot,
-                                                          c(tb, ops.xRowDiv))));
-        }
+        tileRows(tb, loc, m0, mr, ops.rowList, ops.xRowDiv, xr, outRows);
         Value zero = splat(tb, loc, vec, tb.getF32FloatAttr(0));
         SmallVector<Value> init(2 * mr, zero);
         auto blockLoop = scf::ForOp::create(
@@ -322,12 +302,17 @@ struct VectorizeInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
               Value wordBase = arith::MulIOp::create(
                   lb, loc, arith::RemUIOp::create(lb, loc, blk, c(lb, 2)),
                   c(lb, kWords));
+              // x row i's value for this block (its bias or scale), in
+              // every lane.
+              auto perBlock = [&](Value buf, VectorType type, int64_t i) {
+                return vector::BroadcastOp::create(
+                    lb, loc, type,
+                    memref::LoadOp::create(lb, loc, buf,
+                                           ValueRange{xr[i], blk}));
+              };
               SmallVector<Value> sums;
               for (int64_t i = 0; i < mr; ++i) {
-                Value bias = vector::BroadcastOp::create(
-                    lb, loc, ivec,
-                    memref::LoadOp::create(lb, loc, blockBias,
-                                           ValueRange{xr[i], blk}));
+                Value bias = perBlock(blockBias, ivec, i);
                 sums.push_back(bias);
                 sums.push_back(bias);
               }
@@ -361,10 +346,7 @@ struct VectorizeInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
                       lb, loc, vec, sbuf, ValueRange{bl, c(lb, h * kLanes)});
               SmallVector<Value> next;
               for (int64_t i = 0; i < mr; ++i) {
-                Value sx = vector::BroadcastOp::create(
-                    lb, loc, vec,
-                    memref::LoadOp::create(lb, loc, blockScale,
-                                           ValueRange{xr[i], blk}));
+                Value sx = perBlock(blockScale, vec, i);
                 for (int64_t h = 0; h < 2; ++h) {
                   Value scale =
                       ops.int8Weights
@@ -438,6 +420,21 @@ struct VectorizeInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
                      Attribute value) {
     return arith::ConstantOp::create(b, loc, type,
                                      DenseElementsAttr::get(type, value));
+  }
+
+  /// The offset-binary weights of int4 codes `q` (two per byte): both
+  /// nibbles xor 8 with one xor by 0x88, split into [low nibbles, high
+  /// nibbles] and put in `order` (indices into that concatenation).
+  static Value unpackNibbles(OpBuilder &b, Location loc, Value q,
+                             ArrayRef<int64_t> order) {
+    auto type = cast<VectorType>(q.getType());
+    q = arith::XOrIOp::create(b, loc, q,
+                              splat(b, loc, type, b.getI8IntegerAttr(0x88)));
+    Value lo = arith::AndIOp::create(
+        b, loc, q, splat(b, loc, type, b.getI8IntegerAttr(15)));
+    Value hi = arith::ShRUIOp::create(
+        b, loc, q, splat(b, loc, type, b.getI8IntegerAttr(4)));
+    return vector::ShuffleOp::create(b, loc, lo, hi, order);
   }
 
   /// acc + Σ over each lane's four byte pairs of u[i]·s[i] (u unsigned,
@@ -614,19 +611,7 @@ struct VectorizeInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
       return arith::ConstantIndexOp::create(bb, loc, v);
     };
     SmallVector<Value> ms, outRows, ns;
-    for (int64_t i = 0; i < mr; ++i) {
-      Value p = i ? arith::AddIOp::create(b, loc, m0, c(b, i)) : m0;
-      if (!ops.rowList) {
-        ms.push_back(p);
-        outRows.push_back(p);
-        continue;
-      }
-      Value slot = memref::LoadOp::create(b, loc, ops.rowList, ValueRange{p});
-      outRows.push_back(slot);
-      ms.push_back(ops.xRowDiv == 1 ? slot
-                                    : Value(arith::DivUIOp::create(
-                                          b, loc, slot, c(b, ops.xRowDiv))));
-    }
+    tileRows(b, loc, m0, mr, ops.rowList, ops.xRowDiv, ms, outRows);
     for (int64_t j = 0; j < nr; ++j)
       ns.push_back(j ? arith::AddIOp::create(b, loc, n0, c(b, j)) : n0);
     // The weight bytes' order: [low nibbles, high nibbles], or, against x
@@ -700,14 +685,7 @@ struct VectorizeInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
                        splat(lb, loc, bytes32, lb.getI8IntegerAttr(0))))
                  : Value(vector::LoadOp::create(lb, loc, bytes32, ops.codes,
                                                 ValueRange{ns[j], byteAt}));
-        // Offset-binary: u = nibble ^ 8, both nibbles with one xor.
-        q = arith::XOrIOp::create(
-            lb, loc, q, splat(lb, loc, bytes32, lb.getI8IntegerAttr(0x88)));
-        Value lo = arith::AndIOp::create(
-            lb, loc, q, splat(lb, loc, bytes32, lb.getI8IntegerAttr(15)));
-        Value hi = arith::ShRUIOp::create(
-            lb, loc, q, splat(lb, loc, bytes32, lb.getI8IntegerAttr(4)));
-        Value w = vector::ShuffleOp::create(lb, loc, lo, hi, unpacked);
+        Value w = unpackNibbles(lb, loc, q, unpacked);
         Value wScale;
         if (ops.group == kBlock) {
           auto pairType = VectorType::get({2}, f32);
