@@ -16,12 +16,15 @@
 // minnumf) inside an `scf.for` whose other ops are pure or loads, with `idx`
 // fixed over the loop, and a static trip count of at least 2·W (a linear
 // layer's or a norm's reduction over the hidden size; not a head-dim dot
-// product, nor attention over however many keys there are so far).
+// product) or, with `data-dependent`, a trip count only the data knows
+// (attention's max, sum and weighted sum over however many keys there are
+// so far: a decode step over a long context has few items and long ones).
 // The tree reassociates the reduction, which `chimera-reassociate-reductions`
 // has already allowed.
 //
 //===----------------------------------------------------------------------===//
 #include "passes/Passes.h"
+#include "passes/GpuItems.h"
 
 #include "dialects/chimera/ChimeraOps.h"
 
@@ -64,19 +67,21 @@ static TypedAttr identityOf(Operation *op, FloatType type) {
   return {};
 }
 
-static std::optional<Reduction> matchReduction(scf::ForOp loop,
-                                               int64_t width) {
+static std::optional<Reduction> matchReduction(scf::ForOp loop, int64_t width,
+                                               bool dataDependent) {
   if (loop.getNumResults() != 0)
     return std::nullopt;
-  // Only a reduction known to give every lane at least two iterations:
-  // a short one (a head-dim dot product) or one whose length only the data
-  // knows (attention over the keys so far, a routing rank over the
-  // sequence) would mostly wait at the barriers.
+  // A static reduction only if it gives every lane at least two
+  // iterations: a short one (a head-dim dot product) would mostly wait at
+  // the barriers. One whose length only the data knows (attention over the
+  // keys so far, a routing rank over the sequence) only when asked: it may
+  // be as short, or thousands of keys long.
   std::optional<int64_t> lb = getConstantIntValue(loop.getLowerBound());
   std::optional<int64_t> ub = getConstantIntValue(loop.getUpperBound());
   std::optional<int64_t> step = getConstantIntValue(loop.getStep());
-  if (!lb || !ub || !step || *step <= 0 ||
-      (*ub - *lb + *step - 1) / *step < 2 * width)
+  if (!step || *step <= 0)
+    return std::nullopt;
+  if (lb && ub ? (*ub - *lb + *step - 1) / *step < 2 * width : !dataDependent)
     return std::nullopt;
   memref::StoreOp store;
   for (Operation &op : loop.getBody()->without_terminator()) {
@@ -152,41 +157,9 @@ struct CooperativeReductionsPass
     });
   }
 
-  /// The item loop `scf.for %i = id to min(id + 1, n)`, with `id` the
-  /// invocation's index `(block) * W + thread_id.x` as chimera-kernels-to-gpu
-  /// builds it: returns the loop, the block index and `n`.
-  static std::optional<std::tuple<scf::ForOp, Value, Value>>
-  matchItemLoop(gpu::GPUFuncOp func, int64_t width) {
-    scf::ForOp item;
-    for (Operation &op : func.getBody().front())
-      if (auto f = dyn_cast<scf::ForOp>(op)) {
-        if (item)
-          return std::nullopt;
-        item = f;
-      }
-    if (!item)
-      return std::nullopt;
-    auto id = item.getLowerBound().getDefiningOp<arith::AddIOp>();
-    auto upper = item.getUpperBound().getDefiningOp<arith::MinUIOp>();
-    if (!id || !upper)
-      return std::nullopt;
-    auto scaled = id.getLhs().getDefiningOp<arith::MulIOp>();
-    auto tid = id.getRhs().getDefiningOp<gpu::ThreadIdOp>();
-    if (!scaled || !tid || tid.getDimension() != gpu::Dimension::x)
-      return std::nullopt;
-    std::optional<int64_t> w = getConstantIntValue(scaled.getRhs());
-    if (!w || *w != width)
-      return std::nullopt;
-    auto next = upper.getLhs().getDefiningOp<arith::AddIOp>();
-    if (!next || next.getLhs() != id.getResult() ||
-        getConstantIntValue(next.getRhs()) != 1)
-      return std::nullopt;
-    return std::make_tuple(item, scaled.getLhs(), upper.getRhs());
-  }
-
   bool rewrite(gpu::GPUFuncOp func) {
     int64_t width = workgroupSize;
-    auto itemLoop = matchItemLoop(func, width);
+    std::optional<ItemLoop> itemLoop = matchItemLoop(func, width);
     if (!itemLoop)
       return false;
     auto [item, block, count] = *itemLoop;
@@ -198,7 +171,7 @@ struct CooperativeReductionsPass
     auto loop = stores.front()->getParentOfType<scf::ForOp>();
     std::optional<Reduction> r;
     if (loop && loop != item)
-      r = matchReduction(loop, width);
+      r = matchReduction(loop, width, dataDependent);
     if (!r)
       return false;
     // Nothing else in the item may write (calls, barriers, atomics).
@@ -228,19 +201,10 @@ struct CooperativeReductionsPass
       item.getUpperBoundMutable().assign(end);
     }
 
-    auto space = gpu::AddressSpaceAttr::get(func.getContext(),
-                                            gpu::AddressSpace::Workgroup);
-    auto sharedType =
-        MemRefType::get({width}, type, MemRefLayoutAttrInterface(), space);
     // SPIR-V's conversion makes a Workgroup variable of a static alloc in
     // that space; NVVM's makes a shared global of an attribution.
-    Value shared;
-    if (workgroupAllocs) {
-      OpBuilder entry = OpBuilder::atBlockBegin(&func.getBody().front());
-      shared = memref::AllocOp::create(entry, loc, sharedType);
-    } else {
-      shared = func.addWorkgroupAttribution(sharedType, loc);
-    }
+    Value shared = workgroupBuffer(func, MemRefType::get({width}, type),
+                                   workgroupAllocs, loc);
 
     OpBuilder b(r->loop);
     Value lane = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);

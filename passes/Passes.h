@@ -77,6 +77,12 @@ struct KernelTarget {
   int64_t maxBufferBytes = 0;
   /// A workgroup per reducing grid item (chimera-gpu-cooperative-reductions).
   bool workgroupReductions = true;
+  /// A workgroup-tiled twin of each GEMM kernel for prefill
+  /// (chimera-gpu-tile-matmuls).
+  bool workgroupTiles = true;
+  /// Reductions of data-dependent length (attention over the keys so far)
+  /// get a workgroup too.
+  bool dataDependentReductions = true;
   /// Sums within a subgroup through subgroup arithmetic.
   bool subgroupArithmetic = false;
   /// x86: int4 matmuls take x quantised to int8 (AVX512-VNNI).

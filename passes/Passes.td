@@ -354,8 +354,8 @@ def CooperativeReductions
     subgroups' sums left in workgroup memory, and invocation 0 adds them:
     any subgroup size works. Only reductions with a static trip count of at
     least `2·W` are rewritten (a linear layer's or a norm's over the hidden
-    size): a short one or one of data-dependent length keeps one invocation
-    per item.
+    size): a short one keeps one invocation per item, and so does one of
+    data-dependent length unless `data-dependent` is set.
   }];
   let options = [
     Option<"workgroupSize", "workgroup-size", "int64_t", /*default=*/"64",
@@ -366,7 +366,44 @@ def CooperativeReductions
     Option<"subgroupReduce", "subgroup-reduce", "bool", /*default=*/"false",
            "Sum within each subgroup with gpu.subgroup_reduce, then across "
            "subgroups in workgroup memory (2 barriers instead of log2 W + "
-           "2); for targets with subgroup arithmetic">
+           "2); for targets with subgroup arithmetic">,
+    Option<"dataDependent", "data-dependent", "bool", /*default=*/"false",
+           "Also reductions whose trip count only the data knows "
+           "(attention's softmax and weighted sum over the keys so far)">
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::gpu::GPUDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::scf::SCFDialect"];
+}
+
+def TileMatmuls : Pass<"chimera-gpu-tile-matmuls", "::mlir::ModuleOp"> {
+  let summary = "Give GEMM kernels a workgroup-tiled twin for many-row grids";
+  let description = [{
+    After `chimera-kernels-to-gpu` (one grid item per invocation), a kernel
+    whose item `i` is the dot product of row `i div N` and column `i mod N`
+    (its one store is `out[idx] = out[idx] + v` in a reduction loop of
+    static length; `idx` depends on the row and the column only; `v` is a
+    product whose factors each depend on the row or on the column, with the
+    reduction index) gets a twin, `<kernel>_tiled`, in which a workgroup of
+    `W` invocations computes a `W/2 × 32` tile of the output. For each slice
+    of 16 reduction steps the invocations compute the tile's row-side and
+    column-side factors once into workgroup memory (a dequantisation or a
+    fused producer runs once per element, not once per output), then each
+    accumulates a 4×4 block of outputs in registers; two barriers per slice.
+    Each launch becomes a choice on the host: the twin, with the row count
+    as an extra parameter and one workgroup per tile, when the grid has at
+    least `min-rows` rows (prefill), else the original launch (decode, whose
+    item `chimera-gpu-cooperative-reductions` may then give a workgroup).
+  }];
+  let options = [
+    Option<"workgroupSize", "workgroup-size", "int64_t", /*default=*/"64",
+           "Invocations per workgroup (what chimera-kernels-to-gpu used)">,
+    Option<"minRows", "min-rows", "int64_t", /*default=*/"8",
+           "Fewest rows (grid / N) for which a launch takes the tiled twin">,
+    Option<"workgroupAllocs", "workgroup-allocs", "bool", /*default=*/"false",
+           "Workgroup memory as a static memref.alloc in the workgroup "
+           "address space (SPIR-V) instead of a gpu.func attribution (NVVM)">
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::gpu::GPUDialect",

@@ -39,11 +39,18 @@ static void addGpuKernels(OpPassManager &pm, const KernelTarget &target) {
   kernels.workgroupSize = target.workgroupSize;
   kernels.maxBufferBytes = target.maxBufferBytes;
   pm.addPass(createKernelsToGpu(kernels));
+  if (target.workgroupTiles) {
+    TileMatmulsOptions tiles;
+    tiles.workgroupSize = target.workgroupSize;
+    tiles.workgroupAllocs = target.kind == KernelTarget::Vulkan;
+    pm.addPass(createTileMatmuls(tiles));
+  }
   if (target.workgroupReductions) {
     CooperativeReductionsOptions cooperative;
     cooperative.workgroupSize = target.workgroupSize;
     cooperative.workgroupAllocs = target.kind == KernelTarget::Vulkan;
     cooperative.subgroupReduce = target.subgroupArithmetic;
+    cooperative.dataDependent = target.dataDependentReductions;
     pm.addPass(createCooperativeReductions(cooperative));
   }
   pm.addPass(createSynchronizeHostAccesses());

@@ -1,6 +1,7 @@
 // RUN: chimera-opt %s --chimera-gpu-cooperative-reductions | FileCheck %s
 // RUN: chimera-opt %s --chimera-gpu-cooperative-reductions=workgroup-allocs | FileCheck %s --check-prefix=ALLOC
 // RUN: chimera-opt %s --chimera-gpu-cooperative-reductions=subgroup-reduce | FileCheck %s --check-prefix=SUBGROUP
+// RUN: chimera-opt %s --chimera-gpu-cooperative-reductions=data-dependent | FileCheck %s --check-prefix=DYNAMIC
 
 // An item whose one store accumulates a 256-long dot product (one grid item
 // per invocation, as chimera-kernels-to-gpu builds it) gets a workgroup:
@@ -42,6 +43,18 @@
 // SUBGROUP: gpu.barrier
 // SUBGROUP-NOT: gpu.barrier
 // SUBGROUP: gpu.return
+// With data-dependent: the reduction whose length is the item's index gets
+// a workgroup too (lanes stride [0, i) by 64), the 16-long one still not.
+// DYNAMIC: chimera.launch @k::@dot[%[[G:.*]]]
+// DYNAMIC: chimera.launch @k::@short[%arg0]
+// DYNAMIC: chimera.launch @k::@ragged[%{{.*}}]
+// DYNAMIC-LABEL: gpu.func @short
+// DYNAMIC-NOT: gpu.barrier
+// DYNAMIC-LABEL: gpu.func @ragged
+// DYNAMIC: scf.for %[[I:.*]] = %{{.*}} to %{{.*}} step
+// DYNAMIC: %[[LANE:.*]] = gpu.thread_id x
+// DYNAMIC: scf.for %{{.*}} = %{{.*}} to %[[I]] step %{{.*}} iter_args
+// DYNAMIC: gpu.barrier
 // ALLOC-LABEL: gpu.func @dot
 // ALLOC-NOT: workgroup(
 // ALLOC: memref.alloc() : memref<64xf32, #gpu.address_space<workgroup>>
@@ -104,7 +117,7 @@ module attributes {gpu.container_module} {
       }
       gpu.return
     }
-    // A reduction of data-dependent length, too.
+    // A reduction of data-dependent length, too (unless data-dependent).
     // CHECK-LABEL: gpu.func @ragged
     // CHECK-NOT: gpu.barrier
     // CHECK: gpu.return

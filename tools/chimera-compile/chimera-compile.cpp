@@ -195,7 +195,7 @@ static cl::list<double> modThreshold(
              "checkpoint's 'mod_threshold', else 0)"),
     cl::value_desc("T[,T...]"), cl::CommaSeparated, cl::cat(category));
 
-enum class GpuReductions { Workgroup, Invocation };
+enum class GpuReductions { Workgroup, Static, Invocation };
 static cl::opt<GpuReductions> gpuReductions(
     "gpu-reductions",
     cl::desc("GPU targets: how a kernel whose grid item is a long reduction "
@@ -204,10 +204,27 @@ static cl::opt<GpuReductions> gpuReductions(
     cl::values(clEnumValN(GpuReductions::Workgroup, "workgroup",
                           "a workgroup per item, lanes striding the reduction "
                           "and combining in workgroup memory (default)"),
+               clEnumValN(GpuReductions::Static, "static",
+                          "a workgroup for reductions of static length only; "
+                          "attention's over the keys so far keeps one "
+                          "invocation per item"),
                clEnumValN(GpuReductions::Invocation, "invocation",
                           "one invocation per item, as the x86 kernels run "
                           "it (faster on CPU implementations of Vulkan such "
                           "as lavapipe, where barriers are costly)")),
+    cl::cat(category));
+
+enum class GpuMatmuls { Tiled, Items };
+static cl::opt<GpuMatmuls> gpuMatmuls(
+    "gpu-matmuls",
+    cl::desc("GPU targets: how a linear layer runs over many rows "
+             "(prefill; decode's few rows always take one item per output)"),
+    cl::init(GpuMatmuls::Tiled),
+    cl::values(clEnumValN(GpuMatmuls::Tiled, "tiled",
+                          "a workgroup per 32-column output tile, operands "
+                          "staged in workgroup memory (default)"),
+               clEnumValN(GpuMatmuls::Items, "items",
+                          "one grid item per output, as in decode")),
     cl::cat(category));
 
 static cl::opt<int64_t> codegenJobs(
@@ -409,10 +426,15 @@ int main(int argc, char **argv) {
       return fail("--target: " + llvm::toString(parsed.takeError()));
     kernelTarget = *parsed;
     kernelTarget.workgroupReductions =
+        gpuReductions != GpuReductions::Invocation;
+    kernelTarget.dataDependentReductions =
         gpuReductions == GpuReductions::Workgroup;
-  } else if (gpuReductions.getNumOccurrences()) {
-    return fail("--gpu-reductions needs --target=vulkan[:PROFILE] or "
-                "cuda[:SM]");
+    kernelTarget.workgroupTiles = gpuMatmuls == GpuMatmuls::Tiled;
+  } else if (gpuReductions.getNumOccurrences() ||
+             gpuMatmuls.getNumOccurrences()) {
+    return fail(std::string("--gpu-") +
+                (gpuReductions.getNumOccurrences() ? "reductions" : "matmuls") +
+                " needs --target=vulkan[:PROFILE] or cuda[:SM]");
   }
   if (emit == Emit::Ptx && kernelTarget.kind != mlir::chimera::KernelTarget::Cuda)
     return fail("--emit=ptx needs --target=cuda[:SM]");

@@ -1,0 +1,43 @@
+//===- GpuItems.h - the grid-item shape of chimera's GPU kernels -*- C++ -*-===//
+//
+// `chimera-kernels-to-gpu` builds every kernel the same way: the operands'
+// views rebuilt from an i32 parameter buffer, then one grid item per
+// invocation. The passes that give items more than one invocation
+// (workgroup reductions, tiled matmuls) read that shape back.
+//
+//===----------------------------------------------------------------------===//
+#ifndef CHIMERA_PASSES_GPUITEMS_H
+#define CHIMERA_PASSES_GPUITEMS_H
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+
+#include <optional>
+
+namespace mlir::chimera {
+
+/// The item loop `scf.for %i = id to min(id + 1, n)`, with `id` the
+/// invocation's index `(block) * width + thread_id.x`.
+struct ItemLoop {
+  scf::ForOp loop;
+  Value block; // the linear workgroup index
+  Value count; // n, the launch's grid size (parameter word 0)
+};
+std::optional<ItemLoop> matchItemLoop(gpu::GPUFuncOp func, int64_t width);
+
+/// Parameter words a launch operand of type `t` takes: a memref its offset,
+/// sizes and strides, a scalar one. Word 0 is the grid size.
+int64_t parameterWords(Type t);
+
+/// The parameter word `v` is read from (`index_cast(load params[c])`), if
+/// it is one.
+std::optional<int64_t> parameterWordOf(Value v, gpu::GPUFuncOp func);
+
+/// A workgroup-memory buffer of `type`'s shape: a static alloc in the
+/// workgroup address space (SPIR-V) or an attribution of `func` (NVVM).
+Value workgroupBuffer(gpu::GPUFuncOp func, MemRefType type, bool alloc,
+                      Location loc);
+
+} // namespace mlir::chimera
+
+#endif // CHIMERA_PASSES_GPUITEMS_H
