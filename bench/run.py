@@ -17,10 +17,12 @@ Needs `bash scripts/build.sh` (chimera-compile, chimera-bench) and
      tg128, one repetition each), alternating A B A B ...;
   4. prints medians, our/peer ratios, decode bytes/token ÷ bandwidth and
      prefill FLOPs ÷ peak, and writes them as a markdown table.
-Decode bytes/token are the weight archive's size (every weight is read per
-token; for MoE models an upper bound, the unrouted experts included); for
-the quantised formats the archive and the GGUF also hold the embedding
-table, of which a token reads one row, so both are upper bounds.
+Decode bytes/token are the weight file's size less the embedding table
+where a token reads only one row of it: an untied table, or (ours) a tied
+one whose LM head is a quantised copy. Every other weight is read per
+token; for MoE models it is an upper bound, the unrouted experts included.
+Our table stays f32 in every format; llama.cpp's size is read from the
+GGUF's tensor table.
 Prefill FLOPs/token = 2 x weight parameters (attention's score FLOPs not
 counted), so the fraction is a lower bound.
 """
@@ -40,6 +42,67 @@ FORMATS = {"f32": ([], "f32"), "int8": (["--quant=int8"], "Q8_0"),
            # x quantised to int8 per 32, as llama.cpp's Q4_0/Q8_0 kernels do.
            "int8a8": (["--quant=int8", "--quant-activations=int8"], "Q8_0"),
            "int4a8": (["--quant=int4", "--quant-activations=int8"], "Q4_0")}
+
+
+# GGUF tensor types: (weights per block, bytes per block).
+GGML_TYPES = {0: (1, 4), 1: (1, 2), 2: (32, 18), 8: (32, 34), 12: (256, 144),
+              14: (256, 210), 30: (1, 2)}
+
+
+def gguf_tensor_bytes(path, wanted):
+    """Bytes of tensor `wanted` in the GGUF file at `path` (its header)."""
+    import struct
+    with open(path, "rb") as f:
+        def read(fmt):
+            return struct.unpack("<" + fmt, f.read(struct.calcsize("<" + fmt)))[0]
+
+        def string():
+            return f.read(read("Q")).decode()
+        scalar = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?",
+                  10: "Q", 11: "q", 12: "d"}
+
+        def value(kind):
+            if kind == 8:
+                return string()
+            if kind == 9:
+                item, count = read("I"), read("Q")
+                return [value(item) for _ in range(count)]
+            return read(scalar[kind])
+        if f.read(4) != b"GGUF" or read("I") < 2:
+            sys.exit("%s: not a GGUF v2+ file" % path)
+        tensors, kvs = read("Q"), read("Q")
+        for _ in range(kvs):
+            string()
+            value(read("I"))
+        for _ in range(tensors):
+            name = string()
+            dims = [read("Q") for _ in range(read("I"))]
+            kind = read("I")
+            read("Q")  # offset
+            if name == wanted:
+                if kind not in GGML_TYPES:
+                    sys.exit("%s: tensor %s has GGML type %d, whose size this "
+                             "script does not know" % (path, name, kind))
+                per, size = GGML_TYPES[kind]
+                count = 1
+                for d in dims:
+                    count *= d
+                return count // per * size
+    return 0
+
+
+def unread_table_bytes(hf, fmt, gguf):
+    """Bytes of the embedding table a decode step does not read (all but
+    one row), ours and the peer's."""
+    with open(os.path.join(hf, "config.json")) as f:
+        config = json.load(f)
+    vocab = config["vocab_size"]
+    hidden = config.get("hidden_size", config.get("d_model"))
+    tied = config.get("tie_word_embeddings", True)
+    # A tied f32 table is our LM head; a quantised format gets its own copy.
+    ours = 0 if tied and fmt == "f32" else (vocab - 1) * hidden * 4
+    peer = 0 if tied else gguf_tensor_bytes(gguf, "token_embd.weight") * (vocab - 1) // vocab
+    return ours, peer
 
 
 def run(cmd, **kw):
@@ -104,7 +167,9 @@ def main():
         artifact = os.path.join(a.work, "artifacts", "%s-%s" % (model, fmt))
         run([os.path.join(ROOT, "build", "bin", "chimera-compile"), hf, "-o", artifact,
              "--max-seq-len=640", "--max-batch=1", "--quiet"] + flags)
-        weight_bytes = os.path.getsize(os.path.join(artifact, "weights.bin"))
+        unread, peer_unread = unread_table_bytes(hf, fmt, gguf)
+        weight_bytes = os.path.getsize(os.path.join(artifact, "weights.bin")) - unread
+        peer_bytes = os.path.getsize(gguf) - peer_unread
         ours = {t: [] for t in TESTS}
         peer = {t: [] for t in TESTS}
         for r in range(a.reps):
@@ -118,11 +183,15 @@ def main():
                 " ".join("%s %.1f" % (t, peer[t][-1]) for t in TESTS)), flush=True)
         med = {t: statistics.median(ours[t]) for t in TESTS}
         pmed = {t: statistics.median(peer[t]) for t in TESTS}
+        # The f32 weights a decode step reads: the layers' and the LM head
+        # (which a prefill with --logits=last runs once, so the FLOPs are
+        # overstated by the head's share).
         params = weight_bytes / 4
         rows.append(dict(
             model=model, fmt=fmt, peer_fmt=peer_suffix.upper(), ours=med, peer=pmed,
-            weight_bytes=weight_bytes, peer_bytes=os.path.getsize(gguf),
+            weight_bytes=weight_bytes, peer_bytes=peer_bytes,
             decode_bw=med["tg128"] * weight_bytes / 1e9 / limits["bandwidth_gbs"],
+            peer_decode_bw=pmed["tg128"] * peer_bytes / 1e9 / limits["bandwidth_gbs"],
             prefill_peak=(med["pp512"] * 2 * params / 1e9 / limits["peak_gflops"]
                           if fmt == "f32" else None)))
 
@@ -133,16 +202,16 @@ def main():
         "Machine in the same run: DRAM read %.1f GB/s, FP32 FMA peak %.0f GFLOP/s." % (
             limits["bandwidth_gbs"], limits["peak_gflops"]),
         "",
-        "| model | format (ours / peer) | chimera pp128 / pp512 / tg128 | llama.cpp pp128 / pp512 / tg128 | ratio pp512 | ratio tg128 | MB/token (ours / peer) | decode ÷ DRAM bw | pp512 ÷ FMA peak |",
+        "| model | format (ours / peer) | chimera pp128 / pp512 / tg128 | llama.cpp pp128 / pp512 / tg128 | ratio pp512 | ratio tg128 | MB read/token (ours / peer) | decode ÷ DRAM bw (ours / peer) | pp512 ÷ FMA peak |",
         "|---|---|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         o, p = r["ours"], r["peer"]
-        lines.append("| %s | %s / %s | %.1f / %.1f / %.1f | %.1f / %.1f / %.1f | %.2f | %.2f | %.0f / %.0f | %.2f | %s |" % (
+        lines.append("| %s | %s / %s | %.1f / %.1f / %.1f | %.1f / %.1f / %.1f | %.2f | %.2f | %.0f / %.0f | %.2f / %.2f | %s |" % (
             r["model"], r["fmt"], r["peer_fmt"], o["pp128"], o["pp512"], o["tg128"],
             p["pp128"], p["pp512"], p["tg128"],
             o["pp512"] / p["pp512"], o["tg128"] / p["tg128"], r["weight_bytes"] / 1e6,
-            r["peer_bytes"] / 1e6, r["decode_bw"],
+            r["peer_bytes"] / 1e6, r["decode_bw"], r["peer_decode_bw"],
             "%.3f" % r["prefill_peak"] if r["prefill_peak"] is not None else "-"))
     table = "\n".join(lines) + "\n"
     print("\n" + table)
