@@ -31,12 +31,23 @@ namespace {
 
 constexpr llvm::StringLiteral kGpuModule = "chimera_kernels";
 
-/// A memref operand's layout with every stride and the offset dynamic: the
-/// view the kernel rebuilds from its parameters.
-MemRefType dynamicLayout(MemRefType type) {
-  SmallVector<int64_t> strides(type.getRank(), ShapedType::kDynamic);
+/// The strides of a memref operand that its type fixes for every launch
+/// (a unit innermost stride, the inner strides of static dims), dynamic
+/// where it does not.
+SmallVector<int64_t> knownStrides(MemRefType type) {
+  SmallVector<int64_t> strides;
+  int64_t offset;
+  if (failed(type.getStridesAndOffset(strides, offset)))
+    strides.assign(type.getRank(), ShapedType::kDynamic);
+  return strides;
+}
+
+/// The view the kernel rebuilds from its parameters: the operand's known
+/// strides, the offset always dynamic (the runtime moves it to where it
+/// binds the buffer).
+MemRefType viewLayout(MemRefType type) {
   auto layout = StridedLayoutAttr::get(type.getContext(), ShapedType::kDynamic,
-                                       strides);
+                                       knownStrides(type));
   return MemRefType::get(type.getShape(), type.getElementType(), layout,
                          type.getMemorySpace());
 }
@@ -211,10 +222,18 @@ struct KernelsToGpuPass : public impl::KernelsToGpuBase<KernelsToGpuPass> {
                               ? OpFoldResult(size)
                               : OpFoldResult(b.getIndexAttr(memref.getDimSize(d))));
         }
-        for (int64_t d = 0; d < memref.getRank(); ++d)
-          strides.push_back(param());
+        // Static strides let the linearised addresses fold (a unit
+        // innermost stride makes a row's elements adjacent); the words are
+        // passed either way.
+        SmallVector<int64_t> known = knownStrides(memref);
+        for (int64_t d = 0; d < memref.getRank(); ++d) {
+          Value stride = param();
+          strides.push_back(ShapedType::isDynamic(known[d])
+                                ? OpFoldResult(stride)
+                                : OpFoldResult(b.getIndexAttr(known[d])));
+        }
         Value view = memref::ReinterpretCastOp::create(
-            b, loc, dynamicLayout(memref), flat, OpFoldResult(offset), sizes,
+            b, loc, viewLayout(memref), flat, OpFoldResult(offset), sizes,
             strides);
         map.map(arg, memref::CastOp::create(b, loc, memref, view));
         continue;

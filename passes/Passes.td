@@ -427,7 +427,8 @@ def KernelsToGpu : Pass<"chimera-kernels-to-gpu", "::mlir::ModuleOp"> {
     strides. The runtime binds whole device allocations and fills the
     parameters from the host's memref descriptors, so any layout the host
     passes works; the body rebuilds each operand as a
-    `memref.reinterpret_cast` of its flat buffer
+    `memref.reinterpret_cast` of its flat buffer, whose strides are static
+    where the operand's type fixes them (a unit innermost stride)
     (`chimera-linearize-kernel-buffers` then turns accesses into 1-D ones).
     The workgroup size is recorded both as `known_block_size` (NVVM) and as
     `spirv.entry_point_abi` (SPIR-V). Constant tables the host passes
@@ -451,7 +452,8 @@ def LinearizeKernelBuffers : Pass<"chimera-linearize-kernel-buffers"> {
   let description = [{
     After `chimera-kernels-to-gpu` and upstream's `expand-strided-metadata`,
     every memref a GPU kernel reads is a `memref.reinterpret_cast` of a flat
-    buffer with dynamic offset and strides, which the SPIR-V conversion
+    buffer with a dynamic offset and strides (static where the operand's
+    type fixes them), which the SPIR-V conversion
     cannot lower. Each `memref.load`/`memref.store` through such a view
     becomes an access of the flat buffer at
     `offset + sum(index_d * stride_d)`, and `memref.dim` of a view its size

@@ -21,8 +21,11 @@
 // CHECK: gpu.grid_dim  x
 // CHECK: gpu.thread_id  x
 // CHECK: arith.minui
-// CHECK: memref.reinterpret_cast %[[FLAT]] to offset: [%{{.*}}], sizes: [%{{.*}}, %{{.*}}], strides: [%{{.*}}, %{{.*}}] : memref<?xf32> to memref<?x?xf32, strided<[?, ?], offset: ?>>
-// CHECK: memref.cast %{{.*}} : memref<?x?xf32, strided<[?, ?], offset: ?>> to memref<?x?xf32>
+// The operand's type fixes its innermost stride (1): the view keeps it
+// static, so consecutive elements of a row are adjacent in the flat buffer;
+// the outer stride and the offset come from the parameters.
+// CHECK: memref.reinterpret_cast %[[FLAT]] to offset: [%{{.*}}], sizes: [%{{.*}}, %{{.*}}], strides: [%{{.*}}, 1] : memref<?xf32> to memref<?x?xf32, strided<[?, 1], offset: ?>>
+// CHECK: memref.cast %{{.*}} : memref<?x?xf32, strided<[?, 1], offset: ?>> to memref<?x?xf32>
 // CHECK: memref.store
 // CHECK: gpu.return
 
