@@ -103,7 +103,7 @@ void chimera_parallel_for(int64_t n,
 int chimera_thread_count(void);
 
 /* Scratch memory for memref.alloc/dealloc in compiled code (scratch.c):
- * large freed blocks are kept for the next call. */
+ * freed blocks are kept for the next call (by size class when small). */
 void *_mlir_memref_to_llvm_alloc(size_t size);
 void *_mlir_memref_to_llvm_aligned_alloc(size_t alignment, size_t size);
 void _mlir_memref_to_llvm_free(void *ptr);
