@@ -534,6 +534,18 @@ int main(int argc, char **argv) {
   // decode any generic, x86 needs the int8-activation kernel.
   importOptions.int4Experts =
       kernelTarget.isGpu() || kernelTarget.int8Activations;
+  // Not a silent fallback: say which expert FFNs the format leaves alone.
+  if (quantFormat != QuantOpt::None && (*ckpt)->config().numExperts > 0 &&
+      quantFormat != QuantOpt::Int8 &&
+      !(quantFormat == QuantOpt::Int4 && importOptions.int4Experts))
+    llvm::errs() << "chimera-compile: note: --quant="
+                 << (quantFormat == QuantOpt::Int4      ? "int4"
+                     : quantFormat == QuantOpt::Fp4M0E4 ? "fp4-m0e4"
+                                                        : "mxfp4")
+                 << " leaves the expert FFNs' weights in --dtype ("
+                 << (weightDtype == DTypeOpt::BF16 ? "bf16" : "f32")
+                 << "): experts are stored quantised with int8, and with "
+                    "int4 on GPU targets or with --quant-activations=int8\n";
   if (codegenJobs < 0 || codegenJobs > 1024)
     return fail("--jobs=" + std::to_string(int64_t(codegenJobs)) +
                 ": must be in [1, 1024] (0 or absent: one per hardware thread)");
