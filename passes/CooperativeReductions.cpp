@@ -250,27 +250,46 @@ struct CooperativeReductionsPass
       // Each subgroup sums its lanes in registers and leaves the sum in
       // workgroup memory; invocation 0 adds the subgroups' sums (however
       // many the device's subgroup size makes): two barriers.
-      // (Non-uniform group ops: SPIR-V's uniform ones are Kernel-only.)
+      // With a known subgroup size (CUDA's warps of 32: contiguous lanes),
+      // subgroup g is lanes [g·size, (g+1)·size), every lane takes part
+      // (uniform: NVVM lowers it to a butterfly of shuffles).
+      // Otherwise non-uniform group ops (SPIR-V's uniform ones are
+      // Kernel-only), and the subgroup's lowest invocation writes its sum:
+      // subgroups need not be contiguous ranges of invocations.
+      bool known = subgroupSize > 0 && width % subgroupSize == 0;
       Value sum = gpu::SubgroupReduceOp::create(
           b, loc, partial.getResult(0), gpu::AllReduceOperation::ADD,
-          /*uniform=*/false);
-      // The subgroup's lowest invocation writes its sum: subgroups need not
-      // be contiguous ranges of invocations.
-      Type i32 = b.getI32Type();
-      Value tid = arith::IndexCastUIOp::create(b, loc, i32, lane);
-      Value lowest = gpu::SubgroupReduceOp::create(
-          b, loc, tid, gpu::AllReduceOperation::MINUI, /*uniform=*/false);
-      Value leader =
-          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, lowest);
+          /*uniform=*/known);
+      Value leader, subgroup;
+      if (known) {
+        Value size = arith::ConstantIndexOp::create(b, loc, subgroupSize);
+        leader = arith::CmpIOp::create(
+            b, loc, arith::CmpIPredicate::eq,
+            arith::RemUIOp::create(b, loc, lane, size), zero);
+        subgroup = arith::DivUIOp::create(b, loc, lane, size);
+      } else {
+        Type i32 = b.getI32Type();
+        Value tid = arith::IndexCastUIOp::create(b, loc, i32, lane);
+        Value lowest = gpu::SubgroupReduceOp::create(
+            b, loc, tid, gpu::AllReduceOperation::MINUI, /*uniform=*/false);
+        leader = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid,
+                                       lowest);
+      }
       scf::IfOp::create(b, loc, leader, [&](OpBuilder &tb, Location tl) {
-        memref::StoreOp::create(tb, tl, sum, shared,
-                                ValueRange{gpu::SubgroupIdOp::create(
-                                    tb, tl, /*upperBound=*/nullptr)});
+        Value at = subgroup ? subgroup
+                            : gpu::SubgroupIdOp::create(tb, tl,
+                                                        /*upperBound=*/nullptr)
+                                  .getResult();
+        memref::StoreOp::create(tb, tl, sum, shared, ValueRange{at});
         scf::YieldOp::create(tb, tl);
       });
       gpu::BarrierOp::create(b, loc);
       total = [&](OpBuilder &tb, Location tl) {
-        Value groups = gpu::NumSubgroupsOp::create(tb, tl, /*upperBound=*/nullptr);
+        Value groups =
+            known ? arith::ConstantIndexOp::create(tb, tl, width / subgroupSize)
+                        .getResult()
+                  : gpu::NumSubgroupsOp::create(tb, tl, /*upperBound=*/nullptr)
+                        .getResult();
         auto fold = scf::ForOp::create(
             tb, tl, zero, groups, arith::ConstantIndexOp::create(tb, tl, 1),
             ValueRange{identity},

@@ -367,6 +367,10 @@ def CooperativeReductions
            "Sum within each subgroup with gpu.subgroup_reduce, then across "
            "subgroups in workgroup memory (2 barriers instead of log2 W + "
            "2); for targets with subgroup arithmetic">,
+    Option<"subgroupSize", "subgroup-size", "int64_t", /*default=*/"0",
+           "With subgroup-reduce: the subgroups' size where the target fixes "
+           "it (CUDA: 32), making subgroup g lanes [g·size, (g+1)·size) and "
+           "every reduction uniform; 0: whatever the device's is">,
     Option<"dataDependent", "data-dependent", "bool", /*default=*/"false",
            "Also reductions whose trip count only the data knows "
            "(attention's softmax and weighted sum over the keys so far)">
@@ -409,6 +413,23 @@ def TileMatmuls : Pass<"chimera-gpu-tile-matmuls", "::mlir::ModuleOp"> {
                            "::mlir::gpu::GPUDialect",
                            "::mlir::memref::MemRefDialect",
                            "::mlir::scf::SCFDialect"];
+}
+
+def SubgroupShuffles : Pass<"chimera-gpu-subgroup-shuffles"> {
+  let summary = "Lower subgroup reductions to butterflies of shuffles";
+  let description = [{
+    Rewrites each uniform `gpu.subgroup_reduce` into `gpu.shuffle xor`
+    steps over a subgroup of `subgroup-size` lanes (upstream's
+    `populateGpuLowerSubgroupReduceToShufflePatterns`), which
+    `convert-gpu-to-nvvm` turns into `shfl.sync.bfly`: NVVM has no f32
+    subgroup reduction of its own.
+  }];
+  let options = [
+    Option<"subgroupSize", "subgroup-size", "int64_t", /*default=*/"32",
+           "Lanes per subgroup (NVIDIA warps: 32)">
+  ];
+  let dependentDialects = ["::mlir::gpu::GPUDialect",
+                           "::mlir::arith::ArithDialect"];
 }
 
 def KernelsToGpu : Pass<"chimera-kernels-to-gpu", "::mlir::ModuleOp"> {

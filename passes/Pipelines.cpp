@@ -49,7 +49,11 @@ static void addGpuKernels(OpPassManager &pm, const KernelTarget &target) {
     CooperativeReductionsOptions cooperative;
     cooperative.workgroupSize = target.workgroupSize;
     cooperative.workgroupAllocs = target.kind == KernelTarget::Vulkan;
-    cooperative.subgroupReduce = target.subgroupArithmetic;
+    cooperative.subgroupReduce =
+        target.subgroupArithmetic || target.kind == KernelTarget::Cuda;
+    // CUDA's warps: 32 contiguous lanes, summed by shuffles.
+    if (target.kind == KernelTarget::Cuda)
+      cooperative.subgroupSize = 32;
     cooperative.dataDependent = target.dataDependentReductions;
     pm.addPass(createCooperativeReductions(cooperative));
   }
@@ -94,6 +98,7 @@ static void addGpuKernels(OpPassManager &pm, const KernelTarget &target) {
     attach.features = target.cudaFeatures;
     attach.optLevel = 3;
     pm.addPass(createGpuNVVMAttachTarget(attach));
+    device.addPass(createSubgroupShuffles());
     device.addPass(createSCFToControlFlowPass());
     device.addPass(createConvertGpuOpsToNVVMOps());
     device.addPass(createCanonicalizerPass());

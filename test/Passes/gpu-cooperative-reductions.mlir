@@ -2,6 +2,7 @@
 // RUN: chimera-opt %s --chimera-gpu-cooperative-reductions=workgroup-allocs | FileCheck %s --check-prefix=ALLOC
 // RUN: chimera-opt %s --chimera-gpu-cooperative-reductions=subgroup-reduce | FileCheck %s --check-prefix=SUBGROUP
 // RUN: chimera-opt %s --chimera-gpu-cooperative-reductions=data-dependent | FileCheck %s --check-prefix=DYNAMIC
+// RUN: chimera-opt %s "--chimera-gpu-cooperative-reductions=subgroup-reduce subgroup-size=32" | FileCheck %s --check-prefix=WARPS
 
 // An item whose one store accumulates a 256-long dot product (one grid item
 // per invocation, as chimera-kernels-to-gpu builds it) gets a workgroup:
@@ -55,6 +56,20 @@
 // DYNAMIC: %[[LANE:.*]] = gpu.thread_id x
 // DYNAMIC: scf.for %{{.*}} = %{{.*}} to %[[I]] step %{{.*}} iter_args
 // DYNAMIC: gpu.barrier
+// A known subgroup size (CUDA's warps): a uniform reduction, subgroup g is
+// lanes [32g, 32g + 32), its lane 0 stores, and invocation 0 adds 64 / 32
+// sums.
+// WARPS-LABEL: gpu.func @dot
+// WARPS: %[[SUM:.*]] = gpu.subgroup_reduce add %{{.*}} uniform : (f32) -> f32
+// WARPS-NOT: gpu.subgroup_reduce minui
+// WARPS: %[[IN:.*]] = arith.remui %[[LANE:.*]], %c32
+// WARPS: %[[FIRST:.*]] = arith.cmpi eq, %[[IN]], %c0
+// WARPS: %[[G:.*]] = arith.divui %[[LANE]], %c32
+// WARPS: scf.if %[[FIRST]] {
+// WARPS: memref.store %[[SUM]], %{{.*}}[%[[G]]]
+// WARPS: gpu.barrier
+// WARPS-NOT: gpu.num_subgroups
+// WARPS: scf.for %{{.*}} = %c0{{.*}} to %c2{{.*}} step
 // ALLOC-LABEL: gpu.func @dot
 // ALLOC-NOT: workgroup(
 // ALLOC: memref.alloc() : memref<64xf32, #gpu.address_space<workgroup>>
