@@ -321,7 +321,10 @@ struct TileMatmulsPass : public impl::TileMatmulsBase<TileMatmulsPass> {
         Tiled t;
         t.nWord = parameterWordOf(m->n, func);
         t.nConst = getConstantIntValue(m->n);
-        if (!t.nWord && !t.nConst)
+        // The host needs N too: a constant, or an index operand (launches
+        // of one kernel share their operand types).
+        Value n = t.nWord ? operandAtWord(launch->second, *t.nWord) : Value();
+        if (!t.nConst && !(n && n.getType().isIndex()))
           continue;
         int64_t rowsWord = 1;
         for (Value operand : launch->second.getKernelOperands())
@@ -341,6 +344,17 @@ struct TileMatmulsPass : public impl::TileMatmulsBase<TileMatmulsPass> {
     });
   }
 
+  /// The launch operand whose parameters start at `word` (null if none).
+  static Value operandAtWord(LaunchOp launch, int64_t word) {
+    int64_t at = 1;
+    for (Value operand : launch.getKernelOperands()) {
+      if (at == word)
+        return operand;
+      at += parameterWords(operand.getType());
+    }
+    return {};
+  }
+
   int64_t tileRows() const { return workgroupSize / kLanesX * kRM; }
   int64_t tileCols() const { return kLanesX * kRN; }
 
@@ -351,19 +365,7 @@ struct TileMatmulsPass : public impl::TileMatmulsBase<TileMatmulsPass> {
     auto cst = [&](int64_t v) {
       return arith::ConstantIndexOp::create(b, loc, v).getResult();
     };
-    Value n;
-    if (t.nConst) {
-      n = cst(*t.nConst);
-    } else {
-      int64_t word = 1;
-      for (Value operand : launch.getKernelOperands()) {
-        if (word == *t.nWord)
-          n = operand;
-        word += parameterWords(operand.getType());
-      }
-    }
-    if (!n || !n.getType().isIndex())
-      return;
+    Value n = t.nConst ? cst(*t.nConst) : operandAtWord(launch, *t.nWord);
     Value rows = arith::DivUIOp::create(
         b, loc, launch.getGrid(), arith::MaxUIOp::create(b, loc, n, cst(1)));
     Value big = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, rows,
@@ -430,7 +432,6 @@ struct TileMatmulsPass : public impl::TileMatmulsBase<TileMatmulsPass> {
     Value tilesN = arith::CeilDivUIOp::create(b, loc, n, cst(b, tn));
     Value tiles = arith::MulIOp::create(
         b, loc, arith::CeilDivUIOp::create(b, loc, rows, cst(b, tm)), tilesN);
-    // Padded rows (TK + 1 floats) keep a column's reads on distinct banks.
     auto f32 = b.getF32Type();
     Value xs = workgroupBuffer(twin, MemRefType::get({tm * stride}, f32),
                                workgroupAllocs, loc);

@@ -124,8 +124,9 @@ void _mlir_memref_to_llvm_free(void *ptr) {
     return;
   }
   header block = ((header *)ptr)[-1];
+  /* A small block is a whole class; a large one exceeds every class. */
   int c = class_of(block.total);
-  if (c >= 0 && block.total == (size_t)1 << (MIN_SHIFT + c)) {
+  if (c >= 0) {
     pthread_mutex_lock(&lock);
     if (nsmall[c] < PER_CLASS) {
       small[c][nsmall[c]++] = block.base;
