@@ -235,6 +235,8 @@ struct CooperativeReductionsPass
           }
           scf::YieldOp::create(nb, nl, map.lookup(r->combine->getResult(0)));
         });
+    // chimera-gpu-vectorize-lane-loads may deal these iterations in runs.
+    partial->setAttr(kLaneLoopAttr, b.getI64IntegerAttr(width));
     auto combine = [&](OpBuilder &cb, Value x, Value y) {
       OperationState state(loc, r->combine->getName());
       state.addOperands({x, y});

@@ -16,6 +16,11 @@
 
 namespace mlir::chimera {
 
+/// Marks the loop over a reduction's iterations that
+/// `chimera-gpu-cooperative-reductions` deals to a workgroup's lanes
+/// round robin (`lane, lane + W, ...`), with the workgroup width W.
+inline constexpr llvm::StringLiteral kLaneLoopAttr = "chimera.lane_loop";
+
 /// The item loop `scf.for %i = id to min(id + 1, n)`, with `id` the
 /// invocation's index `(block) * width + thread_id.x`.
 struct ItemLoop {

@@ -432,6 +432,37 @@ def SubgroupShuffles : Pass<"chimera-gpu-subgroup-shuffles"> {
                            "::mlir::arith::ArithDialect"];
 }
 
+def VectorizeLaneLoads : Pass<"chimera-gpu-vectorize-lane-loads"> {
+  let summary = "Deal a workgroup reduction's iterations to lanes in runs of "
+                "four, read by vector loads";
+  let description = [{
+    `chimera-gpu-cooperative-reductions` deals a reduction's iterations to
+    the lanes of a workgroup round robin (`k = lane, lane + W, ...`): a
+    warp's loads coalesce, but each is one element, and a decode GEMV needs
+    more bytes in flight per lane to reach the memory's bandwidth. After
+    `chimera-linearize-kernel-buffers`, this pass deals them in runs of four
+    (`k = 4·lane .. 4·lane + 3, then + 4W, ...`) and, with `vector-loads`,
+    reads every flat operand indexed `x + k` (x fixed over the loop) with
+    one `vector.load` of four elements aligned to their size (16 bytes for
+    f32: `ld.global.v4.f32` on NVPTX). Whether each such address is aligned
+    is tested at run time, once per item (uniform over the workgroup); an
+    item whose addresses are not takes the original loop. The runs go to
+    the lanes round robin, and the at most three iterations past the last
+    whole run one to a lane. Without
+    `vector-loads` the runs are unrolled with scalar loads.
+  }];
+  let options = [
+    Option<"vectorLoads", "vector-loads", "bool", /*default=*/"true",
+           "Read contiguous operands with aligned vector.loads (targets "
+           "whose pointers may be cast: not SPIR-V's logical addressing)">
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::gpu::GPUDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::vector::VectorDialect"];
+}
+
 def KernelsToGpu : Pass<"chimera-kernels-to-gpu", "::mlir::ModuleOp"> {
   let summary = "Move kernels into a gpu.module, one grid item per invocation";
   let description = [{
