@@ -13,8 +13,11 @@
 //
 // Matched: an item whose only store is the reduction's `out[idx] =
 // combine(out[idx], v)` (combine: addf, maximumf, minimumf, maxnumf,
-// minnumf) inside an `scf.for` whose other ops are pure or loads, with `idx`
-// fixed over the loop, and a static trip count of at least 2·W (a linear
+// minnumf; or a chain of one combiner, `combine(combine(out[idx], a), b)`,
+// as a 4-bit byte's two nibbles give) inside an `scf.for` whose other ops
+// are pure or loads, with `idx` fixed over the loop (a nest of two static
+// loops, a quantised layer's groups and the bytes of a group, is first made
+// one loop), and a static trip count of at least 2·W (a linear
 // layer's or a norm's reduction over the hidden size; not a head-dim dot
 // product) or, with `data-dependent`, a trip count only the data knows
 // (attention's max, sum and weighted sum over however many keys there are
@@ -46,13 +49,14 @@ namespace mlir::chimera {
 
 namespace {
 
-/// out[idx] = combine(out[idx], v) accumulated over `loop`.
+/// out[idx] = combine(...combine(out[idx], v1)..., vn) accumulated over
+/// `loop`: `combine` is the op that reads out[idx], `top` the one stored.
 struct Reduction {
   scf::ForOp loop;
   memref::LoadOp load;
   memref::StoreOp store;
   Operation *combine;
-  Value value; // v
+  Operation *top;
 };
 
 /// The combiner's identity, or null for an op that is not a combiner.
@@ -106,25 +110,106 @@ static std::optional<Reduction> matchReduction(scf::ForOp loop, int64_t width,
       return std::nullopt;
   if (!loop.isDefinedOutsideOfLoop(store.getMemRef()))
     return std::nullopt;
-  for (unsigned i = 0; i < 2; ++i) {
-    auto load = combine->getOperand(i).getDefiningOp<memref::LoadOp>();
-    if (!load || load.getMemRef() != store.getMemRef() ||
-        !llvm::equal(load.getIndices(), store.getIndices()) ||
-        !load->hasOneUse() ||
-        load->getBlock() != loop.getBody())
-      continue;
-    Value v = combine->getOperand(1 - i);
-    // The running value may feed nothing else, and the loop may read the
-    // output nowhere else.
-    bool readsOut = false;
-    loop.getBody()->walk([&](memref::LoadOp other) {
-      readsOut |= other != load && other.getMemRef() == store.getMemRef();
-    });
-    if (readsOut || v.getDefiningOp() == load)
-      return std::nullopt;
-    return Reduction{loop, load, store, combine, v};
-  }
-  return std::nullopt;
+  // Down a chain of the same combiner, each value used once, to out[idx].
+  Operation *top = combine;
+  std::function<Operation *(Operation *)> reading =
+      [&](Operation *c) -> Operation * {
+    for (Value operand : c->getOperands()) {
+      if (auto load = operand.getDefiningOp<memref::LoadOp>()) {
+        if (load.getMemRef() == store.getMemRef() &&
+            llvm::equal(load.getIndices(), store.getIndices()) &&
+            load->hasOneUse() && load->getBlock() == loop.getBody())
+          return c;
+        continue;
+      }
+      Operation *next = operand.getDefiningOp();
+      if (next && next->getName() == top->getName() &&
+          next->getAttrDictionary() == top->getAttrDictionary() &&
+          next->hasOneUse() && next->getBlock() == loop.getBody())
+        if (Operation *found = reading(next))
+          return found;
+    }
+    return nullptr;
+  };
+  combine = reading(top);
+  if (!combine)
+    return std::nullopt;
+  memref::LoadOp load;
+  for (Value operand : combine->getOperands())
+    if (auto l = operand.getDefiningOp<memref::LoadOp>();
+        l && l.getMemRef() == store.getMemRef() &&
+        llvm::equal(l.getIndices(), store.getIndices()))
+      load = l;
+  // The loop may read the output nowhere else.
+  bool readsOut = false;
+  loop.getBody()->walk([&](memref::LoadOp other) {
+    readsOut |= other != load && other.getMemRef() == store.getMemRef();
+  });
+  if (readsOut || llvm::all_of(combine->getOperands(), [&](Value v) {
+        return v == load.getResult();
+      }))
+    return std::nullopt;
+  return Reduction{loop, load, store, combine, top};
+}
+
+/// The trip count of a loop with static bounds.
+static std::optional<int64_t> staticTripCount(scf::ForOp loop) {
+  std::optional<int64_t> lb = getConstantIntValue(loop.getLowerBound());
+  std::optional<int64_t> ub = getConstantIntValue(loop.getUpperBound());
+  std::optional<int64_t> step = getConstantIntValue(loop.getStep());
+  if (!lb || !ub || !step || *step <= 0)
+    return std::nullopt;
+  return *ub > *lb ? (*ub - *lb + *step - 1) / *step : 0;
+}
+
+/// A reduction over two static loops (a quantised layer's groups, and the
+/// values within a group), each too short for the workgroup alone, as one
+/// loop over both: `for t in [0, To·Ti)` with the group `t / Ti` and the
+/// value `t mod Ti`. The outer loop may hold only pure ops (its index
+/// arithmetic) besides the inner one. Returns the new loop, or null.
+static scf::ForOp flattenNest(scf::ForOp inner, scf::ForOp item,
+                              int64_t width) {
+  auto outer = dyn_cast<scf::ForOp>(inner->getParentOp());
+  if (!outer || outer == item || outer.getNumResults() ||
+      inner.getNumResults())
+    return {};
+  std::optional<int64_t> to = staticTripCount(outer);
+  std::optional<int64_t> ti = staticTripCount(inner);
+  if (!to || !ti || *to * *ti < 2 * width)
+    return {};
+  for (Operation &op : outer.getBody()->without_terminator())
+    if (&op != inner.getOperation() &&
+        (op.getNumRegions() || !isMemoryEffectFree(&op)))
+      return {};
+  OpBuilder b(outer);
+  Location loc = outer.getLoc();
+  auto cst = [&](OpBuilder &nb, int64_t v) {
+    return arith::ConstantIndexOp::create(nb, loc, v).getResult();
+  };
+  auto flat = scf::ForOp::create(
+      b, loc, cst(b, 0), cst(b, *to * *ti), cst(b, 1), ValueRange{},
+      [&](OpBuilder &nb, Location nl, Value t, ValueRange) {
+        IRMapping map;
+        auto index = [&](scf::ForOp l, Value position) {
+          return arith::AddIOp::create(
+                     nb, nl, l.getLowerBound(),
+                     arith::MulIOp::create(nb, nl, position, l.getStep()))
+              .getResult();
+        };
+        Value tiv = cst(nb, *ti);
+        map.map(outer.getInductionVar(),
+                index(outer, arith::DivUIOp::create(nb, nl, t, tiv)));
+        map.map(inner.getInductionVar(),
+                index(inner, arith::RemUIOp::create(nb, nl, t, tiv)));
+        for (Operation &op : outer.getBody()->without_terminator())
+          if (&op != inner.getOperation())
+            nb.clone(op, map);
+        for (Operation &op : inner.getBody()->without_terminator())
+          nb.clone(op, map);
+        scf::YieldOp::create(nb, nl);
+      });
+  outer.erase();
+  return flat;
 }
 
 struct CooperativeReductionsPass
@@ -170,8 +255,12 @@ struct CooperativeReductionsPass
       return false;
     auto loop = stores.front()->getParentOfType<scf::ForOp>();
     std::optional<Reduction> r;
-    if (loop && loop != item)
+    if (loop && loop != item) {
       r = matchReduction(loop, width, dataDependent);
+      if (!r)
+        if (scf::ForOp flat = flattenNest(loop, item, width))
+          r = matchReduction(flat, width, dataDependent);
+    }
     if (!r)
       return false;
     // Nothing else in the item may write (calls, barriers, atomics).
@@ -233,7 +322,7 @@ struct CooperativeReductionsPass
             }
             nb.clone(op, map);
           }
-          scf::YieldOp::create(nb, nl, map.lookup(r->combine->getResult(0)));
+          scf::YieldOp::create(nb, nl, map.lookup(r->top->getResult(0)));
         });
     // chimera-gpu-vectorize-lane-loads may deal these iterations in runs.
     partial->setAttr(kLaneLoopAttr, b.getI64IntegerAttr(width));

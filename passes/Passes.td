@@ -352,8 +352,12 @@ def CooperativeReductions
     workgroup per item. With `subgroup-reduce`, a sum is instead reduced
     within each subgroup in registers (`gpu.subgroup_reduce`), the
     subgroups' sums left in workgroup memory, and invocation 0 adds them:
-    any subgroup size works. Only reductions with a static trip count of at
-    least `2·W` are rewritten (a linear layer's or a norm's over the hidden
+    any subgroup size works. A chain `combine(combine(out[idx], a), b)`
+    (two nibbles of a 4-bit weight byte) is one reduction, and a nest of
+    two static loops (a quantised layer's groups and the bytes within a
+    group) is made one loop over both when neither alone is long enough.
+    Only reductions with a static trip count of at least `2·W` are
+    rewritten (a linear layer's or a norm's over the hidden
     size): a short one keeps one invocation per item, and so does one of
     data-dependent length unless `data-dependent` is set.
   }];

@@ -9,12 +9,16 @@ MB of disk. Shards of at most --shard-bytes are named by a
 model.safetensors.index.json, as HF does.
 
 Mutations for negative tests: --drop NAME, --shape NAME=a,b, --dtype-of NAME=I64.
+With --random SEED the data is written instead (F32): matrices drawn from
+N(0, 0.05²), vectors (norms) ones, for tests that run a model of a shape no
+fixture has against another compile of the same checkpoint.
 Standard library only: CI runs it without torch.
 """
 import argparse
 import json
 import math
 import os
+import random
 import struct
 
 DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4,
@@ -103,7 +107,7 @@ def tensors(c):
     return out
 
 
-def write_shard(path, entries):
+def write_shard(path, entries, rng=None):
     header = {"__metadata__": {"format": "pt"}}
     offset = 0
     for name, dtype, shape in entries:
@@ -115,7 +119,15 @@ def write_shard(path, entries):
     with open(path, "wb") as f:
         f.write(struct.pack("<Q", len(blob)))
         f.write(blob)
-        f.truncate(8 + len(blob) + offset)
+        if rng is None:
+            f.truncate(8 + len(blob) + offset)
+            return offset
+        for name, dtype, shape in entries:
+            if dtype != "F32":
+                raise SystemExit("--random writes F32 only, %s is %s" % (name, dtype))
+            n = math.prod(shape)
+            v = [rng.gauss(0.0, 0.05) for _ in range(n)] if len(shape) > 1 else [1.0] * n
+            f.write(struct.pack("<%df" % n, *v))
     return offset
 
 
@@ -128,7 +140,9 @@ def main():
     ap.add_argument("--drop", action="append", default=[])
     ap.add_argument("--shape", action="append", default=[])
     ap.add_argument("--dtype-of", action="append", default=[])
+    ap.add_argument("--random", type=int, metavar="SEED")
     a = ap.parse_args()
+    rng = random.Random(a.random) if a.random is not None else None
     with open(a.config) as f:
         config = json.load(f)
     shapes = dict(s.split("=") for s in a.shape)
@@ -153,12 +167,12 @@ def main():
         size += b
     shards.append(current)
     if len(shards) == 1:
-        write_shard(os.path.join(a.out, "model.safetensors"), shards[0])
+        write_shard(os.path.join(a.out, "model.safetensors"), shards[0], rng)
         return
     weight_map, total = {}, 0
     for k, shard in enumerate(shards):
         name = "model-%05d-of-%05d.safetensors" % (k + 1, len(shards))
-        total += write_shard(os.path.join(a.out, name), shard)
+        total += write_shard(os.path.join(a.out, name), shard, rng)
         for e in shard:
             weight_map[e[0]] = name
     with open(os.path.join(a.out, "model.safetensors.index.json"), "w") as f:

@@ -16,6 +16,8 @@
 // CHECK: chimera.launch @k::@dot[%[[GRID]]]
 // CHECK: chimera.launch @k::@short[%arg0]
 // CHECK: chimera.launch @k::@ragged[%arg0]
+// CHECK: %[[GRID4:.*]] = arith.muli %arg0, %{{.*}} : index
+// CHECK: chimera.launch @k::@nibbles[%[[GRID4]]]
 // CHECK-LABEL: gpu.func @dot
 // CHECK-SAME: workgroup(%[[SHARED:.*]] : memref<64xf32, #gpu.address_space<workgroup>>)
 // CHECK: %[[BLOCK:.*]] = gpu.block_id x
@@ -78,6 +80,7 @@ module attributes {gpu.container_module} {
     chimera.launch @k::@dot[%n] (%x, %w, %o) : memref<?xf32>, memref<?xf32>, memref<?xf32>
     chimera.launch @k::@short[%n] (%x, %w, %o) : memref<?xf32>, memref<?xf32>, memref<?xf32>
     chimera.launch @k::@ragged[%n] (%x, %w, %o) : memref<?xf32>, memref<?xf32>, memref<?xf32>
+    chimera.launch @k::@nibbles[%n] (%x, %w, %o) : memref<?xf32>, memref<?xf32>, memref<?xf32>
     return
   }
   gpu.module @k {
@@ -152,6 +155,53 @@ module attributes {gpu.container_module} {
           %old = memref.load %o[%i] : memref<?xf32>
           %s = arith.addf %old, %a : f32
           memref.store %s, %o[%i] : memref<?xf32>
+        }
+      }
+      gpu.return
+    }
+    // A 4-bit layer's nest: 8 groups of 16 bytes, two terms a byte,
+    // `out = (out + a) + b`. Neither loop gives each lane two iterations;
+    // the 128 bytes do, as one loop (group t / 16, byte t mod 16), with the
+    // running value read once at the bottom of the chain.
+    // CHECK-LABEL: gpu.func @nibbles
+    // CHECK: scf.for %[[T:.*]] = %{{.*}} to %c128{{.*}} step %{{.*}} iter_args(%[[NACC:.*]] = %cst{{.*}}) -> (f32)
+    // CHECK: arith.divui %[[T]], %c16
+    // CHECK: arith.remui %[[T]], %c16
+    // CHECK-NOT: memref.load %arg2
+    // CHECK: %[[FIRST:.*]] = arith.addf %[[NACC]], %{{.*}} fastmath<reassoc>
+    // CHECK: %[[SECOND:.*]] = arith.addf %[[FIRST]], %{{.*}} fastmath<reassoc>
+    // CHECK: scf.yield %[[SECOND]]
+    // CHECK: gpu.barrier
+    gpu.func @nibbles(%x: memref<?xf32>, %w: memref<?xf32>, %o: memref<?xf32>, %n: index) kernel {
+      %c0 = arith.constant 0 : index
+      %c1 = arith.constant 1 : index
+      %c8 = arith.constant 8 : index
+      %c16 = arith.constant 16 : index
+      %c32 = arith.constant 32 : index
+      %c64 = arith.constant 64 : index
+      %b = gpu.block_id x
+      %base = arith.muli %b, %c64 : index
+      %t = gpu.thread_id x
+      %id = arith.addi %base, %t : index
+      %next = arith.addi %id, %c1 : index
+      %end = arith.minui %next, %n : index
+      scf.for %i = %id to %end step %c1 {
+        scf.for %g = %c0 to %c8 step %c1 {
+          %gx = arith.muli %g, %c32 : index
+          scf.for %j = %c0 to %c16 step %c1 {
+            %j2 = arith.muli %j, %c1 : index
+            %lo = arith.addi %gx, %j2 : index
+            %hi = arith.addi %lo, %c16 : index
+            %a = memref.load %x[%lo] : memref<?xf32>
+            %a2 = memref.load %x[%hi] : memref<?xf32>
+            %v = memref.load %w[%lo] : memref<?xf32>
+            %p = arith.mulf %a, %v : f32
+            %q = arith.mulf %a2, %v : f32
+            %old = memref.load %o[%i] : memref<?xf32>
+            %s1 = arith.addf %old, %p fastmath<reassoc> : f32
+            %s2 = arith.addf %s1, %q fastmath<reassoc> : f32
+            memref.store %s2, %o[%i] : memref<?xf32>
+          }
         }
       }
       gpu.return
