@@ -30,9 +30,17 @@ struct ItemLoop {
 };
 std::optional<ItemLoop> matchItemLoop(gpu::GPUFuncOp func, int64_t width);
 
-/// Parameter words a launch operand of type `t` takes: a memref its offset,
-/// sizes and strides, a scalar one. Word 0 is the grid size.
+/// The parameter buffer's layout, which `chimera-kernels-to-gpu` builds and
+/// the runtime fills (runtime/device.c): word 0 is the grid size, then each
+/// launch operand in order takes `parameterWords` words; a memref's are its
+/// offset, its sizes and its strides, a scalar's its value.
 int64_t parameterWords(Type t);
+/// Within the words of a memref operand that start at `first`.
+inline int64_t offsetWord(int64_t first) { return first; }
+inline int64_t sizeWord(int64_t first, int64_t dim) { return first + 1 + dim; }
+inline int64_t strideWord(int64_t first, int64_t rank, int64_t dim) {
+  return first + 1 + rank + dim;
+}
 
 /// The parameter word `v` is read from (`index_cast(load params[c])`), if
 /// it is one.

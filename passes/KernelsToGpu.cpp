@@ -11,6 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "passes/Passes.h"
+#include "passes/GpuItems.h"
 
 #include "dialects/chimera/ChimeraOps.h"
 
@@ -183,16 +184,16 @@ struct KernelsToGpuPass : public impl::KernelsToGpuBase<KernelsToGpuPass> {
     Block &entry = func.getBody().front();
     OpBuilder b = OpBuilder::atBlockBegin(&entry);
     Value params = entry.getArguments().back();
-    int64_t word = 0;
-    auto param = [&]() -> Value {
-      Value at = arith::ConstantIndexOp::create(b, loc, word++);
+    // The words are laid out as passes/GpuItems.h says.
+    auto param = [&](int64_t word) -> Value {
+      Value at = arith::ConstantIndexOp::create(b, loc, word);
       Value v = memref::LoadOp::create(b, loc, params, at);
       return arith::IndexCastOp::create(b, loc, index, v);
     };
 
     // The grid item of this invocation: groups may be spread over y when
     // there are more than a dimension's limit.
-    Value n = param();
+    Value n = param(0);
     Value group = gpu::BlockIdOp::create(b, loc, gpu::Dimension::y);
     Value groupsX = gpu::GridDimOp::create(b, loc, gpu::Dimension::x);
     group = arith::AddIOp::create(
@@ -210,14 +211,18 @@ struct KernelsToGpuPass : public impl::KernelsToGpuBase<KernelsToGpuPass> {
     map.map(body.getArgument(0), item);
     map.map(body.getArgument(1), end);
     unsigned buffer = 0;
+    int64_t word = 1;
     for (BlockArgument arg : body.getArguments().drop_front(2)) {
       Type t = arg.getType();
+      int64_t first = word;
+      word += parameterWords(t);
       if (auto memref = dyn_cast<MemRefType>(t)) {
         Value flat = entry.getArgument(buffer++);
-        Value offset = param();
+        int64_t rank = memref.getRank();
+        Value offset = param(offsetWord(first));
         SmallVector<OpFoldResult> sizes, strides;
-        for (int64_t d = 0; d < memref.getRank(); ++d) {
-          Value size = param();
+        for (int64_t d = 0; d < rank; ++d) {
+          Value size = param(sizeWord(first, d));
           sizes.push_back(memref.isDynamicDim(d)
                               ? OpFoldResult(size)
                               : OpFoldResult(b.getIndexAttr(memref.getDimSize(d))));
@@ -226,8 +231,8 @@ struct KernelsToGpuPass : public impl::KernelsToGpuBase<KernelsToGpuPass> {
         // innermost stride makes a row's elements adjacent); the words are
         // passed either way.
         SmallVector<int64_t> known = knownStrides(memref);
-        for (int64_t d = 0; d < memref.getRank(); ++d) {
-          Value stride = param();
+        for (int64_t d = 0; d < rank; ++d) {
+          Value stride = param(strideWord(first, rank, d));
           strides.push_back(ShapedType::isDynamic(known[d])
                                 ? OpFoldResult(stride)
                                 : OpFoldResult(b.getIndexAttr(known[d])));
@@ -238,7 +243,7 @@ struct KernelsToGpuPass : public impl::KernelsToGpuBase<KernelsToGpuPass> {
         map.map(arg, memref::CastOp::create(b, loc, memref, view));
         continue;
       }
-      Value v = param();
+      Value v = param(first);
       if (t.isIndex())
         map.map(arg, v);
       else if (t.isF32())
