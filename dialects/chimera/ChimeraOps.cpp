@@ -582,11 +582,8 @@ LogicalResult ExpertFfnOp::inferReturnTypes(MLIRContext *,
   // Float weights, int8 codes with one scale per expert output row, or int4
   // codes two per byte with one scale per group of each row.
   QuantAttr quant = adaptor.getQuantAttr();
-  if (quant && quant.getScheme() != QuantScheme::Int8 &&
-      quant.getScheme() != QuantScheme::Int4)
-    return check.error("quant = " + stringifyQuantScheme(quant.getScheme()) +
-                       ": expert FFNs take int8 or int4 weights");
-  bool int4 = quant && quant.getScheme() == QuantScheme::Int4;
+  // int4 and the FP4 schemes: two codes per byte, a scale per group.
+  bool int4 = quant && quant.getElementsPerByte() == 2;
   int64_t perByte = int4 ? 2 : 1;
   auto packed = [&](int64_t columns) {
     return ShapedType::isDynamic(columns) ? columns : columns / perByte;
@@ -595,12 +592,12 @@ LogicalResult ExpertFfnOp::inferReturnTypes(MLIRContext *,
       failed(check.dim(adaptor.getIds(), "ids", 0, t, "'input' tokens")) ||
       failed(check.dim(adaptor.getIds(), "ids", 1, k, "'weights' dim 1")) ||
       failed(check.dim(up, "w_up", 2, packed(h),
-                       int4 ? "'input' hidden size / 2 (int4 codes)"
+                       int4 ? "'input' hidden size / 2 (4-bit codes)"
                             : "'input' hidden size")) ||
       failed(check.dim(down, "w_down", 0, us[0], "'w_up' experts")) ||
       failed(check.dim(down, "w_down", 1, h, "'input' hidden size")) ||
       failed(check.dim(down, "w_down", 2, packed(us[1]),
-                       int4 ? "'w_up' intermediate size / 2 (int4 codes)"
+                       int4 ? "'w_up' intermediate size / 2 (4-bit codes)"
                             : "'w_up' intermediate size")))
     return failure();
   if (Value gate = adaptor.getWGate()) {
@@ -611,19 +608,28 @@ LogicalResult ExpertFfnOp::inferReturnTypes(MLIRContext *,
         return failure();
   }
   struct Part {
-    Value w, scales;
-    const char *name, *scalesName;
+    Value w, scales, offsets;
+    const char *name, *scalesName, *offsetsName;
   };
-  for (Part p : {Part{up, adaptor.getUpScales(), "w_up", "up_scales"},
-                 Part{down, adaptor.getDownScales(), "w_down", "down_scales"},
-                 Part{adaptor.getWGate(), adaptor.getGateScales(), "w_gate",
-                      "gate_scales"}}) {
+  for (Part p : {Part{up, adaptor.getUpScales(), adaptor.getUpOffsets(),
+                      "w_up", "up_scales", "up_offsets"},
+                 Part{down, adaptor.getDownScales(), adaptor.getDownOffsets(),
+                      "w_down", "down_scales", "down_offsets"},
+                 Part{adaptor.getWGate(), adaptor.getGateScales(),
+                      adaptor.getGateOffsets(), "w_gate", "gate_scales",
+                      "gate_offsets"}}) {
     if (!p.w) {
-      if (p.scales)
-        return check.error(std::string("operand '") + p.scalesName +
+      if (p.scales || p.offsets)
+        return check.error(std::string("operand '") +
+                           (p.scales ? p.scalesName : p.offsetsName) +
                            "' without '" + p.name + "'");
       continue;
     }
+    bool offsets = quant && quant.hasOffsets();
+    if (offsets != static_cast<bool>(p.offsets))
+      return check.error(std::string("operand '") + p.offsetsName +
+                         (offsets ? "' is required with quant = fp4_m0e4"
+                                  : "' is only valid with quant = fp4_m0e4"));
     Type elt = rankedType(p.w).getElementType();
     if (!quant) {
       if (!llvm::isa<FloatType>(elt))
@@ -631,7 +637,7 @@ LogicalResult ExpertFfnOp::inferReturnTypes(MLIRContext *,
                            "' must be a float tensor without 'quant'");
       if (p.scales)
         return check.error(std::string("operand '") + p.scalesName +
-                           "' needs quant = #chimera.quant<int8|int4>");
+                           "' needs a quant scheme");
       continue;
     }
     std::string scheme = stringifyQuantScheme(quant.getScheme()).str();
@@ -659,6 +665,23 @@ LogicalResult ExpertFfnOp::inferReturnTypes(MLIRContext *,
           failed(check.dim(p.scales, p.scalesName, 2, columns / group,
                            "groups, one per group_size columns")))
         return failure();
+    }
+    Type scaleElt = rankedType(p.scales).getElementType();
+    if (quant.getScheme() == QuantScheme::MxFp4 ? !scaleElt.isInteger(8)
+                                                : !isa<FloatType>(scaleElt))
+      return check.error(
+          std::string("operand '") + p.scalesName +
+          (quant.getScheme() == QuantScheme::MxFp4
+               ? "' of mxfp4 must hold i8 E8M0 exponents"
+               : "' must be a float tensor"));
+    if (p.offsets) {
+      ArrayRef<int64_t> ss = rankedType(p.scales).getShape();
+      if (failed(check.rank(p.offsets, p.offsetsName, 3)))
+        return failure();
+      for (int i = 0; i < 3; ++i)
+        if (failed(check.dim(p.offsets, p.offsetsName, i, ss[i],
+                             "the scales' shape")))
+          return failure();
     }
   }
   inferred.push_back(x.getType());

@@ -360,14 +360,22 @@ def Chimera_ExpertFfnOp : Chimera_InferredOp<"expert_ffn", [AttrSizedOperandSegm
     and the scales one value per group of each row (`up_scales : [E, I,
     H/G]`, `down_scales : [E, H, I/G]`):
     `w[e, n, k] = scales[e, n, k/G] · int4(q[e, n, k/2] nibble k%2)`.
+
+    With `fp4_m0e4` and `mxfp4` the codes are packed the same way and each
+    group is decoded as `linear` decodes it: fp4_m0e4 adds `up_offsets`,
+    `down_offsets` (and `gate_offsets`), shaped as the scales; mxfp4's
+    scales are i8 E8M0 exponents.
   }];
   let arguments = (ins Chimera_FloatTensor:$input, Chimera_FloatTensor:$weights,
                        Chimera_IntTensor:$ids,
                        AnyRankedTensor:$w_up, AnyRankedTensor:$w_down,
                        Optional<AnyRankedTensor>:$w_gate,
-                       Optional<Chimera_FloatTensor>:$up_scales,
-                       Optional<Chimera_FloatTensor>:$down_scales,
-                       Optional<Chimera_FloatTensor>:$gate_scales,
+                       Optional<AnyRankedTensor>:$up_scales,
+                       Optional<AnyRankedTensor>:$down_scales,
+                       Optional<AnyRankedTensor>:$gate_scales,
+                       Optional<Chimera_FloatTensor>:$up_offsets,
+                       Optional<Chimera_FloatTensor>:$down_offsets,
+                       Optional<Chimera_FloatTensor>:$gate_offsets,
                        DefaultValuedAttr<Chimera_ActivationAttr, "Activation::Silu">:$activation,
                        OptionalAttr<Chimera_QuantAttr>:$quant);
   let results = (outs Chimera_FloatTensor:$result);
@@ -375,6 +383,8 @@ def Chimera_ExpertFfnOp : Chimera_InferredOp<"expert_ffn", [AttrSizedOperandSegm
     $input `,` $weights `,` $ids `,` $w_up `,` $w_down (`gate` `(` $w_gate^ `)`)?
     (`up_scales` `(` $up_scales^ `)`)? (`down_scales` `(` $down_scales^ `)`)?
     (`gate_scales` `(` $gate_scales^ `)`)?
+    (`up_offsets` `(` $up_offsets^ `)`)? (`down_offsets` `(` $down_offsets^ `)`)?
+    (`gate_offsets` `(` $gate_offsets^ `)`)?
     attr-dict `:` functional-type(operands, results)
   }];
 }

@@ -111,35 +111,35 @@ Value GraphBuilder::paramStack(llvm::ArrayRef<std::string> names,
 ch::QuantAttr GraphBuilder::stackQuant() const {
   if (!quant)
     return {};
-  if (quant.getScheme() == ch::QuantScheme::Int8 ||
-      (quant.getScheme() == ch::QuantScheme::Int4 && int4Experts))
+  if (quant.getScheme() == ch::QuantScheme::Int8 || fourBitExperts)
     return quant;
   return {};
 }
 
-std::pair<Value, Value>
+GraphBuilder::Stack
 GraphBuilder::maybeQuantisedStack(llvm::ArrayRef<std::string> names,
                                   llvm::ArrayRef<int64_t> memberShape) {
   ch::QuantAttr q = stackQuant();
   if (!q)
-    return {paramStack(names, memberShape), Value()};
-  SmallVector<Attribute> codes, scales;
+    return {paramStack(names, memberShape), Value(), Value()};
+  SmallVector<Attribute> codes, scales, offsets;
   for (const std::string &name : names) {
     checkTensor(name, memberShape);
     codes.push_back(b.getStringAttr(name));
     scales.push_back(b.getStringAttr(name + ":scales"));
+    offsets.push_back(b.getStringAttr(name + ":offsets"));
   }
   int64_t e = static_cast<int64_t>(names.size());
   int64_t rows = memberShape[0], cols = memberShape[1];
   SmallVector<int64_t> codesShape = {e, rows, cols},
                        scalesShape = {e, rows};
-  if (q.getScheme() == ch::QuantScheme::Int4) {
+  if (q.getElementsPerByte() == 2) {
     int64_t group = q.getGroupSize();
     if (cols % group != 0) {
-      fail("--quant=int4: group size " + llvm::Twine(group) +
-           " does not divide the " + llvm::Twine(cols) + " columns of '" +
-           names.front() + "'");
-      return {paramStack(names, memberShape), Value()};
+      fail("--quant=" + ch::stringifyQuantScheme(q.getScheme()) +
+           ": group size " + llvm::Twine(group) + " does not divide the " +
+           llvm::Twine(cols) + " columns of '" + names.front() + "'");
+      return {paramStack(names, memberShape), Value(), Value()};
     }
     codesShape = {e, rows, cols / 2};
     scalesShape = {e, rows, cols / group};
@@ -152,8 +152,13 @@ GraphBuilder::maybeQuantisedStack(llvm::ArrayRef<std::string> names,
     op->setAttr("chimera.quant_part", b.getStringAttr(role));
     return op.getResult();
   };
+  bool mx = q.getScheme() == ch::QuantScheme::MxFp4;
   return {stack(codes, codesShape, b.getI8Type(), "codes"),
-          stack(scales, scalesShape, b.getF32Type(), "scales")};
+          stack(scales, scalesShape, mx ? Type(b.getI8Type()) : b.getF32Type(),
+                "scales"),
+          q.hasOffsets()
+              ? stack(offsets, scalesShape, b.getF32Type(), "offsets")
+              : Value()};
 }
 
 Value GraphBuilder::linear(Value x, llvm::StringRef weight, int64_t out,

@@ -56,14 +56,18 @@ public:
   mlir::Value param(llvm::StringRef name, llvm::ArrayRef<int64_t> shape);
   /// A matrix weight, typed with the matrix element type.
   mlir::Value matrix(llvm::StringRef name, llvm::ArrayRef<int64_t> shape);
+  /// An expert stack as `chimera.expert_ffn` reads it.
+  struct Stack {
+    mlir::Value codes, scales, offsets;
+  };
   /// `chimera.param_stack [names] : tensor<N x member x elt>`.
   /// With an int8 quant scheme set: the stacked int8 codes of `names` and
-  /// their scales ([E, rows]), params the archive writer quantises; with
-  /// int4 and setInt4Experts: codes [E, rows, cols/2] and scales [E, rows,
-  /// cols/G]; else the stack in the matrix type and no scales.
-  std::pair<mlir::Value, mlir::Value>
-  maybeQuantisedStack(llvm::ArrayRef<std::string> names,
-                      llvm::ArrayRef<int64_t> memberShape);
+  /// their scales ([E, rows]), params the archive writer quantises; with a
+  /// 4-bit scheme and setFourBitExperts: codes [E, rows, cols/2], scales
+  /// [E, rows, cols/G] (i8 exponents for mxfp4) and, for fp4_m0e4, offsets
+  /// of the scales' shape; else the stack in the matrix type alone.
+  Stack maybeQuantisedStack(llvm::ArrayRef<std::string> names,
+                            llvm::ArrayRef<int64_t> memberShape);
   /// The scheme expert stacks are stored in (null: --dtype).
   mlir::chimera::QuantAttr stackQuant() const;
   mlir::Value paramStack(llvm::ArrayRef<std::string> names,
@@ -73,9 +77,9 @@ public:
   /// Linear layers read their weights quantised with `quant` from now on
   /// (null: in the matrix element type). See quantisedLinear.
   void setQuant(mlir::chimera::QuantAttr q) { quant = q; }
-  /// Expert stacks take int4 as well (the targets with an int4 expert
-  /// kernel); int8 always applies to them.
-  void setInt4Experts(bool enable) { int4Experts = enable; }
+  /// Expert stacks take the 4-bit schemes as well; int8 always applies to
+  /// them.
+  void setFourBitExperts(bool enable) { fourBitExperts = enable; }
 
   /// x · Wᵀ (+ b). With a quant scheme set and `quantise`, the weight is the
   /// scheme's storage (`chimera.quant_part = "codes"`) plus its scales (and
@@ -118,7 +122,7 @@ private:
   const Checkpoint &ckpt;
   mlir::Type elt, matrixElt;
   mlir::chimera::QuantAttr quant;
-  bool int4Experts = false;
+  bool fourBitExperts = false;
   mlir::Location loc;
   mlir::Block *paramBlock = nullptr;
   const llvm::StringMap<mlir::Value> *overrides = nullptr;

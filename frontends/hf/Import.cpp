@@ -249,9 +249,9 @@ public:
   }
 
   llvm::Error takeError() { return g.takeError(); }
-  void setQuant(ch::QuantAttr quant, bool int4Experts) {
+  void setQuant(ch::QuantAttr quant, bool fourBitExperts) {
     g.setQuant(quant);
-    g.setInt4Experts(int4Experts);
+    g.setFourBitExperts(fourBitExperts);
   }
   std::optional<double> depthCapacity;
   bool causalRouting = false;
@@ -458,13 +458,14 @@ private:
       return n;
     };
     // int8 quantises the experts too (one scale per expert output row), and
-    // int4 where the target reads int4 experts at speed.
-    auto [gate, gateScales] = g.maybeQuantisedStack(names(s.expertGate), {is, hs});
-    auto [up, upScales] = g.maybeQuantisedStack(names(s.expertUp), {is, hs});
-    auto [down, downScales] = g.maybeQuantisedStack(names(s.expertDown), {hs, is});
+    // the 4-bit schemes where the target reads them at speed.
+    auto gate = g.maybeQuantisedStack(names(s.expertGate), {is, hs});
+    auto up = g.maybeQuantisedStack(names(s.expertUp), {is, hs});
+    auto down = g.maybeQuantisedStack(names(s.expertDown), {hs, is});
     Value y = ch::ExpertFfnOp::create(
-        b, loc, tokens, route.getWeights(), route.getIds(), up, down, gate,
-        upScales, downScales, gateScales, activationOf(c.hiddenAct),
+        b, loc, tokens, route.getWeights(), route.getIds(), up.codes,
+        down.codes, gate.codes, up.scales, down.scales, gate.scales,
+        up.offsets, down.offsets, gate.offsets, activationOf(c.hiddenAct),
         g.stackQuant());
     return g.unflattenTokens(y, x);
   }
@@ -588,7 +589,7 @@ importCheckpoint(MLIRContext &ctx, const Checkpoint &ckpt,
         "whole sequence and reruns it per decode step, which needs the logits "
         "of every position; last-position-only logits are not available");
   importer.lastLogitsOnly = options.lastLogitsOnly;
-  importer.setQuant(options.quant, options.int4Experts);
+  importer.setQuant(options.quant, options.fourBitExperts);
   importer.depthCapacity = options.depthCapacity;
   SmallVector<Type> results = {RankedTensorType::get(
       {dyn, options.lastLogitsOnly ? 1 : dyn, c.vocabSize}, elt)};

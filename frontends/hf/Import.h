@@ -50,16 +50,16 @@ struct ImportOptions {
   /// prompt token. Not for models whose decode reruns the sequence.
   bool lastLogitsOnly = false;
   /// Linear weights stored quantised (null: in `weightType`); with int8
-  /// (and int4 with `int4Experts`), expert FFN stacks too. Routers, the
+  /// (and the 4-bit schemes with `fourBitExperts`), expert FFN stacks too. Routers, the
   /// Mamba dt_proj, embedding tables and the other expert FFNs stay in
   /// `weightType` (an LM head tied
   /// to the embedding gets a quantised copy); norms, SSM A/D, conv and
   /// biases are f32.
   mlir::chimera::QuantAttr quant;
-  /// With int4: expert FFN stacks are int4 too (their codes [E, N, K/2],
-  /// scales [E, N, K/G]). Set where a kernel reads them at speed: the GPU
-  /// targets, and x86 with int8 activations.
-  bool int4Experts = false;
+  /// With a 4-bit scheme: expert FFN stacks take it too (codes [E, N,
+  /// K/2], scales [E, N, K/G], fp4_m0e4's offsets as its scales). Set where
+  /// a kernel reads them at speed (see chimera-compile).
+  bool fourBitExperts = false;
   /// Mixture-of-Depths: the fraction of tokens each routed block takes
   /// (the public reference hard-codes 0.125).
   std::optional<double> depthCapacity;

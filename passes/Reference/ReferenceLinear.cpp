@@ -49,58 +49,6 @@ struct LowerEmbed : OpRewritePattern<EmbedOp> {
   }
 };
 
-/// A 4-bit code from its byte, as an i32: the low nibble (even element) or
-/// the high one (odd element); in [-8, 7] when `isSigned`. Computed in i32
-/// with masks and a compare, so targets that widen i8 arithmetic (SPIR-V
-/// without Int8) get the same codes.
-static Value nibble(OpBuilder &b, Location loc, Value byte, bool high,
-                    bool isSigned) {
-  Type i32 = b.getI32Type();
-  Value word = arith::ExtUIOp::create(b, loc, i32, byte);
-  if (high)
-    word = arith::ShRUIOp::create(b, loc, word, intConst(b, loc, i32, 4));
-  Value u = arith::AndIOp::create(b, loc, word, intConst(b, loc, i32, 0xF));
-  if (!isSigned)
-    return u;
-  Value negative = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, u,
-                                         intConst(b, loc, i32, 8));
-  return arith::SelectOp::create(
-      b, loc, negative,
-      arith::SubIOp::create(b, loc, u, intConst(b, loc, i32, 16)), u);
-}
-
-/// The dequantised weight element `w[n, k]` by the formulas of
-/// `#chimera.quant`, from its stored byte (`code`: the int8 value, or the
-/// byte whose low (even `k`) or `high` (odd `k`) nibble it is), its scale
-/// and offset. Emitted inside the consuming matmul's body: no dequantised
-/// copy exists.
-static Value dequantise(OpBuilder &b, Location loc, QuantAttr quant,
-                        Value code, Value scale, Value offset, bool high) {
-  Type f32 = b.getF32Type();
-  switch (quant.getScheme()) {
-  case QuantScheme::Int8:
-    return arith::MulFOp::create(b, loc, castFloat(b, loc, scale, f32),
-                                 arith::SIToFPOp::create(b, loc, f32, code));
-  case QuantScheme::Int4: {
-    Value q = nibble(b, loc, code, high, /*isSigned=*/true);
-    return arith::MulFOp::create(b, loc, castFloat(b, loc, scale, f32),
-                                 arith::SIToFPOp::create(b, loc, f32, q));
-  }
-  case QuantScheme::Fp4M0E4: {
-    Value h = m0e4ToF32(b, loc, nibble(b, loc, code, high, /*isSigned=*/false));
-    return arith::AddFOp::create(
-        b, loc, arith::MulFOp::create(b, loc, castFloat(b, loc, scale, f32), h),
-        castFloat(b, loc, offset, f32));
-  }
-  case QuantScheme::MxFp4: {
-    Value q = nibble(b, loc, code, high, /*isSigned=*/false);
-    return arith::MulFOp::create(b, loc, e2m1ToF32(b, loc, q),
-                                 e8m0ToF32(b, loc, scale));
-  }
-  }
-  llvm_unreachable("unknown quant scheme");
-}
-
 /// out[..., n] = Σ_k x[..., k] · w[n, k] + bias[n]
 struct LowerLinear : OpRewritePattern<LinearOp> {
   using OpRewritePattern::OpRewritePattern;

@@ -140,16 +140,17 @@ struct LowerRouteTopK : OpRewritePattern<RouteTopKOp> {
 /// `inputPerSlot` says whether the input is per (t, j) or shared by token.
 /// Quantised experts are decoded element by element in the body (no
 /// dequantised copy): int8 as code × row scale; int4 as the signed nibble
-/// of byte x/2 times its group's scale; the generic is tagged with its
+/// of byte x/2 times its group's scale, fp4_m0e4 and mxfp4 as that nibble
+/// decoded with its group's scale (and offset); the generic is tagged with its
 /// `chimera.quant` for the x86 kernels.
 static Value routedMatmul(OpBuilder &b, Location loc, Value in,
                           bool inputPerSlot, Value ids, Value w, Value scales,
-                          QuantAttr quant, OpFoldResult tSz, OpFoldResult kSz,
-                          Type elt) {
+                          Value offsets, QuantAttr quant, OpFoldResult tSz,
+                          OpFoldResult kSz, Type elt) {
   MLIRContext *ctx = b.getContext();
   OpFoldResult outSz = tensor::getMixedSize(b, loc, w, 1);
   Value init = filledTensor(b, loc, {tSz, kSz, outSz}, elt, 0.0);
-  bool int4 = quant && quant.getScheme() == QuantScheme::Int4;
+  bool fourBit = quant && quant.getElementsPerByte() == 2;
   // (t, j, i, x)
   AffineMap inMap = inputPerSlot ? dimsMap(ctx, 4, {0, 1, 3})
                                  : dimsMap(ctx, 4, {0, 3});
@@ -161,7 +162,7 @@ static Value routedMatmul(OpBuilder &b, Location loc, Value in,
         Value i = linalg::IndexOp::create(nb, l, 2);
         Value x = linalg::IndexOp::create(nb, l, 3);
         Value wv;
-        if (int4) {
+        if (fourBit) {
           Type i32 = nb.getI32Type();
           Value byteAt =
               arith::ShRUIOp::create(nb, l, x, indexConst(nb, l, 1));
@@ -178,15 +179,25 @@ static Value routedMatmul(OpBuilder &b, Location loc, Value in,
               arith::ShRUIOp::create(
                   nb, l, arith::ExtUIOp::create(nb, l, i32, code), shift),
               intConst(nb, l, i32, 0xF));
-          Value q = arith::SubIOp::create(
-              nb, l, arith::XOrIOp::create(nb, l, u, intConst(nb, l, i32, 8)),
-              intConst(nb, l, i32, 8));
           Value g = arith::DivUIOp::create(
               nb, l, x, indexConst(nb, l, quant.getGroupSize()));
           Value scale =
               tensor::ExtractOp::create(nb, l, scales, ValueRange{e, i, g});
-          wv = arith::MulFOp::create(nb, l, castFloat(nb, l, scale, elt),
-                                     arith::SIToFPOp::create(nb, l, elt, q));
+          if (quant.getScheme() == QuantScheme::Int4) {
+            Value q = arith::SubIOp::create(
+                nb, l,
+                arith::XOrIOp::create(nb, l, u, intConst(nb, l, i32, 8)),
+                intConst(nb, l, i32, 8));
+            wv = arith::MulFOp::create(nb, l, castFloat(nb, l, scale, elt),
+                                       arith::SIToFPOp::create(nb, l, elt, q));
+          } else {
+            Value offset =
+                offsets ? tensor::ExtractOp::create(nb, l, offsets,
+                                                    ValueRange{e, i, g})
+                              .getResult()
+                        : Value();
+            wv = decodeFp4(nb, l, quant, u, scale, offset);
+          }
         } else {
           wv = tensor::ExtractOp::create(nb, l, w, ValueRange{e, i, x});
           // int8: the code times its row's scale, in the body (no copy).
@@ -223,10 +234,12 @@ struct LowerExpertFfn : OpRewritePattern<ExpertFfnOp> {
 
     QuantAttr quant = op.getQuantAttr();
     Value up = routedMatmul(rewriter, loc, x, false, ids, op.getWUp(),
-                            op.getUpScales(), quant, tSz, kSz, elt);
+                            op.getUpScales(), op.getUpOffsets(), quant, tSz,
+                            kSz, elt);
     Value gate = op.getWGate()
                      ? routedMatmul(rewriter, loc, x, false, ids, op.getWGate(),
-                                    op.getGateScales(), quant, tSz, kSz, elt)
+                                    op.getGateScales(), op.getGateOffsets(),
+                                    quant, tSz, kSz, elt)
                      : Value();
     auto id3 = AffineMap::getMultiDimIdentityMap(3, ctx);
     SmallVector<Value> ins = {up};
@@ -242,7 +255,8 @@ struct LowerExpertFfn : OpRewritePattern<ExpertFfnOp> {
           linalg::YieldOp::create(b, l, v);
         });
     Value down = routedMatmul(rewriter, loc, hidden, true, ids, op.getWDown(),
-                              op.getDownScales(), quant, tSz, kSz, elt);
+                              op.getDownScales(), op.getDownOffsets(), quant,
+                              tSz, kSz, elt);
     // out[t, h] = Σ_j weights[t, j] · down[t, j, h]   over (t, h, j)
     Value out = generic(
         rewriter, loc, ValueRange{op.getWeights(), down},

@@ -47,6 +47,20 @@ Value m0e4ToF32(OpBuilder &b, Location loc, Value code);
 Value e2m1ToF32(OpBuilder &b, Location loc, Value code);
 /// mxfp4: 2^(e - 127) for a scalar E8M0 scale byte (0 is 2^-127, 0xFF NaN).
 Value e8m0ToF32(OpBuilder &b, Location loc, Value byte);
+/// A 4-bit code from its byte, as an i32: the low nibble (even element) or
+/// the `high` one (odd element); in [-8, 7] when `isSigned`.
+Value nibble(OpBuilder &b, Location loc, Value byte, bool high,
+             bool isSigned);
+/// A weight element dequantised by the formulas of `#chimera.quant`, from
+/// its stored byte (the int8 value, or the byte whose low or `high` nibble
+/// it is), its scale and offset (fp4_m0e4), as f32. For the consuming
+/// kernel's body: no dequantised copy exists.
+Value dequantise(OpBuilder &b, Location loc, QuantAttr quant, Value code,
+                 Value scale, Value offset, bool high);
+/// An fp4_m0e4 or mxfp4 code in [0, 15] (i32) with its group's scale (and
+/// fp4_m0e4's offset), as f32.
+Value decodeFp4(OpBuilder &b, Location loc, QuantAttr quant, Value code,
+                Value scale, Value offset);
 Value indexConst(OpBuilder &b, Location loc, int64_t value);
 
 /// `d_i` of an `n`-dim iteration space; expression lists for maps.

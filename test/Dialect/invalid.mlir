@@ -337,9 +337,10 @@ func.func @expert_ffn_int4_scales(%x: tensor<3x64xf32>, %w: tensor<3x2xf32>, %i:
 
 // -----
 
-func.func @expert_ffn_fp4(%x: tensor<3x64xf32>, %w: tensor<3x2xf32>, %i: tensor<3x2xi64>, %up: tensor<4x96x32xi8>, %down: tensor<4x64x48xi8>, %us: tensor<4x96x2xf32>, %ds: tensor<4x64x3xf32>) {
+// mxfp4 experts: the scales are E8M0 exponents.
+func.func @expert_ffn_mxfp4_scales(%x: tensor<3x64xf32>, %w: tensor<3x2xf32>, %i: tensor<3x2xi64>, %up: tensor<4x96x32xi8>, %down: tensor<4x64x48xi8>, %us: tensor<4x96x2xf32>, %ds: tensor<4x64x3xf32>) {
   // expected-error @+2 {{failed to infer returned types}}
-  // expected-error @+1 {{quant = mxfp4: expert FFNs take int8 or int4 weights}}
+  // expected-error @+1 {{operand 'up_scales' of mxfp4 must hold i8 E8M0 exponents}}
   %y = chimera.expert_ffn %x, %w, %i, %up, %down up_scales(%us) down_scales(%ds) {quant = #chimera.quant<mxfp4, group_size = 32>} : (tensor<3x64xf32>, tensor<3x2xf32>, tensor<3x2xi64>, tensor<4x96x32xi8>, tensor<4x64x48xi8>, tensor<4x96x2xf32>, tensor<4x64x3xf32>) -> tensor<3x64xf32>
   return
 }
@@ -569,5 +570,15 @@ func.func @last_token_batch(%h: tensor<2x?x64xf32>, %len: tensor<3xi64>) {
   // expected-error @+2 {{failed to infer returned types}}
   // expected-error @+1 {{operand 'lengths' dim 0}}
   %l = chimera.last_token %h, %len : (tensor<2x?x64xf32>, tensor<3xi64>) -> tensor<2x1x64xf32>
+  return
+}
+
+// -----
+
+// fp4_m0e4 experts: every stack has offsets shaped as its scales.
+func.func @expert_ffn_m0e4_offsets(%x: tensor<3x64xf32>, %w: tensor<3x2xf32>, %i: tensor<3x2xi64>, %up: tensor<4x96x32xi8>, %down: tensor<4x64x48xi8>, %us: tensor<4x96x2xf32>, %ds: tensor<4x64x3xf32>, %uo: tensor<4x96x2xf32>) {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{operand 'down_offsets' is required with quant = fp4_m0e4}}
+  %y = chimera.expert_ffn %x, %w, %i, %up, %down up_scales(%us) down_scales(%ds) up_offsets(%uo) {quant = #chimera.quant<fp4_m0e4, group_size = 32>} : (tensor<3x64xf32>, tensor<3x2xf32>, tensor<3x2xi64>, tensor<4x96x32xi8>, tensor<4x64x48xi8>, tensor<4x96x2xf32>, tensor<4x64x3xf32>, tensor<4x96x2xf32>) -> tensor<3x64xf32>
   return
 }
