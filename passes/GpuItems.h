@@ -21,6 +21,10 @@ namespace mlir::chimera {
 /// round robin (`lane, lane + W, ...`), with the workgroup width W.
 inline constexpr llvm::StringLiteral kLaneLoopAttr = "chimera.lane_loop";
 
+/// Marks a gpu.func argument that reads another (the attribute's value:
+/// its index) as vectors: the same buffer, bound once.
+inline constexpr llvm::StringLiteral kAliasOfAttr = "chimera.alias_of";
+
 /// The item loop `scf.for %i = id to min(id + 1, n)`, with `id` the
 /// invocation's index `(block) * width + thread_id.x`.
 struct ItemLoop {

@@ -10,6 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "passes/Passes.h"
+#include "passes/GpuItems.h"
 
 #include "mlir/Conversion/ArithToSPIRV/ArithToSPIRV.h"
 #include "mlir/Conversion/ControlFlowToSPIRV/ControlFlowToSPIRV.h"
@@ -18,6 +19,7 @@
 #include "mlir/Conversion/MathToSPIRV/MathToSPIRV.h"
 #include "mlir/Conversion/MemRefToSPIRV/MemRefToSPIRV.h"
 #include "mlir/Conversion/SCFToSPIRV/SCFToSPIRV.h"
+#include "mlir/Conversion/VectorToSPIRV/VectorToSPIRV.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SPIRV/IR/SPIRVAttributes.h"
@@ -69,6 +71,19 @@ struct KernelsToSpirvPass
           alloc.getResult().setType(MemRefType::get(
               t.getShape(), t.getElementType(), t.getLayout(), workgroup));
       });
+      // A vector alias of an argument (chimera-gpu-vectorize-lane-loads)
+      // is bound where the argument is; the others where their position
+      // says, as the conversion would.
+      gpuModule.walk([&](gpu::GPUFuncOp func) {
+        if (!func.isKernel())
+          return;
+        for (unsigned i = 0; i < func.getNumArguments(); ++i) {
+          auto of = func.getArgAttrOfType<IntegerAttr>(i, kAliasOfAttr);
+          func.setArgAttr(i, spirv::getInterfaceVarABIAttrName(),
+                          spirv::getInterfaceVarABIAttr(
+                              0, of ? of.getInt() : i, std::nullopt, ctx));
+        }
+      });
       spirv::MemorySpaceToStorageClassConverter memorySpaces(
           spirv::mapMemorySpaceToVulkanStorageClass);
       spirv::convertMemRefTypesAndAttrs(gpuModule, memorySpaces);
@@ -85,6 +100,7 @@ struct KernelsToSpirvPass
       cf::populateControlFlowToSPIRVPatterns(types, patterns);
       populateMathToSPIRVPatterns(types, patterns);
       populateMemRefToSPIRVPatterns(types, patterns);
+      populateVectorToSPIRVPatterns(types, patterns);
       populateFuncToSPIRVPatterns(types, patterns);
       // The conversion turns the gpu.module itself into the spirv.module.
       if (failed(applyFullConversion(gpuModule.getOperation(), *target,

@@ -452,13 +452,22 @@ def VectorizeLaneLoads : Pass<"chimera-gpu-vectorize-lane-loads"> {
     is tested at run time, once per item (uniform over the workgroup); an
     item whose addresses are not takes the original loop. The runs go to
     the lanes round robin, and the at most three iterations past the last
-    whole run one to a lane. Without
-    `vector-loads` the runs are unrolled with scalar loads.
+    whole run one to a lane. With `alias-bindings` (SPIR-V, whose logical
+    addressing has no pointer casts) an operand that is a kernel argument of
+    32-bit elements is read instead through one more argument, a
+    `memref<?xvector<4xT>>` marked `chimera.alias_of = <its index>`, which
+    `chimera-kernels-to-spirv` binds to the same descriptor; the test is then
+    that the offset is a multiple of four elements. Without `vector-loads`
+    the runs are unrolled with scalar loads.
   }];
   let options = [
     Option<"vectorLoads", "vector-loads", "bool", /*default=*/"true",
-           "Read contiguous operands with aligned vector.loads (targets "
-           "whose pointers may be cast: not SPIR-V's logical addressing)">
+           "Read contiguous operands four elements at a time">,
+    Option<"aliasBindings", "alias-bindings", "bool", /*default=*/"false",
+           "Read them through a vector-typed alias of the kernel argument "
+           "(`chimera.alias_of`: SPIR-V, whose logical addressing has no "
+           "pointer casts, binds both to one descriptor) instead of "
+           "aligned vector.loads (NVVM); 32-bit elements only">
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::gpu::GPUDialect",

@@ -79,7 +79,7 @@ static void addGpuKernels(OpPassManager &pm, const KernelTarget &target) {
   // at must be hoisted for the alignment test.
   device.addPass(createLoopInvariantCodeMotionPass());
   VectorizeLaneLoadsOptions lanes;
-  lanes.vectorLoads = target.kind == KernelTarget::Cuda;
+  lanes.aliasBindings = target.kind == KernelTarget::Vulkan;
   device.addPass(createVectorizeLaneLoads(lanes));
   device.addPass(createCanonicalizerPass());
   device.addPass(createCSEPass());

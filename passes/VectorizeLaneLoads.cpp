@@ -16,6 +16,13 @@
 // The runs go to the lanes round robin; the (at most three) iterations
 // past the last whole run, one to a lane.
 //
+// SPIR-V's logical addressing cannot cast a pointer to f32 into one to a
+// vec4, so there the vector is read through a second view of the same
+// descriptor: one more kernel argument typed as vec4s, bound where the
+// operand is (SPIR-V allows two variables on one binding). Its element i is
+// the operand's elements 4i .. 4i+3 from the binding's start, so the test
+// is on the offset alone.
+//
 //===----------------------------------------------------------------------===//
 #include "passes/Passes.h"
 #include "passes/GpuItems.h"
@@ -83,8 +90,36 @@ std::optional<ContiguousLoad> matchContiguous(memref::LoadOp load,
 }
 
 struct RunsOfFour : OpRewritePattern<scf::ForOp> {
-  RunsOfFour(MLIRContext *ctx, bool vectorLoads)
-      : OpRewritePattern(ctx), vectorLoads(vectorLoads) {}
+  RunsOfFour(MLIRContext *ctx, bool vectorLoads, bool aliasBindings)
+      : OpRewritePattern(ctx), vectorLoads(vectorLoads),
+        aliasBindings(aliasBindings) {}
+
+  /// The kernel argument that reads the flat buffer argument `flat` as
+  /// `vector`s: one more argument of the gpu.func, marked with the index
+  /// of the argument it aliases (chimera-kernels-to-spirv binds both to
+  /// one descriptor).
+  static Value aliasOf(PatternRewriter &rewriter, Value flat,
+                       VectorType vector) {
+    auto arg = cast<BlockArgument>(flat);
+    auto func = cast<gpu::GPUFuncOp>(arg.getOwner()->getParentOp());
+    for (unsigned i = 0; i < func.getNumArguments(); ++i)
+      if (auto of = func.getArgAttrOfType<IntegerAttr>(i, kAliasOfAttr))
+        if (of.getInt() == arg.getArgNumber())
+          return func.getArgument(i);
+    auto type = cast<MemRefType>(flat.getType());
+    auto aliasType = MemRefType::get({ShapedType::kDynamic}, vector,
+                                     MemRefLayoutAttrInterface(),
+                                     type.getMemorySpace());
+    unsigned at = func.getNumArguments();
+    rewriter.modifyOpInPlace(func, [&] {
+      (void)func.insertArgument(
+          at, aliasType,
+          rewriter.getDictionaryAttr(rewriter.getNamedAttr(
+              kAliasOfAttr, rewriter.getI64IntegerAttr(arg.getArgNumber()))),
+          flat.getLoc());
+    });
+    return func.getArgument(at);
+  }
 
   LogicalResult matchAndRewrite(scf::ForOp loop,
                                 PatternRewriter &rewriter) const override {
@@ -108,7 +143,12 @@ struct RunsOfFour : OpRewritePattern<scf::ForOp> {
     if (vectorLoads)
       for (auto load : loop.getBody()->getOps<memref::LoadOp>())
         if (std::optional<ContiguousLoad> c = matchContiguous(load, loop))
-          vectors.push_back(*c);
+          // An alias reads 32-bit elements (no 8- or 16-bit storage
+          // capabilities needed) of a kernel argument.
+          if (!aliasBindings ||
+              (isa<BlockArgument>(load.getMemRef()) &&
+               load.getMemRefType().getElementTypeBitWidth() == 32))
+            vectors.push_back(*c);
 
     llvm::SmallPtrSet<Operation *, 4> vectorized;
     for (ContiguousLoad &c : vectors)
@@ -140,17 +180,24 @@ struct RunsOfFour : OpRewritePattern<scf::ForOp> {
     Value runsStart = arith::AddIOp::create(
         rewriter, loc, base, arith::MulIOp::create(rewriter, loc, lane, cst(kRun)));
 
-    // Each vector load's address is aligned to the vector's size.
+    // Each vector load's address is aligned to the vector's size: the
+    // runs start at offset + base + 4·(lane + W·m). With aliased bindings
+    // the alias indexes whole vectors from the binding's start.
     Value aligned;
     for (ContiguousLoad &c : vectors) {
       MemRefType type = c.load.getMemRefType();
       int64_t bytes = type.getElementTypeBitWidth() / 8;
-      Value address = memref::ExtractAlignedPointerAsIndexOp::create(
-          rewriter, loc, c.load.getMemRef());
-      if (c.offset)
+      Value first = c.offset ? arith::AddIOp::create(rewriter, loc, c.offset,
+                                                     base).getResult()
+                             : base;
+      Value address =
+          arith::MulIOp::create(rewriter, loc, first, cst(bytes));
+      if (!aliasBindings)
         address = arith::AddIOp::create(
-            rewriter, loc, address,
-            arith::MulIOp::create(rewriter, loc, c.offset, cst(bytes)));
+            rewriter, loc,
+            memref::ExtractAlignedPointerAsIndexOp::create(rewriter, loc,
+                                                           c.load.getMemRef()),
+            address);
       Value ok = arith::CmpIOp::create(
           rewriter, loc, arith::CmpIPredicate::eq,
           arith::RemUIOp::create(rewriter, loc, address, cst(kRun * bytes)),
@@ -176,6 +223,14 @@ struct RunsOfFour : OpRewritePattern<scf::ForOp> {
               auto type = VectorType::get({kRun},
                                           c.load.getMemRefType().getElementType());
               int64_t bytes = c.load.getMemRefType().getElementTypeBitWidth() / 8;
+              if (aliasBindings) {
+                Value alias = aliasOf(rewriter, c.load.getMemRef(), type);
+                Value v = arith::DivUIOp::create(
+                    nb, nl, at, arith::ConstantIndexOp::create(nb, nl, kRun));
+                vecs.push_back(
+                    memref::LoadOp::create(nb, nl, alias, ValueRange{v}));
+                continue;
+              }
               vecs.push_back(vector::LoadOp::create(
                   nb, nl, type, c.load.getMemRef(), ValueRange{at},
                   /*nontemporal=*/false, llvm::Align(kRun * bytes)));
@@ -233,6 +288,7 @@ struct RunsOfFour : OpRewritePattern<scf::ForOp> {
   }
 
   bool vectorLoads;
+  bool aliasBindings;
 };
 
 struct VectorizeLaneLoadsPass
@@ -241,7 +297,7 @@ struct VectorizeLaneLoadsPass
 
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    patterns.add<RunsOfFour>(&getContext(), vectorLoads);
+    patterns.add<RunsOfFour>(&getContext(), vectorLoads, aliasBindings);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
   }

@@ -1,5 +1,6 @@
 // RUN: chimera-opt %s --chimera-gpu-vectorize-lane-loads | FileCheck %s
 // RUN: chimera-opt %s --chimera-gpu-vectorize-lane-loads=vector-loads=false | FileCheck %s --check-prefix=SCALAR
+// RUN: chimera-opt %s --chimera-gpu-vectorize-lane-loads=alias-bindings | FileCheck %s --check-prefix=ALIAS
 
 // A GEMV row's partial sum over a workgroup of 64 lanes, as
 // chimera-gpu-cooperative-reductions deals it (k = lane, lane + 64, ...):
@@ -14,8 +15,8 @@
 // CHECK: %[[RUNS:.*]] = arith.divsi %{{.*}}, %[[C4]]
 // CHECK: %[[END:.*]] = arith.muli %[[RUNS]], %[[C4]]
 // CHECK: %[[START:.*]] = arith.muli %[[LANE]], %[[C4]]
-// CHECK: %[[WP:.*]] = memref.extract_aligned_pointer_as_index %[[W:.*]] :
 // CHECK: %[[WB:.*]] = arith.muli %[[ROW:.*]], %[[C4]]
+// CHECK: %[[WP:.*]] = memref.extract_aligned_pointer_as_index %[[W:.*]] :
 // CHECK: %[[WA:.*]] = arith.addi %[[WP]], %[[WB]]
 // CHECK: arith.remui %[[WA]], %[[C16]]
 // CHECK: %[[XP:.*]] = memref.extract_aligned_pointer_as_index %[[X:.*]] :
@@ -54,6 +55,23 @@
 // SCALAR: scf.for
 // SCALAR-COUNT-4: memref.load %{{.*}} : memref<?xf32>
 // SCALAR-NOT: chimera.lane_loop
+
+// SPIR-V (no pointer casts): each contiguous operand gets a vec4 alias
+// argument, which chimera-kernels-to-spirv binds where the operand is; a
+// run reads alias[(offset + k) / 4] where (offset + base) is a multiple of
+// four elements (the binding's start is the alias's element 0).
+// ALIAS-LABEL: gpu.func @gemv_row
+// ALIAS-SAME: %[[WV:[a-z0-9]+]]: memref<?xvector<4xf32>> {chimera.alias_of = 0 : i64}, %[[XV:[a-z0-9]+]]: memref<?xvector<4xf32>> {chimera.alias_of = 1 : i64})
+// ALIAS-NOT: extract_aligned_pointer
+// ALIAS: %[[OFF:.*]] = arith.muli %arg4, %c4
+// ALIAS: arith.remui %[[OFF]], %c16
+// ALIAS: scf.if
+// ALIAS: %[[AT:.*]] = arith.addi %arg4, %[[K:.*]] : index
+// ALIAS: %[[I:.*]] = arith.divui %[[AT]], %c4
+// ALIAS: memref.load %[[WV]][%[[I]]] : memref<?xvector<4xf32>>
+// ALIAS: %[[J:.*]] = arith.divui %[[K]], %c4
+// ALIAS: memref.load %[[XV]][%[[J]]] : memref<?xvector<4xf32>>
+// ALIAS-NOT: vector.load
 
 // A lane loop whose iterations do not go one per lane (a step of 2 per
 // lane) is left as it is, its mark dropped.
