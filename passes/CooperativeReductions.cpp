@@ -80,12 +80,11 @@ static std::optional<Reduction> matchReduction(scf::ForOp loop, int64_t width,
   // the barriers. One whose length only the data knows (attention over the
   // keys so far, a routing rank over the sequence) only when asked: it may
   // be as short, or thousands of keys long.
-  std::optional<int64_t> lb = getConstantIntValue(loop.getLowerBound());
-  std::optional<int64_t> ub = getConstantIntValue(loop.getUpperBound());
   std::optional<int64_t> step = getConstantIntValue(loop.getStep());
   if (!step || *step <= 0)
     return std::nullopt;
-  if (lb && ub ? (*ub - *lb + *step - 1) / *step < 2 * width : !dataDependent)
+  std::optional<APInt> trips = loop.getStaticTripCount();
+  if (trips ? trips->getSExtValue() < 2 * width : !dataDependent)
     return std::nullopt;
   memref::StoreOp store;
   for (Operation &op : loop.getBody()->without_terminator()) {
@@ -152,16 +151,6 @@ static std::optional<Reduction> matchReduction(scf::ForOp loop, int64_t width,
   return Reduction{loop, load, store, combine, top};
 }
 
-/// The trip count of a loop with static bounds.
-static std::optional<int64_t> staticTripCount(scf::ForOp loop) {
-  std::optional<int64_t> lb = getConstantIntValue(loop.getLowerBound());
-  std::optional<int64_t> ub = getConstantIntValue(loop.getUpperBound());
-  std::optional<int64_t> step = getConstantIntValue(loop.getStep());
-  if (!lb || !ub || !step || *step <= 0)
-    return std::nullopt;
-  return *ub > *lb ? (*ub - *lb + *step - 1) / *step : 0;
-}
-
 /// A reduction over two static loops (a quantised layer's groups, and the
 /// values within a group), each too short for the workgroup alone, as one
 /// loop over both: `for t in [0, To·Ti)` with the group `t / Ti` and the
@@ -173,9 +162,12 @@ static scf::ForOp flattenNest(scf::ForOp inner, scf::ForOp item,
   if (!outer || outer == item || outer.getNumResults() ||
       inner.getNumResults())
     return {};
-  std::optional<int64_t> to = staticTripCount(outer);
-  std::optional<int64_t> ti = staticTripCount(inner);
-  if (!to || !ti || *to * *ti < 2 * width)
+  std::optional<APInt> outerTrips = outer.getStaticTripCount();
+  std::optional<APInt> innerTrips = inner.getStaticTripCount();
+  if (!outerTrips || !innerTrips)
+    return {};
+  int64_t to = outerTrips->getSExtValue(), ti = innerTrips->getSExtValue();
+  if (to * ti < 2 * width)
     return {};
   for (Operation &op : outer.getBody()->without_terminator())
     if (&op != inner.getOperation() &&
@@ -187,7 +179,7 @@ static scf::ForOp flattenNest(scf::ForOp inner, scf::ForOp item,
     return arith::ConstantIndexOp::create(nb, loc, v).getResult();
   };
   auto flat = scf::ForOp::create(
-      b, loc, cst(b, 0), cst(b, *to * *ti), cst(b, 1), ValueRange{},
+      b, loc, cst(b, 0), cst(b, to * ti), cst(b, 1), ValueRange{},
       [&](OpBuilder &nb, Location nl, Value t, ValueRange) {
         IRMapping map;
         auto index = [&](scf::ForOp l, Value position) {
@@ -196,7 +188,7 @@ static scf::ForOp flattenNest(scf::ForOp inner, scf::ForOp item,
                      arith::MulIOp::create(nb, nl, position, l.getStep()))
               .getResult();
         };
-        Value tiv = cst(nb, *ti);
+        Value tiv = cst(nb, ti);
         map.map(outer.getInductionVar(),
                 index(outer, arith::DivUIOp::create(nb, nl, t, tiv)));
         map.map(inner.getInductionVar(),

@@ -122,13 +122,14 @@ GraphBuilder::maybeQuantisedStack(llvm::ArrayRef<std::string> names,
   ch::QuantAttr q = stackQuant();
   if (!q)
     return {paramStack(names, memberShape), Value(), Value()};
-  SmallVector<Attribute> codes, scales, offsets;
-  for (const std::string &name : names) {
+  for (const std::string &name : names)
     checkTensor(name, memberShape);
-    codes.push_back(b.getStringAttr(name));
-    scales.push_back(b.getStringAttr(name + ":scales"));
-    offsets.push_back(b.getStringAttr(name + ":offsets"));
-  }
+  // The members' parts, named as the archive writer reads them.
+  auto members = [&](llvm::StringRef suffix) {
+    return llvm::map_to_vector(names, [&](const std::string &name) {
+      return Attribute(b.getStringAttr(name + suffix));
+    });
+  };
   int64_t e = static_cast<int64_t>(names.size());
   int64_t rows = memberShape[0], cols = memberShape[1];
   SmallVector<int64_t> codesShape = {e, rows, cols},
@@ -144,21 +145,21 @@ GraphBuilder::maybeQuantisedStack(llvm::ArrayRef<std::string> names,
     codesShape = {e, rows, cols / 2};
     scalesShape = {e, rows, cols / group};
   }
-  auto stack = [&](ArrayRef<Attribute> members, ArrayRef<int64_t> shape,
+  auto stack = [&](ArrayRef<Attribute> parts, ArrayRef<int64_t> shape,
                    Type type, llvm::StringRef role) {
     auto op = ch::ParamStackOp::create(b, loc, RankedTensorType::get(shape, type),
-                                       b.getArrayAttr(members));
+                                       b.getArrayAttr(parts));
     op->setAttr("chimera.quant", q);
     op->setAttr("chimera.quant_part", b.getStringAttr(role));
     return op.getResult();
   };
   bool mx = q.getScheme() == ch::QuantScheme::MxFp4;
-  return {stack(codes, codesShape, b.getI8Type(), "codes"),
-          stack(scales, scalesShape, mx ? Type(b.getI8Type()) : b.getF32Type(),
-                "scales"),
-          q.hasOffsets()
-              ? stack(offsets, scalesShape, b.getF32Type(), "offsets")
-              : Value()};
+  return {stack(members(""), codesShape, b.getI8Type(), "codes"),
+          stack(members(":scales"), scalesShape,
+                mx ? Type(b.getI8Type()) : b.getF32Type(), "scales"),
+          q.hasOffsets() ? stack(members(":offsets"), scalesShape,
+                                 b.getF32Type(), "offsets")
+                         : Value()};
 }
 
 Value GraphBuilder::linear(Value x, llvm::StringRef weight, int64_t out,

@@ -246,7 +246,7 @@ Value reference::softplus(OpBuilder &b, Location loc, Value x) {
 /// with masks and a compare, so targets that widen i8 arithmetic (SPIR-V
 /// without Int8) get the same codes.
 Value reference::nibble(OpBuilder &b, Location loc, Value byte, bool high,
-                    bool isSigned) {
+                        bool isSigned) {
   Type i32 = b.getI32Type();
   Value word = arith::ExtUIOp::create(b, loc, i32, byte);
   if (high)
@@ -267,7 +267,7 @@ Value reference::nibble(OpBuilder &b, Location loc, Value byte, bool high,
 /// and offset. Emitted inside the consuming matmul's body: no dequantised
 /// copy exists.
 Value reference::dequantise(OpBuilder &b, Location loc, QuantAttr quant,
-                        Value code, Value scale, Value offset, bool high) {
+                            Value code, Value scale, Value offset, bool high) {
   Type f32 = b.getF32Type();
   switch (quant.getScheme()) {
   case QuantScheme::Int8:
