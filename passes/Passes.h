@@ -87,6 +87,8 @@ struct KernelTarget {
   bool subgroupArithmetic = false;
   /// x86: int4 matmuls take x quantised to int8 (AVX512-VNNI).
   bool int8Activations = false;
+  /// x86: the target has AVX-512F (table lookups by vpermps).
+  bool avx512 = false;
   bool isGpu() const { return kind != X86; }
 };
 

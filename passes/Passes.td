@@ -303,7 +303,10 @@ def VectorizeMatmuls : Pass<"chimera-vectorize-matmuls"> {
            "K elements per pass over the x rows (rounded down to the vector)">,
     Option<"int8Activations", "int8-activations", "bool", /*default=*/"false",
            "int4 and int8 matmuls quantise x to int8 in blocks of 32 and sum "
-           "with AVX512-VNNI's vpdpbusd (the target must have avx512vnni)">
+           "with AVX512-VNNI's vpdpbusd (the target must have avx512vnni)">,
+    Option<"tableLookups", "table-lookups", "bool", /*default=*/"false",
+           "mxfp4 codes decode through their 16 values with AVX-512's "
+           "vpermps (the target must have avx512f; needs vector-width=16)">
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::scf::SCFDialect",
                            "::mlir::memref::MemRefDialect",

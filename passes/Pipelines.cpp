@@ -136,6 +136,7 @@ static void addLoopsToLLVM(OpPassManager &pm, bool parallelKernels,
     if (!target.isGpu()) {
       VectorizeMatmulsOptions matmuls;
       matmuls.int8Activations = target.int8Activations;
+      matmuls.tableLookups = target.avx512;
       pm.addNestedPass<func::FuncOp>(createVectorizeMatmuls(matmuls));
     }
     // Parallel dims become scf.parallel, and top-level ones become kernels

@@ -303,71 +303,24 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
   /// x rows keeps kPackRows × 2 vector accumulators over output columns:
   /// per k, two contiguous panel loads and one broadcast x value per row,
   /// no horizontal sums.
-  void emitPacked(OpBuilder &b, const Matmul &mm, Value m, Value n0,
-                  Value buf) const {
+  /// Fills `buf` with the panel's weights for K in [k0, k0 + kc):
+  /// buf[k - k0][j] = w[n0 + j, k] as f32.
+  using PackPanel =
+      function_ref<void(OpBuilder &b, Value n0, Value k0, int64_t kc)>;
+
+  void emitPacked(OpBuilder &b, const Matmul &mm, Value m, Value n0, Value buf,
+                  PackPanel pack = {}) const {
     Location loc = n0.getLoc();
     Type f32 = b.getF32Type();
-    auto wElt = cast<MemRefType>(mm.w.getType()).getElementType();
     auto vec = VectorType::get({width}, f32);
     auto c = [&](OpBuilder &bb, int64_t v) -> Value {
       return arith::ConstantIndexOp::create(bb, loc, v);
     };
-    int64_t p = panel();
     auto chunk = [&](OpBuilder &sb, Value k0, int64_t kc) {
-      // Pack: blocks of `width` rows by `width` columns of K, loaded as
-      // row vectors and transposed in registers (a shuffle network), then
-      // the K tail one element at a time. int8: the panel holds the
-      // dequantised weights (one scale per row, a lane after transposing).
-      int64_t kFull = kc / width * width;
-      for (int64_t jb = 0; jb < p && kFull > 0; jb += width) {
-        Value rowBase = arith::AddIOp::create(sb, loc, n0, c(sb, jb));
-        Value scales =
-            mm.scales ? Value(vector::LoadOp::create(sb, loc, vec, mm.scales,
-                                                     ValueRange{rowBase}))
-                      : Value();
-        auto ks = scf::ForOp::create(sb, loc, c(sb, 0), c(sb, kFull),
-                                     c(sb, width));
-        OpBuilder kb = OpBuilder::atBlockBegin(ks.getBody());
-        Value kk = ks.getInductionVar();
-        Value kw = arith::AddIOp::create(kb, loc, kk, k0);
-        SmallVector<Value> block;
-        for (int64_t r = 0; r < width; ++r) {
-          Value row = arith::AddIOp::create(kb, loc, rowBase, c(kb, r));
-          block.push_back(toF32(
-              kb, loc,
-              vector::LoadOp::create(kb, loc, VectorType::get({width}, wElt),
-                                     mm.w, ValueRange{row, kw}),
-              vec));
-        }
-        transposeSquare(kb, loc, block);
-        for (int64_t i = 0; i < width; ++i) {
-          Value col = block[i];
-          if (scales)
-            col = arith::MulFOp::create(kb, loc, col, scales);
-          vector::StoreOp::create(
-              kb, loc, col, buf,
-              ValueRange{arith::AddIOp::create(kb, loc, kk, c(kb, i)),
-                         c(kb, jb)});
-        }
-      }
-      if (kFull < kc) {
-        auto pack = scf::ForOp::create(sb, loc, c(sb, 0), c(sb, p), c(sb, 1));
-        OpBuilder pb = OpBuilder::atBlockBegin(pack.getBody());
-        Value j = pack.getInductionVar();
-        Value row = arith::AddIOp::create(pb, loc, n0, j);
-        Value scale = mm.scales ? Value(memref::LoadOp::create(
-                                      pb, loc, mm.scales, ValueRange{row}))
-                                : Value();
-        for (int64_t kk = kFull; kk < kc; ++kk) {
-          Value v = memref::LoadOp::create(
-              pb, loc, mm.w,
-              ValueRange{row, arith::AddIOp::create(pb, loc, k0, c(pb, kk))});
-          v = toF32(pb, loc, v, f32);
-          if (scale)
-            v = arith::MulFOp::create(pb, loc, v, scale);
-          memref::StoreOp::create(pb, loc, v, buf, ValueRange{c(pb, kk), j});
-        }
-      }
+      if (pack)
+        pack(sb, n0, k0, kc);
+      else
+        packPanel(sb, mm, n0, k0, kc, buf);
       // Tiles of kPackRows x rows, then the rest one by one.
       Value first = isFirstChunk(sb, loc, mm.zeroInit, k0);
 
@@ -399,7 +352,8 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
             });
         for (int64_t i = 0; i < mr; ++i)
           for (int64_t h = 0; h < 2; ++h) {
-            Value col = h ? arith::AddIOp::create(tb, loc, n0, c(tb, width)) : n0;
+            Value col =
+                h ? arith::AddIOp::create(tb, loc, n0, c(tb, width)) : n0;
             addInto(tb, loc, ks.getResult(2 * i + h), mm.out,
                     ValueRange{oRows[i], col}, first);
           }
@@ -407,6 +361,74 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
       forTilesThenRest(sb, loc, m, kPackRows, tile);
     };
     forChunks(b, loc, mm.k, kPackK, chunk);
+  }
+
+  /// The default panel packing, from `mm.w`: blocks of `width` rows by
+  /// `width` columns of K, loaded as row vectors and transposed in
+  /// registers (a shuffle network), then the K tail one element at a time.
+  /// int8: the panel holds the dequantised weights (one scale per row, a
+  /// lane after transposing).
+  void packPanel(OpBuilder &sb, const Matmul &mm, Value n0, Value k0,
+                 int64_t kc, Value buf) const {
+    Location loc = n0.getLoc();
+    Type f32 = sb.getF32Type();
+    auto wElt = cast<MemRefType>(mm.w.getType()).getElementType();
+    auto vec = VectorType::get({width}, f32);
+    auto c = [&](OpBuilder &bb, int64_t v) -> Value {
+      return arith::ConstantIndexOp::create(bb, loc, v);
+    };
+    int64_t p = panel();
+    int64_t kFull = kc / width * width;
+
+    for (int64_t jb = 0; jb < p && kFull > 0; jb += width) {
+      Value rowBase = arith::AddIOp::create(sb, loc, n0, c(sb, jb));
+      Value scales = mm.scales
+                         ? Value(vector::LoadOp::create(sb, loc, vec, mm.scales,
+                                                        ValueRange{rowBase}))
+                         : Value();
+      auto ks =
+          scf::ForOp::create(sb, loc, c(sb, 0), c(sb, kFull), c(sb, width));
+      OpBuilder kb = OpBuilder::atBlockBegin(ks.getBody());
+      Value kk = ks.getInductionVar();
+      Value kw = arith::AddIOp::create(kb, loc, kk, k0);
+      SmallVector<Value> block;
+      for (int64_t r = 0; r < width; ++r) {
+        Value row = arith::AddIOp::create(kb, loc, rowBase, c(kb, r));
+        block.push_back(toF32(
+            kb, loc,
+            vector::LoadOp::create(kb, loc, VectorType::get({width}, wElt),
+                                   mm.w, ValueRange{row, kw}),
+            vec));
+      }
+      transposeSquare(kb, loc, block);
+      for (int64_t i = 0; i < width; ++i) {
+        Value col = block[i];
+        if (scales)
+          col = arith::MulFOp::create(kb, loc, col, scales);
+        vector::StoreOp::create(
+            kb, loc, col, buf,
+            ValueRange{arith::AddIOp::create(kb, loc, kk, c(kb, i)),
+                       c(kb, jb)});
+      }
+      }
+      if (kFull < kc) {
+        auto pack = scf::ForOp::create(sb, loc, c(sb, 0), c(sb, p), c(sb, 1));
+        OpBuilder pb = OpBuilder::atBlockBegin(pack.getBody());
+        Value j = pack.getInductionVar();
+        Value row = arith::AddIOp::create(pb, loc, n0, j);
+        Value scale = mm.scales ? Value(memref::LoadOp::create(
+                                      pb, loc, mm.scales, ValueRange{row}))
+                                : Value();
+        for (int64_t kk = kFull; kk < kc; ++kk) {
+          Value v = memref::LoadOp::create(
+              pb, loc, mm.w,
+              ValueRange{row, arith::AddIOp::create(pb, loc, k0, c(pb, kk))});
+          v = toF32(pb, loc, v, f32);
+          if (scale)
+            v = arith::MulFOp::create(pb, loc, v, scale);
+          memref::StoreOp::create(pb, loc, v, buf, ValueRange{c(pb, kk), j});
+        }
+      }
   }
 
   /// The packing buffer of one grid item: a static stack allocation at the
@@ -659,24 +681,55 @@ struct VectorizeRoutedMatmul : OpRewritePattern<linalg::GenericOp> {
 /// 4-bit weights in groups (`#chimera.quant<int4|fp4_m0e4|mxfp4, group_size
 /// = G>`, G a multiple of two vectors): the reference's generic over
 /// (rows..., n, g, j) that the lowering tags with its `chimera.quant`.
-/// Dot-product tiles of
-/// `cols` x rows by `rows` weight rows: per group and 2·width elements, one
-/// vector of codes per weight row unpacks into the even (low nibble) and odd
-/// (high nibble) elements, scaled by the group's scale; the x row is split
-/// into its even and odd elements once and reused by every weight row.
+/// Grid items of a panel of weight rows, as the f32 kernel's:
+///   - few x rows (decode): dot-product tiles of `cols` x rows by `rows`
+///     weight rows. Per group and 2·width elements, one vector of codes per
+///     weight row unpacks into the even (low nibble) and odd (high nibble)
+///     elements, scaled by the group's scale; the x row is split into its
+///     even and odd elements once and reused by every weight row.
+///   - many (prefill): the f32 kernel's packed broadcast tiles, the panel
+///     decoded as it is packed, so the nibbles are unpacked once per
+///     K chunk instead of once per tile of x rows.
 struct VectorizeNibbleMatmul : OpRewritePattern<linalg::GenericOp> {
-  VectorizeNibbleMatmul(MLIRContext *ctx, int64_t width, int64_t rows,
-                      int64_t cols)
-      : OpRewritePattern(ctx), width(width), rows(rows), cols(cols) {}
+  VectorizeNibbleMatmul(MLIRContext *ctx, const VectorizeMatmul &f32Kernel,
+                        bool tableLookups)
+      : OpRewritePattern(ctx), f32Kernel(f32Kernel), width(f32Kernel.width),
+        rows(f32Kernel.rows), cols(f32Kernel.cols),
+        tableLookups(tableLookups && width == 16) {}
 
+  const VectorizeMatmul &f32Kernel;
   int64_t width, rows, cols;
+  /// mxfp4 codes decode by vpermps over E2M1's values (AVX-512).
+  bool tableLookups;
+
+  /// Prefills of at least this many x rows decode the panel into the
+  /// packed kernel. Lower than the f32 kernel's threshold: the tiles
+  /// unpack every code once per tile of x rows.
+  static constexpr int64_t kPackMinRows = 64;
+
+  /// What a grid item reads: x [M, K], codes [N, K/2], scales (and
+  /// offsets) [N, K/G], out [M', N]. With `rowList`, tile row p is out row
+  /// rowList[p] and x row rowList[p] / xRowDiv (the slots routed to one
+  /// expert).
+  struct Operands {
+    QuantAttr quant;
+    Value x, codes, scales, offsets, out;
+    int64_t n, k;
+    Value rowList = {};
+    int64_t xRowDiv = 1;
+  };
+
+  /// Whether the format's group fits the tile (two vectors of elements
+  /// per step).
+  bool takes(QuantAttr quant) const {
+    return quant && quant.getScheme() != QuantScheme::Int8 &&
+           quant.getGroupSize() % (2 * width) == 0;
+  }
 
   LogicalResult matchAndRewrite(linalg::GenericOp op,
                                 PatternRewriter &rewriter) const override {
     auto quant = op->getAttrOfType<QuantAttr>("chimera.quant");
-    if (!quant || quant.getScheme() == QuantScheme::Int8 ||
-        quant.getGroupSize() % (2 * width) != 0 ||
-        !op.hasPureBufferSemantics() ||
+    if (!takes(quant) || !op.hasPureBufferSemantics() ||
         op.getNumDpsInputs() != (quant.hasOffsets() ? 5u : 4u) ||
         op.getNumDpsInits() != 1)
       return failure();
@@ -690,64 +743,175 @@ struct VectorizeNibbleMatmul : OpRewritePattern<linalg::GenericOp> {
     if (op.getDpsInputs()[1] != x || (r != 2 && r != 3) ||
         xType.getRank() != r + 1 || codesType.getRank() != 3 ||
         !codesType.hasStaticShape() || !xType.getLayout().isIdentity() ||
-        !outType.getLayout().isIdentity() || !isRowMajor(codesType) ||
+        !outType.getLayout().isIdentity() ||
+        !codesType.getLayout().isIdentity() ||
         !xType.getElementType().isF32() || !outType.getElementType().isF32())
       return failure();
     Location loc = op.getLoc();
+    // x [rows..., K/G, G] and codes [N, K/G, G/2] as rows of K and K/2.
+    SmallVector<ReassociationIndices> xRows = {{0}, {1, 2}};
     if (r == 3) {
-      x = memref::CollapseShapeOp::create(
-          rewriter, loc, x, SmallVector<ReassociationIndices>{{0, 1}, {2}, {3}});
+      xRows = {{0, 1}, {2, 3}};
       out = memref::CollapseShapeOp::create(
           rewriter, loc, out, SmallVector<ReassociationIndices>{{0, 1}, {2}});
     }
-    int64_t n = codesType.getDimSize(0), groups = codesType.getDimSize(1);
-    int64_t group = quant.getGroupSize();
+    x = memref::CollapseShapeOp::create(rewriter, loc, x, xRows);
+    codes = memref::CollapseShapeOp::create(
+        rewriter, loc, codes, SmallVector<ReassociationIndices>{{0}, {1, 2}});
+    int64_t n = codesType.getDimSize(0);
     auto c = [&](OpBuilder &b, int64_t v) -> Value {
       return arith::ConstantIndexOp::create(b, loc, v);
     };
     Value m = memref::DimOp::create(rewriter, loc, x, 0);
     auto grid = scf::ParallelOp::create(
         rewriter, loc, ValueRange{c(rewriter, 0)},
-        ValueRange{c(rewriter, llvm::divideCeil(n, rows))},
+        ValueRange{c(rewriter, llvm::divideCeil(n, f32Kernel.panel()))},
         ValueRange{c(rewriter, 1)});
     grid->setAttr("chimera.block_size", rewriter.getI64IntegerAttr(1));
     OpBuilder b = OpBuilder::atBlockBegin(grid.getBody());
-    Value n0 = arith::MulIOp::create(b, loc, grid.getInductionVars()[0],
-                                     c(b, rows));
-    auto weightRows = [&](OpBuilder &wb, int64_t nr, int64_t count) {
-      for (int64_t g0 = 0; g0 < count; g0 += nr) {
-        Value first = g0 ? arith::AddIOp::create(wb, loc, n0, c(wb, g0)) : n0;
-        // Tiles of `cols` x rows, then the rest singly.
-        Value rem = arith::RemUIOp::create(wb, loc, m, c(wb, cols));
-        Value mFull = arith::SubIOp::create(wb, loc, m, rem);
-        auto tiles = scf::ForOp::create(wb, loc, c(wb, 0), mFull, c(wb, cols));
-        OpBuilder tb = OpBuilder::atBlockBegin(tiles.getBody());
-        emitTile(tb, loc, quant, x, codes, scales, offsets, out,
-                 tiles.getInductionVar(), cols, first, nr, groups, group);
-        auto tail = scf::ForOp::create(wb, loc, mFull, m, c(wb, 1));
-        OpBuilder lb = OpBuilder::atBlockBegin(tail.getBody());
-        emitTile(lb, loc, quant, x, codes, scales, offsets, out,
-                 tail.getInductionVar(), 1, first, nr, groups, group);
-      }
-    };
-    int64_t fullItems = n / rows;
-    if (fullItems * rows == n) {
-      weightRows(b, rows, rows);
-    } else {
-      Value isFull = arith::CmpIOp::create(
-          b, loc, arith::CmpIPredicate::slt, grid.getInductionVars()[0],
-          c(b, fullItems));
-      auto branch = scf::IfOp::create(b, loc, isFull, /*withElse=*/true);
-      OpBuilder tb = branch.getThenBodyBuilder();
-      weightRows(tb, rows, rows);
-      OpBuilder eb = branch.getElseBodyBuilder();
-      weightRows(eb, 1, n - fullItems * rows);
-    }
+    Operands ops{
+        quant,   x,   codes, scales,
+        offsets, out, n,     codesType.getDimSize(1) * quant.getGroupSize()};
+    emitItem(b, loc, ops, grid.getInductionVars()[0], m,
+             f32Kernel.packBuffer(b, loc));
     rewriter.eraseOp(op);
     return success();
   }
 
-  /// The fp4_m0e4 or mxfp4 weights of 4-bit codes `u` (vector of i8 in
+  /// One grid item: the weight rows of panel `item` (fewer in the last
+  /// item of a ragged N) against `count` tile rows.
+  void emitItem(OpBuilder &b, Location loc, const Operands &ops, Value item,
+                Value count, Value buf) const {
+    auto c = [&](OpBuilder &bb, int64_t v) -> Value {
+      return arith::ConstantIndexOp::create(bb, loc, v);
+    };
+    int64_t p = f32Kernel.panel();
+    Value n0 = arith::MulIOp::create(b, loc, item, c(b, p));
+    // Weight rows [first, first + nr) against the tile rows, in tiles of
+    // `cols` rows and then singly.
+    auto tiles = [&](OpBuilder &wb, Value first, int64_t nr) {
+      forTilesThenRest(
+          wb, loc, count, cols, [&](OpBuilder &tb, Value m0, int64_t mr) {
+            SmallVector<Value> xRows, outRows;
+            tileRows(tb, loc, m0, mr, ops.rowList, ops.xRowDiv, xRows, outRows);
+            emitTile(tb, loc, ops, xRows, outRows, first, nr);
+          });
+    };
+    auto at = [&](OpBuilder &ob, int64_t offset) -> Value {
+      return offset ? arith::AddIOp::create(ob, loc, n0, c(ob, offset)) : n0;
+    };
+    int64_t fullItems = ops.n / p;
+    auto full = [&](OpBuilder &fb) {
+      Value many = arith::CmpIOp::create(fb, loc, arith::CmpIPredicate::sge,
+                                         count, c(fb, kPackMinRows));
+      auto branch = scf::IfOp::create(fb, loc, many, /*withElse=*/true);
+      OpBuilder tb = branch.getThenBodyBuilder();
+      Matmul mm{ops.x, Value(),     ops.out,    ops.n,
+                ops.k, ops.rowList, ops.xRowDiv};
+      f32Kernel.emitPacked(tb, mm, count, n0, buf,
+                           [&](OpBuilder &pb, Value n0, Value k0, int64_t kc) {
+                             packPanel(pb, loc, ops, n0, k0, kc, buf);
+                           });
+      // Few: blocks of `rows` weight rows in a loop (unrolled, the copies
+      // of the tile cost llama-125m int4 a fifth of its decode speed).
+      OpBuilder eb = branch.getElseBodyBuilder();
+      int64_t blocked = p / rows * rows;
+      auto blocks =
+          scf::ForOp::create(eb, loc, c(eb, 0), c(eb, blocked), c(eb, rows));
+      OpBuilder lb = OpBuilder::atBlockBegin(blocks.getBody());
+      tiles(lb, arith::AddIOp::create(lb, loc, n0, blocks.getInductionVar()),
+            rows);
+      if (blocked < p)
+        tiles(eb, at(eb, blocked), p - blocked);
+    };
+    if (fullItems * p == ops.n)
+      return full(b);
+    Value isFull = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
+                                         item, c(b, fullItems));
+    auto branch = scf::IfOp::create(b, loc, isFull, /*withElse=*/true);
+    OpBuilder tb = branch.getThenBodyBuilder();
+    full(tb);
+    // The ragged last item: N % panel rows, `rows` at a time, then singly.
+    OpBuilder eb = branch.getElseBodyBuilder();
+    int64_t ragged = ops.n - fullItems * p;
+    for (int64_t g = 0; g < ragged; g += rows) {
+      int64_t nr = ragged - g >= rows ? rows : 1;
+      for (int64_t r = g; r < std::min(ragged, g + rows); r += nr)
+        tiles(eb, at(eb, r), nr);
+    }
+  }
+
+  /// buf[k - k0][j] = the decoded weight (n0 + j, k) for K in [k0, k0 +
+  /// kc): per `width` weight rows and 2·width elements of K (within one
+  /// group), each row's `width` code bytes decode into its even and odd
+  /// elements, interleave into two row vectors in K order, and each set of
+  /// `width` row vectors is transposed in registers into columns of buf.
+  void packPanel(OpBuilder &b, Location loc, const Operands &ops, Value n0,
+                 Value k0, int64_t kc, Value buf) const {
+    Type f32 = b.getF32Type(), i8 = b.getI8Type();
+    auto vec = VectorType::get({width}, f32);
+    auto bytes = VectorType::get({width}, i8);
+    auto c = [&](OpBuilder &bb, int64_t v) -> Value {
+      return arith::ConstantIndexOp::create(bb, loc, v);
+    };
+    auto splat8 = [&](OpBuilder &bb, int64_t v) -> Value {
+      return arith::ConstantOp::create(
+          bb, loc, bytes,
+          DenseElementsAttr::get(bytes, bb.getI8IntegerAttr(v)));
+    };
+    int64_t group = ops.quant.getGroupSize();
+    SmallVector<int64_t> low, high;
+    for (int64_t i = 0; i < width / 2; ++i) {
+      low.append({i, width + i});
+      high.append({width / 2 + i, width + width / 2 + i});
+    }
+    for (int64_t jb = 0; jb < f32Kernel.panel(); jb += width) {
+      Value rowBase = arith::AddIOp::create(b, loc, n0, c(b, jb));
+      auto ks = scf::ForOp::create(b, loc, c(b, 0), c(b, kc), c(b, 2 * width));
+      OpBuilder kb = OpBuilder::atBlockBegin(ks.getBody());
+      Value kk = ks.getInductionVar();
+      Value k = arith::AddIOp::create(kb, loc, kk, k0);
+      Value g = arith::DivUIOp::create(kb, loc, k, c(kb, group));
+      Value byte = arith::DivUIOp::create(kb, loc, k, c(kb, 2));
+      SmallVector<Value> first, second;
+      for (int64_t r = 0; r < width; ++r) {
+        Value row = arith::AddIOp::create(kb, loc, rowBase, c(kb, r));
+        Value scale =
+            memref::LoadOp::create(kb, loc, ops.scales, ValueRange{row, g});
+        if (ops.quant.getScheme() == QuantScheme::MxFp4)
+          scale = reference::e8m0ToF32(kb, loc, scale);
+        scale = vector::BroadcastOp::create(kb, loc, vec, scale);
+        Value offset = ops.offsets
+                           ? Value(vector::BroadcastOp::create(
+                                 kb, loc, vec,
+                                 memref::LoadOp::create(kb, loc, ops.offsets,
+                                                        ValueRange{row, g})))
+                           : Value();
+        Value q = vector::LoadOp::create(kb, loc, bytes, ops.codes,
+                                         ValueRange{row, byte});
+        Value even = decode(kb, loc, ops.quant,
+                            arith::AndIOp::create(kb, loc, q, splat8(kb, 15)),
+                            scale, offset);
+        Value odd = decode(kb, loc, ops.quant,
+                           arith::ShRUIOp::create(kb, loc, q, splat8(kb, 4)),
+                           scale, offset);
+        first.push_back(vector::ShuffleOp::create(kb, loc, even, odd, low));
+        second.push_back(vector::ShuffleOp::create(kb, loc, even, odd, high));
+      }
+      for (auto [half, block] : llvm::enumerate(
+               std::array<SmallVector<Value> *, 2>{&first, &second})) {
+        transposeSquare(kb, loc, *block);
+        for (int64_t i = 0; i < width; ++i)
+          vector::StoreOp::create(
+              kb, loc, (*block)[i], buf,
+              ValueRange{
+                  arith::AddIOp::create(kb, loc, kk, c(kb, half * width + i)),
+                  c(kb, jb)});
+      }
+    }
+  }
+
+  /// The weights of 4-bit codes `u` (vector of i8 in
   /// [0, 15]) by the formulas of `#chimera.quant`, given the group's scale
   /// (and offset) broadcast.
   Value decode(OpBuilder &b, Location loc, QuantAttr quant, Value u,
@@ -759,20 +923,49 @@ struct VectorizeNibbleMatmul : OpRewritePattern<linalg::GenericOp> {
       // w = scale·(1 + u/16) + offset.
       return vector::FMAOp::create(b, loc, reference::m0e4ToF32(b, loc, w),
                                    scale, offset);
-    case QuantScheme::MxFp4:
-      return arith::MulFOp::create(b, loc, reference::e2m1ToF32(b, loc, w),
-                                   scale);
-    case QuantScheme::Int4: // summed in offset-binary form by emitTile
+    case QuantScheme::MxFp4: {
+      if (!tableLookups)
+        return arith::MulFOp::create(b, loc, reference::e2m1ToF32(b, loc, w),
+                                     scale);
+      // The code indexes E2M1's 16 values: one vpermps instead of the
+      // dozen integer ops that assemble the bits.
+      auto vec = cast<VectorType>(scale.getType());
+      SmallVector<float> values = {0, 0.5, 1, 1.5, 2, 3, 4, 6};
+      for (int64_t i = 0; i < 8; ++i)
+        values.push_back(-values[i]);
+      Value table = arith::ConstantOp::create(
+          b, loc, DenseElementsAttr::get(vec, ArrayRef<float>(values)));
+      Value v =
+          LLVM::CallIntrinsicOp::create(
+              b, loc, vec, b.getStringAttr("llvm.x86.avx512.permvar.sf.512"),
+              ValueRange{table, w})
+              .getResult(0);
+      return arith::MulFOp::create(b, loc, v, scale);
+    }
+    case QuantScheme::Int4: {
+      // The signed code u ^ 8 − 8, times the scale.
+      auto eight = arith::ConstantOp::create(
+          b, loc,
+          DenseElementsAttr::get(cast<ShapedType>(w.getType()),
+                                 b.getI32IntegerAttr(8)));
+      Value q = arith::SubIOp::create(
+          b, loc, arith::XOrIOp::create(b, loc, w, eight), eight);
+      return arith::MulFOp::create(
+          b, loc, arith::SIToFPOp::create(b, loc, scale.getType(), q), scale);
+    }
     case QuantScheme::Int8:
       break;
     }
-    llvm_unreachable("fp4_m0e4 and mxfp4 only");
+    llvm_unreachable("4-bit formats only");
   }
 
-  void emitTile(OpBuilder &b, Location loc, QuantAttr quant, Value x,
-                Value codes, Value scales, Value offsets, Value out, Value m0,
-                int64_t mr, Value n0, int64_t nr, int64_t groups,
-                int64_t group) const {
+  void emitTile(OpBuilder &b, Location loc, const Operands &ops,
+                ArrayRef<Value> xRows, ArrayRef<Value> outRows, Value n0,
+                int64_t nr) const {
+    QuantAttr quant = ops.quant;
+    Value x = ops.x, codes = ops.codes, scales = ops.scales,
+          offsets = ops.offsets, out = ops.out;
+    int64_t mr = xRows.size(), group = quant.getGroupSize();
     Type f32 = b.getF32Type(), i8 = b.getI8Type();
     auto vec = VectorType::get({width}, f32);
     auto bytes = VectorType::get({width}, i8);
@@ -783,9 +976,7 @@ struct VectorizeNibbleMatmul : OpRewritePattern<linalg::GenericOp> {
       return arith::ConstantOp::create(
           bb, loc, bytes, DenseElementsAttr::get(bytes, bb.getI8IntegerAttr(v)));
     };
-    SmallVector<Value> ms, ns;
-    for (int64_t i = 0; i < mr; ++i)
-      ms.push_back(i ? arith::AddIOp::create(b, loc, m0, c(b, i)) : m0);
+    SmallVector<Value> ns;
     for (int64_t j = 0; j < nr; ++j)
       ns.push_back(j ? arith::AddIOp::create(b, loc, n0, c(b, j)) : n0);
     SmallVector<int64_t> even, odd;
@@ -797,9 +988,15 @@ struct VectorizeNibbleMatmul : OpRewritePattern<linalg::GenericOp> {
         b, loc, vec, DenseElementsAttr::get(vec, b.getF32FloatAttr(0)));
     SmallVector<Value> init(mr * nr, zero);
     auto loop = scf::ForOp::create(
-        b, loc, c(b, 0), c(b, groups), c(b, 1), init,
+        b, loc, c(b, 0), c(b, ops.k / group), c(b, 1), init,
         [&](OpBuilder &lb, Location, Value g, ValueRange acc) {
           SmallVector<Value> next(acc.begin(), acc.end());
+          // The group's first element and code byte.
+          Value gk = arith::MulIOp::create(lb, loc, g, c(lb, group));
+          Value gb = arith::MulIOp::create(lb, loc, g, c(lb, group / 2));
+          auto plus = [&](Value base, int64_t v) -> Value {
+            return v ? arith::AddIOp::create(lb, loc, base, c(lb, v)) : base;
+          };
           SmallVector<Value> s, o;
           for (Value row : ns) {
             Value scale =
@@ -814,12 +1011,12 @@ struct VectorizeNibbleMatmul : OpRewritePattern<linalg::GenericOp> {
           }
           for (int64_t sub = 0; sub < group / (2 * width); ++sub) {
             SmallVector<Value> xe, xo;
-            for (Value row : ms) {
+            for (Value row : xRows) {
               Value a = vector::LoadOp::create(
-                  lb, loc, vec, x, ValueRange{row, g, c(lb, sub * 2 * width)});
+                  lb, loc, vec, x, ValueRange{row, plus(gk, sub * 2 * width)});
               Value bv = vector::LoadOp::create(
                   lb, loc, vec, x,
-                  ValueRange{row, g, c(lb, sub * 2 * width + width)});
+                  ValueRange{row, plus(gk, sub * 2 * width + width)});
               xe.push_back(vector::ShuffleOp::create(lb, loc, a, bv, even));
               xo.push_back(vector::ShuffleOp::create(lb, loc, a, bv, odd));
             }
@@ -840,7 +1037,8 @@ struct VectorizeNibbleMatmul : OpRewritePattern<linalg::GenericOp> {
                         DenseElementsAttr::get(vec, lb.getF32FloatAttr(-8)))));
             for (int64_t j = 0; j < nr; ++j) {
               Value q = vector::LoadOp::create(
-                  lb, loc, bytes, codes, ValueRange{ns[j], g, c(lb, sub * width)});
+                  lb, loc, bytes, codes,
+                  ValueRange{ns[j], plus(gb, sub * width)});
               if (int4) {
                 q = arith::XOrIOp::create(lb, loc, q, splat8(lb, 0x88));
                 Value lo = arith::SIToFPOp::create(
@@ -883,11 +1081,121 @@ struct VectorizeNibbleMatmul : OpRewritePattern<linalg::GenericOp> {
         Value sum = vector::ReductionOp::create(
             b, loc, vector::CombiningKind::ADD, loop.getResult(i * nr + j),
             Value(), fast);
-        SmallVector<Value, 2> at = {ms[i], ns[j]};
+        SmallVector<Value, 2> at = {outRows[i], ns[j]};
         Value old = memref::LoadOp::create(b, loc, out, at);
         memref::StoreOp::create(b, loc, arith::AddFOp::create(b, loc, old, sum),
                                 out, at);
       }
+  }
+};
+
+/// The routed 4-bit matmul of the reference's expert FFN (h[t, j, i] +=
+/// in[t, (j,) x] · W[ids[t, j], i, x], the nibble of byte x/2 decoded with
+/// its group's scale (and offset) in the body, the generic tagged with its
+/// `chimera.quant`) as a grouped GEMM of the nibble tiles above: a grid
+/// over (expert, blocks of `rows` weight rows) whose items list the slots
+/// routed to their expert, so a decode step reads only the routed experts'
+/// codes.
+struct VectorizeRoutedNibbleMatmul : OpRewritePattern<linalg::GenericOp> {
+  VectorizeRoutedNibbleMatmul(MLIRContext *ctx,
+                              const VectorizeNibbleMatmul &kernel)
+      : OpRewritePattern(ctx), kernel(kernel) {}
+
+  const VectorizeNibbleMatmul &kernel;
+
+  LogicalResult matchAndRewrite(linalg::GenericOp op,
+                                PatternRewriter &rewriter) const override {
+    auto quant = op->getAttrOfType<QuantAttr>("chimera.quant");
+    if (!kernel.takes(quant) || !op.hasPureBufferSemantics() ||
+        op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 ||
+        op.getNumLoops() != 4)
+      return failure();
+    SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+    bool inPerSlot = isDims(maps[0], {0, 1, 3});
+    if ((!inPerSlot && !isDims(maps[0], {0, 3})) || !isDims(maps[1], {0, 1}) ||
+        !isDims(maps[2], {0, 1, 2}))
+      return failure();
+    Value in = op.getDpsInputs()[0], ids = op.getDpsInputs()[1],
+          out = op.getDpsInits()[0];
+    auto inType = cast<MemRefType>(in.getType());
+    auto outType = cast<MemRefType>(out.getType());
+    auto idsType = cast<MemRefType>(ids.getType());
+    int64_t k = inType.getShape().back(), group = quant.getGroupSize();
+    if (ShapedType::isDynamic(k) || k % group != 0 ||
+        !inType.getLayout().isIdentity() || !outType.getLayout().isIdentity() ||
+        !idsType.getLayout().isIdentity() || !inType.getElementType().isF32() ||
+        !outType.getElementType().isF32() ||
+        ShapedType::isDynamic(idsType.getDimSize(1)))
+      return failure();
+    // The body loads the codes [E, N, K/2], then the group scales [E, N,
+    // K/G] (f32, or i8 exponents for mxfp4), then fp4_m0e4's offsets shaped
+    // as the scales; all are views of the archive defined outside the op.
+    Value codes;
+    SmallVector<Value, 2> perGroup;
+    for (auto load : op.getRegion().front().getOps<memref::LoadOp>()) {
+      auto type = cast<MemRefType>(load.getMemRef().getType());
+      if (type.getRank() != 3 || !type.hasStaticShape() ||
+          !type.getLayout().isIdentity() ||
+          op->isAncestor(load.getMemRef().getParentRegion()->getParentOp()))
+        return failure();
+      if (!codes && type.getElementType().isInteger(8) &&
+          type.getDimSize(2) == k / 2)
+        codes = load.getMemRef();
+      else if (type.getDimSize(2) == k / group)
+        perGroup.push_back(load.getMemRef());
+      else
+        return failure();
+    }
+    if (!codes || perGroup.size() != (quant.hasOffsets() ? 2u : 1u))
+      return failure();
+    auto codesType = cast<MemRefType>(codes.getType());
+    int64_t experts = codesType.getDimSize(0), n = codesType.getDimSize(1);
+    for (Value v : perGroup) {
+      auto type = cast<MemRefType>(v.getType());
+      if (type.getDimSize(0) != experts || type.getDimSize(1) != n)
+        return failure();
+    }
+
+    Location loc = op.getLoc();
+    auto c = [&](OpBuilder &b, int64_t v) -> Value {
+      return arith::ConstantIndexOp::create(b, loc, v);
+    };
+    SmallVector<ReassociationIndices> flat = {{0, 1}, {2}};
+    Value out2d = memref::CollapseShapeOp::create(rewriter, loc, out, flat);
+    Value x2d =
+        inPerSlot
+            ? Value(memref::CollapseShapeOp::create(rewriter, loc, in, flat))
+            : in;
+    Value idsFlat = memref::CollapseShapeOp::create(
+        rewriter, loc, ids, SmallVector<ReassociationIndices>{{0, 1}});
+    Value slots = memref::DimOp::create(rewriter, loc, idsFlat, 0);
+    Value c0 = c(rewriter, 0), c1 = c(rewriter, 1);
+    auto grid = scf::ParallelOp::create(
+        rewriter, loc, ValueRange{c0, c0},
+        ValueRange{c(rewriter, experts),
+                   c(rewriter, llvm::divideCeil(n, kernel.f32Kernel.panel()))},
+        ValueRange{c1, c1});
+    grid->setAttr("chimera.block_size", rewriter.getI64IntegerAttr(1));
+    OpBuilder gb = OpBuilder::atBlockBegin(grid.getBody());
+    Value buf = kernel.f32Kernel.packBuffer(gb, loc);
+    Value e = grid.getInductionVars()[0];
+    // The list of slots routed to expert e lives on the stack for one item.
+    auto [b, list, count] = collectSlots(gb, loc, idsFlat, slots, e);
+    VectorizeNibbleMatmul::Operands ops{
+        quant,
+        x2d,
+        expertSlice(b, loc, codes, e),
+        expertSlice(b, loc, perGroup[0], e),
+        quant.hasOffsets() ? expertSlice(b, loc, perGroup[1], e) : Value(),
+        out2d,
+        n,
+        k,
+        list,
+        inPerSlot ? 1 : idsType.getDimSize(1)};
+    kernel.emitItem(b, loc, ops, grid.getInductionVars()[1], count, buf);
+    memref::AllocaScopeReturnOp::create(b, loc, ValueRange{});
+    rewriter.eraseOp(op);
+    return success();
   }
 };
 
@@ -908,8 +1216,9 @@ struct VectorizeMatmulsPass
     patterns.add<VectorizeMatmul>(&getContext(), vectorWidth, rows, cols,
                                   chunk);
     patterns.add<VectorizeRoutedMatmul>(&getContext(), kernel);
-    patterns.add<VectorizeNibbleMatmul>(&getContext(), vectorWidth, rows,
-                                        cols);
+    VectorizeNibbleMatmul nibble(&getContext(), kernel, tableLookups);
+    patterns.add<VectorizeNibbleMatmul>(&getContext(), kernel, tableLookups);
+    patterns.add<VectorizeRoutedNibbleMatmul>(&getContext(), nibble);
     if (int8Activations)
       populateVnniMatmulPatterns(patterns, rows, cols);
     // One rewrite per matmul; the kernels it creates never match again.

@@ -108,18 +108,10 @@ Value GraphBuilder::paramStack(llvm::ArrayRef<std::string> names,
                                   b.getArrayAttr(attrs));
 }
 
-ch::QuantAttr GraphBuilder::stackQuant() const {
-  if (!quant)
-    return {};
-  if (quant.getScheme() == ch::QuantScheme::Int8 || fourBitExperts)
-    return quant;
-  return {};
-}
-
 GraphBuilder::Stack
 GraphBuilder::maybeQuantisedStack(llvm::ArrayRef<std::string> names,
                                   llvm::ArrayRef<int64_t> memberShape) {
-  ch::QuantAttr q = stackQuant();
+  ch::QuantAttr q = quant;
   if (!q)
     return {paramStack(names, memberShape), Value(), Value()};
   for (const std::string &name : names)

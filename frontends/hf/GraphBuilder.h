@@ -63,13 +63,14 @@ public:
   /// `chimera.param_stack [names] : tensor<N x member x elt>`.
   /// With an int8 quant scheme set: the stacked int8 codes of `names` and
   /// their scales ([E, rows]), params the archive writer quantises; with a
-  /// 4-bit scheme and setFourBitExperts: codes [E, rows, cols/2], scales
+  /// 4-bit scheme: codes [E, rows, cols/2], scales
   /// [E, rows, cols/G] (i8 exponents for mxfp4) and, for fp4_m0e4, offsets
   /// of the scales' shape; else the stack in the matrix type alone.
   Stack maybeQuantisedStack(llvm::ArrayRef<std::string> names,
                             llvm::ArrayRef<int64_t> memberShape);
-  /// The scheme expert stacks are stored in (null: --dtype).
-  mlir::chimera::QuantAttr stackQuant() const;
+  /// The scheme linear layers and expert stacks are stored in (null:
+  /// --dtype).
+  mlir::chimera::QuantAttr quantScheme() const { return quant; }
   mlir::Value paramStack(llvm::ArrayRef<std::string> names,
                          llvm::ArrayRef<int64_t> memberShape);
 
@@ -77,9 +78,6 @@ public:
   /// Linear layers read their weights quantised with `quant` from now on
   /// (null: in the matrix element type). See quantisedLinear.
   void setQuant(mlir::chimera::QuantAttr q) { quant = q; }
-  /// Expert stacks take the 4-bit schemes as well; int8 always applies to
-  /// them.
-  void setFourBitExperts(bool enable) { fourBitExperts = enable; }
 
   /// x · Wᵀ (+ b). With a quant scheme set and `quantise`, the weight is the
   /// scheme's storage (`chimera.quant_part = "codes"`) plus its scales (and
@@ -122,7 +120,6 @@ private:
   const Checkpoint &ckpt;
   mlir::Type elt, matrixElt;
   mlir::chimera::QuantAttr quant;
-  bool fourBitExperts = false;
   mlir::Location loc;
   mlir::Block *paramBlock = nullptr;
   const llvm::StringMap<mlir::Value> *overrides = nullptr;

@@ -249,10 +249,7 @@ public:
   }
 
   llvm::Error takeError() { return g.takeError(); }
-  void setQuant(ch::QuantAttr quant, bool fourBitExperts) {
-    g.setQuant(quant);
-    g.setFourBitExperts(fourBitExperts);
-  }
+  void setQuant(ch::QuantAttr quant) { g.setQuant(quant); }
   std::optional<double> depthCapacity;
   bool causalRouting = false;
   std::vector<double> depthThresholds;
@@ -464,9 +461,8 @@ private:
     auto down = g.maybeQuantisedStack(names(s.expertDown), {hs, is});
     Value y = ch::ExpertFfnOp::create(
         b, loc, tokens, route.getWeights(), route.getIds(), up.codes,
-        down.codes, gate.codes, up.scales, down.scales, gate.scales,
-        up.offsets, down.offsets, gate.offsets, activationOf(c.hiddenAct),
-        g.stackQuant());
+        down.codes, gate.codes, up.scales, down.scales, gate.scales, up.offsets,
+        down.offsets, gate.offsets, activationOf(c.hiddenAct), g.quantScheme());
     return g.unflattenTokens(y, x);
   }
 
@@ -589,7 +585,7 @@ importCheckpoint(MLIRContext &ctx, const Checkpoint &ckpt,
         "whole sequence and reruns it per decode step, which needs the logits "
         "of every position; last-position-only logits are not available");
   importer.lastLogitsOnly = options.lastLogitsOnly;
-  importer.setQuant(options.quant, options.fourBitExperts);
+  importer.setQuant(options.quant);
   importer.depthCapacity = options.depthCapacity;
   SmallVector<Type> results = {RankedTensorType::get(
       {dyn, options.lastLogitsOnly ? 1 : dyn, c.vocabSize}, elt)};

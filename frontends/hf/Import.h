@@ -49,17 +49,13 @@ struct ImportOptions {
   /// `logits` is [B, 1, V] and the LM head runs once per row, not once per
   /// prompt token. Not for models whose decode reruns the sequence.
   bool lastLogitsOnly = false;
-  /// Linear weights stored quantised (null: in `weightType`); with int8
-  /// (and the 4-bit schemes with `fourBitExperts`), expert FFN stacks too. Routers, the
-  /// Mamba dt_proj, embedding tables and the other expert FFNs stay in
-  /// `weightType` (an LM head tied
-  /// to the embedding gets a quantised copy); norms, SSM A/D, conv and
-  /// biases are f32.
+  /// Linear weights and expert FFN stacks stored quantised (null: in
+  /// `weightType`; 4-bit expert stacks are codes [E, N, K/2], scales [E, N,
+  /// K/G], fp4_m0e4's offsets as its scales). Routers, the Mamba dt_proj
+  /// and embedding tables stay in `weightType` (an LM head tied to the
+  /// embedding gets a quantised copy); norms, SSM A/D, conv and biases are
+  /// f32.
   mlir::chimera::QuantAttr quant;
-  /// With a 4-bit scheme: expert FFN stacks take it too (codes [E, N,
-  /// K/2], scales [E, N, K/G], fp4_m0e4's offsets as its scales). Set where
-  /// a kernel reads them at speed (see chimera-compile).
-  bool fourBitExperts = false;
   /// Mixture-of-Depths: the fraction of tokens each routed block takes
   /// (the public reference hard-codes 0.125).
   std::optional<double> depthCapacity;

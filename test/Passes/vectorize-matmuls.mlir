@@ -1,6 +1,7 @@
 // RUN: chimera-opt %s --split-input-file --chimera-vectorize-matmuls="rows=8 cols=3 k-chunk=32" | FileCheck %s
 // RUN: chimera-opt %s --split-input-file --chimera-vectorize-matmuls --chimera-outline-kernels --canonicalize | FileCheck %s --check-prefix=GRID
 // RUN: chimera-opt %s --split-input-file --chimera-vectorize-matmuls="int8-activations=true" | FileCheck %s --check-prefix=VNNI
+// RUN: chimera-opt %s --split-input-file --chimera-vectorize-matmuls="table-lookups=true" | FileCheck %s --check-prefix=TABLE
 
 // x·Wᵀ with a bf16 weight, N = 40: one grid item per panel of 32 weight
 // rows (the second holds the ragged 8 rows). A full panel takes the packed
@@ -192,18 +193,22 @@ func.func @int8_weight(%x: memref<?x64xf32>, %w: memref<32x64xi8>, %s: memref<32
 #og = affine_map<(d0, d1, d2, d3) -> (d0, d1)>
 // CHECK-LABEL: func.func @int4_weight(
 // CHECK-SAME: %[[X:.*]]: memref<?x2x32xf32>, %[[Q:.*]]: memref<16x2x16xi8>, %[[S:.*]]: memref<16x2xf32>, %[[OUT:.*]]: memref<?x16xf32>)
+// CHECK: %[[XF:.*]] = memref.collapse_shape %[[X]] {{\[\[}}0], [1, 2]] : memref<?x2x32xf32> into memref<?x64xf32>
+// CHECK: %[[QF:.*]] = memref.collapse_shape %[[Q]] {{\[\[}}0], [1, 2]] : memref<16x2x16xi8> into memref<16x32xi8>
 // CHECK: scf.parallel
 // CHECK: scf.for %[[G:[^ ]*]] = %{{.*}} to %c2{{[_0-9]*}} step %c1{{.*}} iter_args(
+// CHECK: %[[GK:.*]] = arith.muli %[[G]], %c32
 // CHECK: memref.load %[[S]][%{{.*}}, %[[G]]]
-// CHECK: vector.load %[[X]][%{{.*}}, %[[G]], %c0{{.*}}] : memref<?x2x32xf32>, vector<16xf32>
-// CHECK: vector.load %[[X]][%{{.*}}, %[[G]], %c16{{.*}}] : memref<?x2x32xf32>, vector<16xf32>
+// CHECK: vector.load %[[XF]][%{{.*}}, %[[GK]]] : memref<?x64xf32>, vector<16xf32>
+// CHECK: %[[GK16:.*]] = arith.addi %[[GK]], %c16
+// CHECK-NEXT: vector.load %[[XF]][%{{.*}}, %[[GK16]]] : memref<?x64xf32>, vector<16xf32>
 // CHECK: vector.shuffle {{.*}} [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30]
 // CHECK: vector.shuffle {{.*}} [1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31]
 // The −8·(even + odd) term per x row, then per weight row: one xor makes
 // both nibbles offset-binary, two conversions, and the group's scale once.
 // CHECK: arith.addf
 // CHECK: arith.mulf
-// CHECK: vector.load %[[Q]][%{{.*}}, %[[G]], %c0{{.*}}] : memref<16x2x16xi8>, vector<16xi8>
+// CHECK: vector.load %[[QF]][%{{.*}}, %{{.*}}] : memref<16x32xi8>, vector<16xi8>
 // CHECK: arith.xori
 // CHECK: arith.andi
 // CHECK: arith.sitofp {{.*}} : vector<16xi8> to vector<16xf32>
@@ -388,6 +393,72 @@ func.func @zero_filled(%x: memref<?x64xf32>, %q: memref<16x64xi8>, %s: memref<16
     %ws = arith.mulf %sc, %w : f32
     %p = arith.mulf %a, %ws : f32
     %r = arith.addf %acc, %p : f32
+    linalg.yield %r : f32
+  }
+  return
+}
+
+// -----
+
+// The routed mxfp4 matmul of an expert FFN (codes [E, N, K/2], E8M0 scales
+// [E, N, K/G], tagged with its #chimera.quant): a grid over (expert,
+// panel of 32 weight rows) whose items list their expert's slots. From 64
+// slots the panel is decoded (E2M1 times 2^e) into the packed kernel's
+// buffer, the even and odd elements interleaved back into K order; fewer
+// take the nibble tiles, a loop over blocks of 8 weight rows.
+// CHECK-LABEL: func.func @routed_mxfp4(
+// CHECK-SAME: %[[IN:.*]]: memref<?x64xf32>, %[[IDS:.*]]: memref<?x2xi64>, %[[Q:.*]]: memref<2x32x32xi8>, %[[S:.*]]: memref<2x32x2xi8>, %[[OUT:.*]]: memref<?x2x32xf32>)
+// CHECK: scf.parallel (%[[E:.*]], %[[P:.*]]) = {{.*}} to (%c2{{[_0-9]*}}, %c1{{[_0-9]*}})
+// CHECK: %[[BUF:.*]] = memref.alloca() {alignment = 64 : i64} : memref<256x32xf32>
+// CHECK: memref.alloca_scope
+// CHECK: %[[LIST:.*]] = memref.alloca(%{{.*}}) : memref<?xindex>
+// CHECK: %[[COUNT:.*]] = scf.for
+// CHECK-DAG: %[[EQ:.*]] = memref.subview %[[Q]][%[[E]], 0, 0] [1, 32, 32] [1, 1, 1]
+// CHECK-DAG: %[[ES:.*]] = memref.subview %[[S]][%[[E]], 0, 0] [1, 32, 2] [1, 1, 1]
+// CHECK: %[[MANY:.*]] = arith.cmpi sge, %[[COUNT]], %c64{{[_0-9]*}}
+// CHECK: scf.if %[[MANY]] {
+// CHECK: memref.load %[[ES]]
+// CHECK: vector.load %[[EQ]]{{.*}} : memref<32x32xi8, strided<[32, 1], offset: ?>>, vector<16xi8>
+// CHECK: arith.select
+// CHECK: vector.shuffle {{.*}} [0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23]
+// CHECK: vector.shuffle {{.*}} [8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31]
+// CHECK: vector.store %{{.*}}, %[[BUF]]
+// Slot s is out row s and x row s / 2 (its token).
+// CHECK: memref.load %[[LIST]]
+// CHECK: arith.divui %{{.*}}, %c2{{[_0-9]*}}
+// CHECK: vector.load %[[BUF]]
+// CHECK: } else {
+// CHECK: scf.for %{{.*}} = %c0{{[_0-9]*}} to %c32{{[_0-9]*}} step %c8{{[_0-9]*}}
+// CHECK: vector.load %[[EQ]]
+// CHECK: } {chimera.block_size = 1 : i64}
+// CHECK-NOT: linalg.generic
+// With table lookups (AVX-512), a code's E2M1 value is one vpermps.
+// TABLE-LABEL: func.func @routed_mxfp4(
+// TABLE: %[[VALUES:.*]] = arith.constant dense<[0.000000e+00, 5.000000e-01, 1.000000e+00, 1.500000e+00, 2.000000e+00, 3.000000e+00, 4.000000e+00, 6.000000e+00, -0.000000e+00, -5.000000e-01, -1.000000e+00, -1.500000e+00, -2.000000e+00, -3.000000e+00, -4.000000e+00, -6.000000e+00]> : vector<16xf32>
+// TABLE: llvm.call_intrinsic "llvm.x86.avx512.permvar.sf.512"(%[[VALUES]], %{{.*}}) : (vector<16xf32>, vector<16xi32>) -> vector<16xf32>
+// TABLE-NOT: arith.select {{.*}} : vector<16xi1>, vector<16xi32>
+// TABLE: return
+func.func @routed_mxfp4(%in: memref<?x64xf32>, %ids: memref<?x2xi64>, %q: memref<2x32x32xi8>, %s: memref<2x32x2xi8>, %out: memref<?x2x32xf32>) {
+  linalg.generic {indexing_maps = [affine_map<(t, j, i, x) -> (t, x)>, affine_map<(t, j, i, x) -> (t, j)>, affine_map<(t, j, i, x) -> (t, j, i)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%in, %ids : memref<?x64xf32>, memref<?x2xi64>) outs(%out : memref<?x2x32xf32>)
+      attrs = {chimera.quant = #chimera.quant<mxfp4, group_size = 32>} {
+  ^bb0(%a: f32, %id: i64, %o: f32):
+    %c1 = arith.constant 1 : index
+    %c32 = arith.constant 32 : index
+    %e = arith.index_cast %id : i64 to index
+    %i = linalg.index 2 : index
+    %x = linalg.index 3 : index
+    %byte = arith.shrui %x, %c1 : index
+    %code = memref.load %q[%e, %i, %byte] : memref<2x32x32xi8>
+    %g = arith.divui %x, %c32 : index
+    %exp = memref.load %s[%e, %i, %g] : memref<2x32x2xi8>
+    // Stands in for the decode: the kernels ignore the body's arithmetic
+    // and decode by the tag.
+    %cf = arith.sitofp %code : i8 to f32
+    %sf = arith.sitofp %exp : i8 to f32
+    %w = arith.mulf %cf, %sf : f32
+    %p = arith.mulf %a, %w : f32
+    %r = arith.addf %o, %p : f32
     linalg.yield %r : f32
   }
   return

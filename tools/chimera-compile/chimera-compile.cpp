@@ -522,33 +522,20 @@ int main(int argc, char **argv) {
     if (kernelTarget.isGpu())
       return fail("--quant-activations=int8 is x86-only (--target=" + target +
                   ")");
+  }
+  if (!kernelTarget.isGpu()) {
     auto tm = x86::createTargetMachine(targetCpu);
     if (!tm)
       return fail(llvm::toString(tm.takeError()));
-    if (!(*tm)->getMCSubtargetInfo()->checkFeatures("+avx512vnni"))
+    const llvm::MCSubtargetInfo *cpu = (*tm)->getMCSubtargetInfo();
+    if (quantActivations == ActivationsOpt::Int8 &&
+        !cpu->checkFeatures("+avx512vnni"))
       return fail("--quant-activations=int8 needs AVX512-VNNI, which "
                   "--target-cpu=" + targetCpu + " (" +
                   (*tm)->getTargetCPU().str() + ") lacks");
-    kernelTarget.int8Activations = true;
+    kernelTarget.int8Activations = quantActivations == ActivationsOpt::Int8;
+    kernelTarget.avx512 = cpu->checkFeatures("+avx512f");
   }
-  // 4-bit expert stacks where a kernel reads them at speed: the GPU
-  // targets decode any generic; x86 needs the int8-activation kernel
-  // (int4 only). x86's generic 4-bit expert loops ran mixtral-tiny's
-  // decode at 1/13 of its speed with f32 experts.
-  importOptions.fourBitExperts =
-      kernelTarget.isGpu() || kernelTarget.int8Activations;
-  // Not a silent fallback: say which expert FFNs the format leaves alone.
-  if (quantFormat != QuantOpt::None && (*ckpt)->config().numExperts > 0 &&
-      quantFormat != QuantOpt::Int8 && !importOptions.fourBitExperts)
-    llvm::errs() << "chimera-compile: note: --quant="
-                 << (quantFormat == QuantOpt::Int4      ? "int4"
-                     : quantFormat == QuantOpt::Fp4M0E4 ? "fp4-m0e4"
-                                                        : "mxfp4")
-                 << " leaves the expert FFNs' weights in --dtype ("
-                 << (weightDtype == DTypeOpt::BF16 ? "bf16" : "f32")
-                 << "): on x86, experts are stored quantised with int8, "
-                    "and with int4 with --quant-activations=int8 (GPU "
-                    "targets take every format)\n";
   if (codegenJobs < 0 || codegenJobs > 1024)
     return fail("--jobs=" + std::to_string(int64_t(codegenJobs)) +
                 ": must be in [1, 1024] (0 or absent: one per hardware thread)");
