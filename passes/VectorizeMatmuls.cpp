@@ -275,9 +275,16 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
       OpBuilder tb = branch.getThenBodyBuilder();
       emitPacked(tb, mm, m, n0, buf);
       OpBuilder eb = branch.getElseBodyBuilder();
-      for (int64_t g = 0; g < p; g += rows)
-        emitRows(eb, mm, m, g ? arith::AddIOp::create(eb, loc, n0, c(eb, g)) : n0,
-                 std::min(rows, p - g));
+      int64_t blocked = p / rows * rows;
+      auto blocks = scf::ForOp::create(eb, loc, c(eb, 0), c(eb, blocked),
+                                       c(eb, rows));
+      OpBuilder lb = OpBuilder::atBlockBegin(blocks.getBody());
+      emitRows(lb, mm, m,
+               arith::AddIOp::create(lb, loc, n0, blocks.getInductionVar()),
+               rows);
+      if (blocked < p)
+        emitRows(eb, mm, m, arith::AddIOp::create(eb, loc, n0, c(eb, blocked)),
+                 p - blocked);
     };
     if (fullItems * p == mm.n)
       return full(b);

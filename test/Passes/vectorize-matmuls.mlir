@@ -5,8 +5,9 @@
 
 // x·Wᵀ with a bf16 weight, N = 40: one grid item per panel of 32 weight
 // rows (the second holds the ragged 8 rows). A full panel takes the packed
-// broadcast-form kernel for 256 x rows or more, else four 8-row dot-product
-// groups; K = 40 is one 32-chunk of two vectors and a masked chunk of 8.
+// broadcast-form kernel for 256 x rows or more, else a loop over four
+// 8-row dot-product blocks; K = 40 is one 32-chunk of two vectors and a
+// masked chunk of 8.
 // CHECK-LABEL: func.func @bf16_weight(
 // CHECK-SAME: %[[X:.*]]: memref<?x?x40xf32>, %[[W:.*]]: memref<40x40xbf16>, %[[OUT:.*]]: memref<?x?x40xf32>)
 // CHECK-DAG: %[[X2:.*]] = memref.collapse_shape %[[X]] {{\[\[}}0, 1], [2]]
@@ -34,7 +35,9 @@
 // CHECK-COUNT-12: vector.fma
 // CHECK: vector.store %{{.*}}, %[[OUT2]]
 // CHECK: } else {
-// Few rows: dot-product tiles of 3 x rows by 8 weight rows.
+// Few rows: dot-product tiles of 3 x rows by 8 weight rows, in a loop over
+// the panel's blocks of 8 (unrolled copies cost decode speed).
+// CHECK: scf.for %{{.*}} = %c0{{[_0-9]*}} to %c32{{[_0-9]*}} step %c8
 // CHECK: scf.for %[[K:.*]] = %{{.*}} to %{{.*}} step %c16{{.*}} iter_args(
 // CHECK-COUNT-3: vector.load %[[X2]][%{{.*}}, %[[K]]] : memref<?x40xf32>, vector<16xf32>
 // CHECK: vector.load %[[W]][%{{.*}}, %[[K]]] : memref<40x40xbf16>, vector<16xbf16>
