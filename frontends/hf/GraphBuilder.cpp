@@ -6,6 +6,8 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 
+#include <algorithm>
+
 using namespace mlir;
 using namespace ::chimera::hf;
 namespace ch = ::mlir::chimera;
@@ -108,6 +110,13 @@ Value GraphBuilder::paramStack(llvm::ArrayRef<std::string> names,
                                   b.getArrayAttr(attrs));
 }
 
+/// `--quant=<scheme>` as the user typed it (fp4-m0e4, not fp4_m0e4).
+static std::string quantFlag(ch::QuantAttr q) {
+  std::string scheme = ch::stringifyQuantScheme(q.getScheme()).str();
+  std::replace(scheme.begin(), scheme.end(), '_', '-');
+  return "--quant=" + scheme;
+}
+
 GraphBuilder::Stack
 GraphBuilder::maybeQuantisedStack(llvm::ArrayRef<std::string> names,
                                   llvm::ArrayRef<int64_t> memberShape) {
@@ -129,8 +138,7 @@ GraphBuilder::maybeQuantisedStack(llvm::ArrayRef<std::string> names,
   if (q.getElementsPerByte() == 2) {
     int64_t group = q.getGroupSize();
     if (cols % group != 0) {
-      fail("--quant=" + ch::stringifyQuantScheme(q.getScheme()) +
-           ": group size " + llvm::Twine(group) + " does not divide the " +
+      fail(quantFlag(q) + ": group size " + llvm::Twine(group) + " does not divide the " +
            llvm::Twine(cols) + " columns of '" + names.front() + "'");
       return {paramStack(names, memberShape), Value(), Value()};
     }
@@ -179,15 +187,15 @@ Value GraphBuilder::quantisedLinear(Value x, llvm::StringRef weight,
     return ch::LinearOp::create(b, loc, x, w, Value(), Value(), biasParam(),
                                 ch::QuantAttr());
   };
-  llvm::StringRef scheme = ch::stringifyQuantScheme(quant.getScheme());
+  std::string flag = quantFlag(quant);
   if (group > 0 && in % group != 0) {
-    fail("--quant=" + scheme + ": group size " + llvm::Twine(group) +
+    fail(flag + ": group size " + llvm::Twine(group) +
          " does not divide the " + llvm::Twine(in) + " columns of '" + weight +
          "'");
     return unquantised();
   }
   if (in % perByte != 0) {
-    fail("--quant=" + scheme + ": '" + weight +
+    fail(flag + ": '" + weight +
          "' has an odd number of columns (" + llvm::Twine(in) +
          "); 4-bit codes are packed two per byte");
     return unquantised();

@@ -454,15 +454,25 @@ private:
         n.push_back(p + "experts." + std::to_string(i) + "." + proj + ".weight");
       return n;
     };
-    // int8 quantises the experts too (one scale per expert output row), and
-    // the 4-bit schemes where the target reads them at speed.
+    // The experts take the scheme too (int8: one scale per expert output
+    // row; 4-bit: codes and group scales).
+    ch::QuantAttr quant = g.quantScheme();
     auto gate = g.maybeQuantisedStack(names(s.expertGate), {is, hs});
     auto up = g.maybeQuantisedStack(names(s.expertUp), {is, hs});
     auto down = g.maybeQuantisedStack(names(s.expertDown), {hs, is});
+    if (quant && (!gate.scales || !up.scales || !down.scales)) {
+      // A stack the scheme cannot take (a group size that does not divide
+      // its columns) is an error already recorded; the op is built
+      // unquantised so that the import goes on to report every problem.
+      gate = {g.paramStack(names(s.expertGate), {is, hs})};
+      up = {g.paramStack(names(s.expertUp), {is, hs})};
+      down = {g.paramStack(names(s.expertDown), {hs, is})};
+      quant = {};
+    }
     Value y = ch::ExpertFfnOp::create(
         b, loc, tokens, route.getWeights(), route.getIds(), up.codes,
         down.codes, gate.codes, up.scales, down.scales, gate.scales, up.offsets,
-        down.offsets, gate.offsets, activationOf(c.hiddenAct), g.quantScheme());
+        down.offsets, gate.offsets, activationOf(c.hiddenAct), quant);
     return g.unflattenTokens(y, x);
   }
 
