@@ -304,17 +304,18 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
     }
   }
 
-  /// out[:, n0 : n0+panel] += x · w[n0 : n0+panel]ᵀ in the broadcast form:
-  /// per K chunk the panel is packed K-major into a stack buffer
-  /// (buf[k][j] = w[n0+j, k], upcast to f32), then each tile of kPackRows
-  /// x rows keeps kPackRows × 2 vector accumulators over output columns:
-  /// per k, two contiguous panel loads and one broadcast x value per row,
-  /// no horizontal sums.
-  /// Fills `buf` with the panel's weights for K in [k0, k0 + kc):
-  /// buf[k - k0][j] = w[n0 + j, k] as f32.
+  /// Fills the packing buffer with the panel's weights for K in [k0, k0 +
+  /// kc): buf[k - k0][j] = w[n0 + j, k] as f32.
   using PackPanel =
       function_ref<void(OpBuilder &b, Value n0, Value k0, int64_t kc)>;
 
+  /// out[:, n0 : n0+panel] += x · w[n0 : n0+panel]ᵀ in the broadcast form:
+  /// per K chunk the panel is packed K-major into a stack buffer
+  /// (buf[k][j] = w[n0+j, k], upcast to f32; by `pack` where given, else
+  /// from mm.w by packPanel), then each tile of kPackRows x rows keeps
+  /// kPackRows × 2 vector accumulators over output columns: per k, two
+  /// contiguous panel loads and one broadcast x value per row, no
+  /// horizontal sums.
   void emitPacked(OpBuilder &b, const Matmul &mm, Value m, Value n0, Value buf,
                   PackPanel pack = {}) const {
     Location loc = n0.getLoc();
@@ -417,25 +418,25 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
             ValueRange{arith::AddIOp::create(kb, loc, kk, c(kb, i)),
                        c(kb, jb)});
       }
+    }
+    if (kFull < kc) {
+      auto pack = scf::ForOp::create(sb, loc, c(sb, 0), c(sb, p), c(sb, 1));
+      OpBuilder pb = OpBuilder::atBlockBegin(pack.getBody());
+      Value j = pack.getInductionVar();
+      Value row = arith::AddIOp::create(pb, loc, n0, j);
+      Value scale = mm.scales ? Value(memref::LoadOp::create(pb, loc, mm.scales,
+                                                             ValueRange{row}))
+                              : Value();
+      for (int64_t kk = kFull; kk < kc; ++kk) {
+        Value v = memref::LoadOp::create(
+            pb, loc, mm.w,
+            ValueRange{row, arith::AddIOp::create(pb, loc, k0, c(pb, kk))});
+        v = toF32(pb, loc, v, f32);
+        if (scale)
+          v = arith::MulFOp::create(pb, loc, v, scale);
+        memref::StoreOp::create(pb, loc, v, buf, ValueRange{c(pb, kk), j});
       }
-      if (kFull < kc) {
-        auto pack = scf::ForOp::create(sb, loc, c(sb, 0), c(sb, p), c(sb, 1));
-        OpBuilder pb = OpBuilder::atBlockBegin(pack.getBody());
-        Value j = pack.getInductionVar();
-        Value row = arith::AddIOp::create(pb, loc, n0, j);
-        Value scale = mm.scales ? Value(memref::LoadOp::create(
-                                      pb, loc, mm.scales, ValueRange{row}))
-                                : Value();
-        for (int64_t kk = kFull; kk < kc; ++kk) {
-          Value v = memref::LoadOp::create(
-              pb, loc, mm.w,
-              ValueRange{row, arith::AddIOp::create(pb, loc, k0, c(pb, kk))});
-          v = toF32(pb, loc, v, f32);
-          if (scale)
-            v = arith::MulFOp::create(pb, loc, v, scale);
-          memref::StoreOp::create(pb, loc, v, buf, ValueRange{c(pb, kk), j});
-        }
-      }
+    }
   }
 
   /// The packing buffer of one grid item: a static stack allocation at the
