@@ -280,6 +280,16 @@ def VectorizeMatmuls : Pass<"chimera-vectorize-matmuls"> {
     A dense matmul whose output is zero-filled right before it drops the
     fill: each item's first K chunk stores its sums instead of adding them.
 
+    4-bit weights (the generic the reference lowering tags with its
+    `#chimera.quant<int4|fp4_m0e4|mxfp4>`, groups a multiple of 2 ×
+    vector-width) take panel items too: below 64 x rows, dot-product tiles
+    that unpack each code vector into the even and odd elements; from 64
+    rows, the panel is decoded into the packing buffer and the
+    broadcast-form kernel runs on it. The routed expert matmuls (int8 and
+    4-bit stacks) are a grid over (expert, panel) whose items run these
+    kernels on the slots routed to their expert. With `table-lookups`,
+    mxfp4 codes decode by one `vpermps` over E2M1's 16 values.
+
     With `int8-activations`, int4 matmuls (groups of 32 or multiples of 64;
     dense, and the routed experts' grouped GEMM) and dense int8 ones (K a
     multiple of 32) quantise x first, in blocks of 32 as llama.cpp's Q8_0
