@@ -153,6 +153,31 @@ SlotList collectSlots(OpBuilder &gb, Location loc, Value ids, Value slots,
   return {b, list, collect.getResult(0)};
 }
 
+std::optional<bool> routedInputPerSlot(linalg::GenericOp op) {
+  SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+  if (maps.size() != 3 || !isDims(maps[1], {0, 1}) ||
+      !isDims(maps[2], {0, 1, 2}))
+    return std::nullopt;
+  if (isDims(maps[0], {0, 1, 3}))
+    return true;
+  if (isDims(maps[0], {0, 3}))
+    return false;
+  return std::nullopt;
+}
+
+RoutedViews routedViews(OpBuilder &b, Location loc, Value in, Value ids,
+                        Value out, bool inPerSlot) {
+  SmallVector<ReassociationIndices> flat = {{0, 1}, {2}};
+  RoutedViews views;
+  views.out = memref::CollapseShapeOp::create(b, loc, out, flat);
+  views.x =
+      inPerSlot ? Value(memref::CollapseShapeOp::create(b, loc, in, flat)) : in;
+  views.ids = memref::CollapseShapeOp::create(
+      b, loc, ids, SmallVector<ReassociationIndices>{{0, 1}});
+  views.slots = memref::DimOp::create(b, loc, views.ids, 0);
+  return views;
+}
+
 Value expertSlice(OpBuilder &b, Location loc, Value stack, Value expert) {
   auto type = cast<MemRefType>(stack.getType());
   ArrayRef<int64_t> shape = type.getShape().drop_front();

@@ -61,6 +61,20 @@ Value isFirstChunk(OpBuilder &b, Location loc, bool zeroInit, Value k0);
 void addInto(OpBuilder &b, Location loc, Value value, Value out, ValueRange at,
              Value first);
 
+/// Whether `op` has the routed expert matmul's maps, (t, j, i, x) with ids
+/// (t, j) and out (t, j, i): the input per token (t, x) gives false, per
+/// slot (t, j, x) true, anything else none.
+std::optional<bool> routedInputPerSlot(linalg::GenericOp op);
+
+/// The 2-D views a routed expert matmul works on: x [T(·J), K] (the input
+/// per token, or per slot when `inPerSlot`), out [T·J, N], the routed
+/// expert ids flattened to [T·J], and that slot count.
+struct RoutedViews {
+  Value x, out, ids, slots;
+};
+RoutedViews routedViews(OpBuilder &b, Location loc, Value in, Value ids,
+                        Value out, bool inPerSlot);
+
 /// stack[expert] of a static [E, ...] buffer, as a rank-reduced view.
 Value expertSlice(OpBuilder &b, Location loc, Value stack, Value expert);
 

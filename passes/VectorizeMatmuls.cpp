@@ -255,53 +255,73 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
   /// broadcast fit the registers) and K per packed chunk (a 32 KiB panel).
   static constexpr int64_t kPackRows = 6, kPackK = 256;
 
-  /// Grid item `item`: weight rows [item·panel, (item+1)·panel) against all
-  /// `m` x rows. The last item may be ragged (done row by row).
-  void emitItem(OpBuilder &b, const Matmul &mm, Value m, Value item,
-                Value buf) const {
-    Location loc = item.getLoc();
+  /// A grid item's part for `nr` weight rows from `first`, or for the
+  /// whole panel from `n0`.
+  using RowBlock = function_ref<void(OpBuilder &, Value first, int64_t nr)>;
+  using WholePanel = function_ref<void(OpBuilder &, Value n0)>;
+
+  /// The item shape the f32 and 4-bit kernels share: weight rows
+  /// [item·panel, (item+1)·panel) against `count` x rows, by `packed` when
+  /// count ≥ `minRows`, else by `blockRows` on blocks of `rows` weight rows
+  /// in a loop (unrolled copies of the tile cost llama-125m int4 a fifth
+  /// of its decode speed). The last item of a ragged N takes its rows
+  /// `rows` at a time, then singly.
+  void emitPanelItem(OpBuilder &b, Location loc, int64_t n, Value item,
+                     Value count, int64_t minRows, WholePanel packed,
+                     RowBlock blockRows) const {
     auto c = [&](OpBuilder &bb, int64_t v) -> Value {
       return arith::ConstantIndexOp::create(bb, loc, v);
     };
     int64_t p = panel();
     Value n0 = arith::MulIOp::create(b, loc, item, c(b, p));
-    int64_t fullItems = mm.n / p;
+    auto at = [&](OpBuilder &ob, int64_t offset) -> Value {
+      return offset ? arith::AddIOp::create(ob, loc, n0, c(ob, offset)) : n0;
+    };
+    int64_t fullItems = n / p;
     auto full = [&](OpBuilder &fb) {
-      // Many x rows: pack the panel and reuse each weight vector for
-      // kPackRows rows. Few (decode): stream the weights, `rows` at a time.
-      Value many = arith::CmpIOp::create(fb, loc, arith::CmpIPredicate::sge, m,
-                                         c(fb, kPackMinRows));
+      Value many = arith::CmpIOp::create(fb, loc, arith::CmpIPredicate::sge,
+                                         count, c(fb, minRows));
       auto branch = scf::IfOp::create(fb, loc, many, /*withElse=*/true);
       OpBuilder tb = branch.getThenBodyBuilder();
-      emitPacked(tb, mm, m, n0, buf);
+      packed(tb, n0);
       OpBuilder eb = branch.getElseBodyBuilder();
       int64_t blocked = p / rows * rows;
-      auto blocks = scf::ForOp::create(eb, loc, c(eb, 0), c(eb, blocked),
-                                       c(eb, rows));
+      auto blocks =
+          scf::ForOp::create(eb, loc, c(eb, 0), c(eb, blocked), c(eb, rows));
       OpBuilder lb = OpBuilder::atBlockBegin(blocks.getBody());
-      emitRows(lb, mm, m,
-               arith::AddIOp::create(lb, loc, n0, blocks.getInductionVar()),
-               rows);
+      blockRows(lb,
+                arith::AddIOp::create(lb, loc, n0, blocks.getInductionVar()),
+                rows);
       if (blocked < p)
-        emitRows(eb, mm, m, arith::AddIOp::create(eb, loc, n0, c(eb, blocked)),
-                 p - blocked);
+        blockRows(eb, at(eb, blocked), p - blocked);
     };
-    if (fullItems * p == mm.n)
+    if (fullItems * p == n)
       return full(b);
     Value isFull = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
                                          item, c(b, fullItems));
     auto branch = scf::IfOp::create(b, loc, isFull, /*withElse=*/true);
     OpBuilder tb = branch.getThenBodyBuilder();
     full(tb);
-    // The ragged last item: N % panel rows, `rows` at a time, then singly.
     OpBuilder eb = branch.getElseBodyBuilder();
-    int64_t ragged = mm.n - fullItems * p;
+    int64_t ragged = n - fullItems * p;
     for (int64_t g = 0; g < ragged; g += rows) {
       int64_t nr = ragged - g >= rows ? rows : 1;
       for (int64_t r = g; r < std::min(ragged, g + rows); r += nr)
-        emitRows(eb, mm, m, r ? arith::AddIOp::create(eb, loc, n0, c(eb, r)) : n0,
-                 nr);
+        blockRows(eb, at(eb, r), nr);
     }
+  }
+
+  /// Grid item `item`: weight rows [item·panel, (item+1)·panel) against all
+  /// `m` x rows. Many x rows: pack the panel and reuse each weight vector
+  /// for kPackRows rows. Few (decode): stream the weights, `rows` at a time.
+  void emitItem(OpBuilder &b, const Matmul &mm, Value m, Value item,
+                Value buf) const {
+    emitPanelItem(
+        b, item.getLoc(), mm.n, item, m, kPackMinRows,
+        [&](OpBuilder &pb, Value n0) { emitPacked(pb, mm, m, n0, buf); },
+        [&](OpBuilder &rb, Value first, int64_t nr) {
+          emitRows(rb, mm, m, first, nr);
+        });
   }
 
   /// Fills the packing buffer with the panel's weights for K in [k0, k0 +
@@ -617,11 +637,10 @@ struct VectorizeRoutedMatmul : OpRewritePattern<linalg::GenericOp> {
         op.getNumReductionLoops() != 1 ||
         op.getIteratorTypesArray().back() != utils::IteratorType::reduction)
       return failure();
-    SmallVector<AffineMap> maps = op.getIndexingMapsArray();
-    bool inPerSlot = isDims(maps[0], {0, 1, 3});
-    if ((!inPerSlot && !isDims(maps[0], {0, 3})) || !isDims(maps[1], {0, 1}) ||
-        !isDims(maps[2], {0, 1, 2}))
+    std::optional<bool> perSlot = routedInputPerSlot(op);
+    if (!perSlot)
       return failure();
+    bool inPerSlot = *perSlot;
     Value scales;
     memref::LoadOp load = matchBody(op, scales);
     if (!load)
@@ -654,15 +673,9 @@ struct VectorizeRoutedMatmul : OpRewritePattern<linalg::GenericOp> {
     int64_t slotsPerToken = cast<MemRefType>(ids.getType()).getDimSize(1);
     if (ShapedType::isDynamic(slotsPerToken))
       return failure();
-    SmallVector<ReassociationIndices> flat = {{0, 1}, {2}};
-    Value out2d = memref::CollapseShapeOp::create(rewriter, loc, out, flat);
-    Value x2d = inPerSlot
-                    ? Value(memref::CollapseShapeOp::create(rewriter, loc, in,
-                                                            flat))
-                    : in;
-    Value idsFlat = memref::CollapseShapeOp::create(
-        rewriter, loc, ids, SmallVector<ReassociationIndices>{{0, 1}});
-    Value slots = memref::DimOp::create(rewriter, loc, idsFlat, 0);
+    RoutedViews views = routedViews(rewriter, loc, in, ids, out, inPerSlot);
+    Value x2d = views.x, out2d = views.out, idsFlat = views.ids,
+          slots = views.slots;
     Value c0 = c(rewriter, 0), c1 = c(rewriter, 1);
     auto grid = scf::ParallelOp::create(
         rewriter, loc, ValueRange{c0, c0},
@@ -787,14 +800,18 @@ struct VectorizeNibbleMatmul : OpRewritePattern<linalg::GenericOp> {
   }
 
   /// One grid item: the weight rows of panel `item` (fewer in the last
-  /// item of a ragged N) against `count` tile rows.
+  /// item of a ragged N) against `count` tile rows: from kPackMinRows the
+  /// panel decoded into the packed kernel, else the nibble tiles.
   void emitItem(OpBuilder &b, Location loc, const Operands &ops, Value item,
                 Value count, Value buf) const {
-    auto c = [&](OpBuilder &bb, int64_t v) -> Value {
-      return arith::ConstantIndexOp::create(bb, loc, v);
+    auto packed = [&](OpBuilder &tb, Value n0) {
+      Matmul mm{ops.x, Value(),     ops.out,    ops.n,
+                ops.k, ops.rowList, ops.xRowDiv};
+      f32Kernel.emitPacked(tb, mm, count, n0, buf,
+                           [&](OpBuilder &pb, Value n0, Value k0, int64_t kc) {
+                             packPanel(pb, loc, ops, n0, k0, kc, buf);
+                           });
     };
-    int64_t p = f32Kernel.panel();
-    Value n0 = arith::MulIOp::create(b, loc, item, c(b, p));
     // Weight rows [first, first + nr) against the tile rows, in tiles of
     // `cols` rows and then singly.
     auto tiles = [&](OpBuilder &wb, Value first, int64_t nr) {
@@ -805,48 +822,15 @@ struct VectorizeNibbleMatmul : OpRewritePattern<linalg::GenericOp> {
             emitTile(tb, loc, ops, xRows, outRows, first, nr);
           });
     };
-    auto at = [&](OpBuilder &ob, int64_t offset) -> Value {
-      return offset ? arith::AddIOp::create(ob, loc, n0, c(ob, offset)) : n0;
-    };
-    int64_t fullItems = ops.n / p;
-    auto full = [&](OpBuilder &fb) {
-      Value many = arith::CmpIOp::create(fb, loc, arith::CmpIPredicate::sge,
-                                         count, c(fb, kPackMinRows));
-      auto branch = scf::IfOp::create(fb, loc, many, /*withElse=*/true);
-      OpBuilder tb = branch.getThenBodyBuilder();
-      Matmul mm{ops.x, Value(),     ops.out,    ops.n,
-                ops.k, ops.rowList, ops.xRowDiv};
-      f32Kernel.emitPacked(tb, mm, count, n0, buf,
-                           [&](OpBuilder &pb, Value n0, Value k0, int64_t kc) {
-                             packPanel(pb, loc, ops, n0, k0, kc, buf);
-                           });
-      // Few: blocks of `rows` weight rows in a loop (unrolled, the copies
-      // of the tile cost llama-125m int4 a fifth of its decode speed).
-      OpBuilder eb = branch.getElseBodyBuilder();
-      int64_t blocked = p / rows * rows;
-      auto blocks =
-          scf::ForOp::create(eb, loc, c(eb, 0), c(eb, blocked), c(eb, rows));
-      OpBuilder lb = OpBuilder::atBlockBegin(blocks.getBody());
-      tiles(lb, arith::AddIOp::create(lb, loc, n0, blocks.getInductionVar()),
-            rows);
-      if (blocked < p)
-        tiles(eb, at(eb, blocked), p - blocked);
-    };
-    if (fullItems * p == ops.n)
-      return full(b);
-    Value isFull = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
-                                         item, c(b, fullItems));
-    auto branch = scf::IfOp::create(b, loc, isFull, /*withElse=*/true);
-    OpBuilder tb = branch.getThenBodyBuilder();
-    full(tb);
-    // The ragged last item: N % panel rows, `rows` at a time, then singly.
-    OpBuilder eb = branch.getElseBodyBuilder();
-    int64_t ragged = ops.n - fullItems * p;
-    for (int64_t g = 0; g < ragged; g += rows) {
-      int64_t nr = ragged - g >= rows ? rows : 1;
-      for (int64_t r = g; r < std::min(ragged, g + rows); r += nr)
-        tiles(eb, at(eb, r), nr);
-    }
+    f32Kernel.emitPanelItem(b, loc, ops.n, item, count, kPackMinRows, packed,
+                            tiles);
+  }
+
+  /// A vector of `width` bytes, each `v`.
+  Value byteSplat(OpBuilder &b, Location loc, int64_t v) const {
+    auto bytes = VectorType::get({width}, b.getI8Type());
+    return arith::ConstantOp::create(
+        b, loc, bytes, DenseElementsAttr::get(bytes, b.getI8IntegerAttr(v)));
   }
 
   /// buf[k - k0][j] = the decoded weight (n0 + j, k) for K in [k0, k0 +
@@ -856,16 +840,13 @@ struct VectorizeNibbleMatmul : OpRewritePattern<linalg::GenericOp> {
   /// `width` row vectors is transposed in registers into columns of buf.
   void packPanel(OpBuilder &b, Location loc, const Operands &ops, Value n0,
                  Value k0, int64_t kc, Value buf) const {
-    Type f32 = b.getF32Type(), i8 = b.getI8Type();
-    auto vec = VectorType::get({width}, f32);
-    auto bytes = VectorType::get({width}, i8);
+    auto vec = VectorType::get({width}, b.getF32Type());
+    auto bytes = VectorType::get({width}, b.getI8Type());
     auto c = [&](OpBuilder &bb, int64_t v) -> Value {
       return arith::ConstantIndexOp::create(bb, loc, v);
     };
-    auto splat8 = [&](OpBuilder &bb, int64_t v) -> Value {
-      return arith::ConstantOp::create(
-          bb, loc, bytes,
-          DenseElementsAttr::get(bytes, bb.getI8IntegerAttr(v)));
+    auto splat8 = [&](OpBuilder &bb, int64_t v) {
+      return byteSplat(bb, loc, v);
     };
     int64_t group = ops.quant.getGroupSize();
     SmallVector<int64_t> low, high;
@@ -974,15 +955,13 @@ struct VectorizeNibbleMatmul : OpRewritePattern<linalg::GenericOp> {
     Value x = ops.x, codes = ops.codes, scales = ops.scales,
           offsets = ops.offsets, out = ops.out;
     int64_t mr = xRows.size(), group = quant.getGroupSize();
-    Type f32 = b.getF32Type(), i8 = b.getI8Type();
-    auto vec = VectorType::get({width}, f32);
-    auto bytes = VectorType::get({width}, i8);
+    auto vec = VectorType::get({width}, b.getF32Type());
+    auto bytes = VectorType::get({width}, b.getI8Type());
     auto c = [&](OpBuilder &bb, int64_t v) -> Value {
       return arith::ConstantIndexOp::create(bb, loc, v);
     };
-    auto splat8 = [&](OpBuilder &bb, int64_t v) -> Value {
-      return arith::ConstantOp::create(
-          bb, loc, bytes, DenseElementsAttr::get(bytes, bb.getI8IntegerAttr(v)));
+    auto splat8 = [&](OpBuilder &bb, int64_t v) {
+      return byteSplat(bb, loc, v);
     };
     SmallVector<Value> ns;
     for (int64_t j = 0; j < nr; ++j)
@@ -1118,11 +1097,10 @@ struct VectorizeRoutedNibbleMatmul : OpRewritePattern<linalg::GenericOp> {
         op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 ||
         op.getNumLoops() != 4)
       return failure();
-    SmallVector<AffineMap> maps = op.getIndexingMapsArray();
-    bool inPerSlot = isDims(maps[0], {0, 1, 3});
-    if ((!inPerSlot && !isDims(maps[0], {0, 3})) || !isDims(maps[1], {0, 1}) ||
-        !isDims(maps[2], {0, 1, 2}))
+    std::optional<bool> perSlot = routedInputPerSlot(op);
+    if (!perSlot)
       return failure();
+    bool inPerSlot = *perSlot;
     Value in = op.getDpsInputs()[0], ids = op.getDpsInputs()[1],
           out = op.getDpsInits()[0];
     auto inType = cast<MemRefType>(in.getType());
@@ -1168,15 +1146,9 @@ struct VectorizeRoutedNibbleMatmul : OpRewritePattern<linalg::GenericOp> {
     auto c = [&](OpBuilder &b, int64_t v) -> Value {
       return arith::ConstantIndexOp::create(b, loc, v);
     };
-    SmallVector<ReassociationIndices> flat = {{0, 1}, {2}};
-    Value out2d = memref::CollapseShapeOp::create(rewriter, loc, out, flat);
-    Value x2d =
-        inPerSlot
-            ? Value(memref::CollapseShapeOp::create(rewriter, loc, in, flat))
-            : in;
-    Value idsFlat = memref::CollapseShapeOp::create(
-        rewriter, loc, ids, SmallVector<ReassociationIndices>{{0, 1}});
-    Value slots = memref::DimOp::create(rewriter, loc, idsFlat, 0);
+    RoutedViews views = routedViews(rewriter, loc, in, ids, out, inPerSlot);
+    Value x2d = views.x, out2d = views.out, idsFlat = views.ids,
+          slots = views.slots;
     Value c0 = c(rewriter, 0), c1 = c(rewriter, 1);
     auto grid = scf::ParallelOp::create(
         rewriter, loc, ValueRange{c0, c0},

@@ -834,11 +834,10 @@ struct VectorizeRoutedInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
     int64_t group = quant.getGroupSize();
     if (!int8 && group != kBlock && group % kStep != 0)
       return failure();
-    SmallVector<AffineMap> maps = op.getIndexingMapsArray();
-    bool inPerSlot = isDims(maps[0], {0, 1, 3});
-    if ((!inPerSlot && !isDims(maps[0], {0, 3})) || !isDims(maps[1], {0, 1}) ||
-        !isDims(maps[2], {0, 1, 2}))
+    std::optional<bool> perSlot = routedInputPerSlot(op);
+    if (!perSlot)
       return failure();
+    bool inPerSlot = *perSlot;
     // The codes (int4 [E, N, K/2], int8 [E, N, K]) and scales (int4 [E, N,
     // K/G], int8 [E, N]) the body loads, both defined outside the op (views
     // of the archive).
@@ -884,15 +883,9 @@ struct VectorizeRoutedInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
     auto c = [&](OpBuilder &b, int64_t v) -> Value {
       return arith::ConstantIndexOp::create(b, loc, v);
     };
-    SmallVector<ReassociationIndices> flat = {{0, 1}, {2}};
-    Value out2d = memref::CollapseShapeOp::create(rewriter, loc, out, flat);
-    Value x2d =
-        inPerSlot
-            ? Value(memref::CollapseShapeOp::create(rewriter, loc, in, flat))
-            : in;
-    Value idsFlat = memref::CollapseShapeOp::create(
-        rewriter, loc, ids, SmallVector<ReassociationIndices>{{0, 1}});
-    Value slots = memref::DimOp::create(rewriter, loc, idsFlat, 0);
+    RoutedViews views = routedViews(rewriter, loc, in, ids, out, inPerSlot);
+    Value x2d = views.x, out2d = views.out, idsFlat = views.ids,
+          slots = views.slots;
     Value xRows = memref::DimOp::create(rewriter, loc, x2d, 0);
 
     Type i32 = rewriter.getI32Type(), f32 = rewriter.getF32Type();
