@@ -468,6 +468,34 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
         ValueRange{}, b.getI64IntegerAttr(64));
   }
 
+  /// Builds a routed item's work: expert `e`, panel `item`, the slots
+  /// routed to e (`list`, `count` of them) and the packing buffer.
+  using RoutedItem = function_ref<void(OpBuilder &, Value e, Value item,
+                                       Value list, Value count, Value buf)>;
+
+  /// The grid of a routed matmul with `experts` stacked [E, n, K] weights:
+  /// one item per (expert, panel), each with the packing buffer and the
+  /// list of slots routed to its expert (on the stack for one item).
+  void emitRoutedGrid(OpBuilder &b, Location loc, int64_t experts, int64_t n,
+                      const RoutedViews &views, RoutedItem item) const {
+    auto c = [&](int64_t v) -> Value {
+      return arith::ConstantIndexOp::create(b, loc, v);
+    };
+    Value c0 = c(0), c1 = c(1);
+    auto grid = scf::ParallelOp::create(
+        b, loc, ValueRange{c0, c0},
+        ValueRange{c(experts), c(llvm::divideCeil(n, panel()))},
+        ValueRange{c1, c1});
+    grid->setAttr("chimera.block_size", b.getI64IntegerAttr(1));
+    OpBuilder gb = OpBuilder::atBlockBegin(grid.getBody());
+    Value buf = packBuffer(gb, loc);
+    Value e = grid.getInductionVars()[0];
+    SlotList slots = collectSlots(gb, loc, views.ids, views.slots, e);
+    item(slots.inside, e, grid.getInductionVars()[1], slots.list, slots.count,
+         buf);
+    memref::AllocaScopeReturnOp::create(slots.inside, loc, ValueRange{});
+  }
+
   /// out[:, n0 : n0+nr] += x · w[n0 : n0+nr]ᵀ, chunk by chunk of K.
   void emitRows(OpBuilder &b, const Matmul &mm, Value m, Value n0,
                 int64_t nr) const {
@@ -666,34 +694,21 @@ struct VectorizeRoutedMatmul : OpRewritePattern<linalg::GenericOp> {
         !cast<MemRefType>(ids.getType()).getLayout().isIdentity())
       return failure();
     Location loc = op.getLoc();
-    auto c = [&](OpBuilder &bb, int64_t v) -> Value {
-      return arith::ConstantIndexOp::create(bb, loc, v);
-    };
     int64_t experts = wType.getDimSize(0);
     int64_t slotsPerToken = cast<MemRefType>(ids.getType()).getDimSize(1);
     if (ShapedType::isDynamic(slotsPerToken))
       return failure();
     RoutedViews views = routedViews(rewriter, loc, in, ids, out, inPerSlot);
-    Value x2d = views.x, out2d = views.out, idsFlat = views.ids,
-          slots = views.slots;
-    Value c0 = c(rewriter, 0), c1 = c(rewriter, 1);
-    auto grid = scf::ParallelOp::create(
-        rewriter, loc, ValueRange{c0, c0},
-        ValueRange{c(rewriter, experts),
-                   c(rewriter, llvm::divideCeil(n, kernel.panel()))},
-        ValueRange{c1, c1});
-    grid->setAttr("chimera.block_size", rewriter.getI64IntegerAttr(1));
-    OpBuilder gb = OpBuilder::atBlockBegin(grid.getBody());
-    Value buf = kernel.packBuffer(gb, loc);
-    Value e = grid.getInductionVars()[0];
-    // The list of slots routed to expert e lives on the stack for one item.
-    auto [b, list, count] = collectSlots(gb, loc, idsFlat, slots, e);
-    Matmul mm{x2d,  expertSlice(b, loc, w, e), out2d, n, k, list,
-              inPerSlot ? 1 : slotsPerToken};
-    if (scales)
-      mm.scales = expertSlice(b, loc, scales, e);
-    kernel.emitItem(b, mm, count, grid.getInductionVars()[1], buf);
-    memref::AllocaScopeReturnOp::create(b, loc, ValueRange{});
+    kernel.emitRoutedGrid(
+        rewriter, loc, experts, n, views,
+        [&](OpBuilder &b, Value e, Value item, Value list, Value count,
+            Value buf) {
+          Matmul mm{views.x, expertSlice(b, loc, w, e),    views.out, n, k,
+                    list,    inPerSlot ? 1 : slotsPerToken};
+          if (scales)
+            mm.scales = expertSlice(b, loc, scales, e);
+          kernel.emitItem(b, mm, count, item, buf);
+        });
     rewriter.eraseOp(op);
     return success();
   }
@@ -1143,37 +1158,23 @@ struct VectorizeRoutedNibbleMatmul : OpRewritePattern<linalg::GenericOp> {
     }
 
     Location loc = op.getLoc();
-    auto c = [&](OpBuilder &b, int64_t v) -> Value {
-      return arith::ConstantIndexOp::create(b, loc, v);
-    };
     RoutedViews views = routedViews(rewriter, loc, in, ids, out, inPerSlot);
-    Value x2d = views.x, out2d = views.out, idsFlat = views.ids,
-          slots = views.slots;
-    Value c0 = c(rewriter, 0), c1 = c(rewriter, 1);
-    auto grid = scf::ParallelOp::create(
-        rewriter, loc, ValueRange{c0, c0},
-        ValueRange{c(rewriter, experts),
-                   c(rewriter, llvm::divideCeil(n, kernel.f32Kernel.panel()))},
-        ValueRange{c1, c1});
-    grid->setAttr("chimera.block_size", rewriter.getI64IntegerAttr(1));
-    OpBuilder gb = OpBuilder::atBlockBegin(grid.getBody());
-    Value buf = kernel.f32Kernel.packBuffer(gb, loc);
-    Value e = grid.getInductionVars()[0];
-    // The list of slots routed to expert e lives on the stack for one item.
-    auto [b, list, count] = collectSlots(gb, loc, idsFlat, slots, e);
-    VectorizeNibbleMatmul::Operands ops{
-        quant,
-        x2d,
-        expertSlice(b, loc, codes, e),
-        expertSlice(b, loc, perGroup[0], e),
-        quant.hasOffsets() ? expertSlice(b, loc, perGroup[1], e) : Value(),
-        out2d,
-        n,
-        k,
-        list,
-        inPerSlot ? 1 : idsType.getDimSize(1)};
-    kernel.emitItem(b, loc, ops, grid.getInductionVars()[1], count, buf);
-    memref::AllocaScopeReturnOp::create(b, loc, ValueRange{});
+    auto item = [&](OpBuilder &b, Value e, Value item, Value list, Value count,
+                    Value buf) {
+      VectorizeNibbleMatmul::Operands ops{
+          quant,
+          views.x,
+          expertSlice(b, loc, codes, e),
+          expertSlice(b, loc, perGroup[0], e),
+          quant.hasOffsets() ? expertSlice(b, loc, perGroup[1], e) : Value(),
+          views.out,
+          n,
+          k,
+          list,
+          inPerSlot ? 1 : idsType.getDimSize(1)};
+      kernel.emitItem(b, loc, ops, item, count, buf);
+    };
+    kernel.f32Kernel.emitRoutedGrid(rewriter, loc, experts, n, views, item);
     rewriter.eraseOp(op);
     return success();
   }
