@@ -124,9 +124,8 @@ enum class QuantOpt { None, Int8, Int4, Fp4M0E4, MxFp4 };
 static cl::opt<QuantOpt> quantFormat(
     "quant",
     cl::desc("Store the linear layers' weights quantised and dequantise them "
-             "inside the kernels (expert FFNs with int8, with every 4-bit "
-             "format on GPU targets, and with int4 and "
-             "--quant-activations=int8 on x86; routers, Mamba "
+             "inside the kernels (expert FFNs too, in every format and on "
+             "every target; routers, Mamba "
              "dt_proj and embedding tables stay in --dtype, a tied LM head "
              "gets a quantised copy; norms, SSM A/D, conv and biases are "
              "f32)"),
