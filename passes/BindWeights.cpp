@@ -85,8 +85,10 @@ struct BindWeightsPass : public impl::BindWeightsBase<BindWeightsPass> {
           b.getNamedAttr("element_type", TypeAttr::get(type.getElementType())),
       };
       // A quantised weight's part: the archive writer quantises the
-      // checkpoint tensor it names.
-      for (StringRef key : {"chimera.quant", "chimera.quant_part"})
+      // checkpoint tensor it names; a packed one's panel: the writer
+      // transposes it (chimera-pack-weights).
+      for (StringRef key :
+           {"chimera.quant", "chimera.quant_part", "chimera.panel"})
         if (Attribute attr = op->getAttr(key))
           entry.push_back(b.getNamedAttr(key.drop_front(8), attr));
       layout.push_back(b.getDictionaryAttr(entry));

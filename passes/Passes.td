@@ -42,7 +42,9 @@ def BindWeights : Pass<"chimera-bind-weights", "::mlir::ModuleOp"> {
     `chimera.weights_size`. A param with `chimera.quant` and
     `chimera.quant_part` ("codes", "scales", "offsets") adds `quant` and
     `quant_part` to its entry: the writer quantises the checkpoint tensor
-    the name (before any `:scales`/`:offsets`) gives. The weight archive
+    the name (before any `:scales`/`:offsets`) gives. A param with
+    `chimera.panel` (chimera-pack-weights) adds `panel`: the writer stores
+    the checkpoint's `[N, K]` as `[N/panel, K, panel]`. The weight archive
     writer follows the layout byte for byte; the IR still holds no weight
     data.
   }];
@@ -53,6 +55,32 @@ def BindWeights : Pass<"chimera-bind-weights", "::mlir::ModuleOp"> {
   let dependentDialects = [
     "::mlir::memref::MemRefDialect", "::mlir::bufferization::BufferizationDialect",
     "::mlir::arith::ArithDialect"
+  ];
+}
+
+def PackWeights : Pass<"chimera-pack-weights", "::mlir::ModuleOp"> {
+  let summary = "Store float linear weights in K-major panels of output rows";
+  let description = [{
+    A checkpoint stores a linear weight `[N, K]` row by row. The x86 kernel
+    that reuses a weight vector over several tokens wants it the other way:
+    per panel of `panel` output rows, K-major (`[N/panel, K, panel]`), so
+    that one weight vector holds the panel's outputs at one k and is
+    multiplied by one broadcast x element. Until this pass the kernel
+    transposed every panel at run time, per 256 K, per prefill.
+
+    Every `chimera.param` all of whose uses (across the module's functions)
+    are the float weight of a `chimera.linear` without `quant`, with N a
+    multiple of `panel`, becomes a `[N/panel, K, panel]` param tagged
+    `chimera.panel = panel`, and its linears get `panel = panel`. The
+    archive writer transposes the checkpoint tensor into that layout
+    (BindWeights records `panel` in the weight's layout entry). Weights
+    shared with another op (a tied embedding) and quantised weights keep
+    their layout.
+  }];
+  let options = [
+    Option<"panel", "panel", "int64_t", /*default=*/"32",
+           "Output rows per panel (chimera-vectorize-matmuls' grid item: "
+           "2 x vector-width)">
   ];
 }
 
@@ -276,6 +304,13 @@ def VectorizeMatmuls : Pass<"chimera-vectorize-matmuls"> {
     vector-width rows transposed by a shuffle network) and keeps 6 x rows ×
     2 vector accumulators over output columns, so no horizontal sums are
     needed and each loaded weight vector serves 6 rows.
+
+    A float weight chimera-pack-weights stored in panels (the generic
+    `out[..., p, j] += x[..., k] * w[p, k, j]`, w `[N/32, K, 32]`) is read
+    in place: each grid item runs the broadcast-form kernel on its panel
+    from 6 x rows, and below that streams the panel once per x row over
+    all of K, split into 8 runs read side by side (two accumulators
+    each).
 
     A dense matmul whose output is zero-filled right before it drops the
     fill: each item's first K chunk stores its sums instead of adding them.

@@ -202,6 +202,10 @@ void chimera::buildModelPhase(OpPassManager &pm, ModelPhase phase,
   case ModelPhase::Import:
     return;
   case ModelPhase::Bind:
+    // x86's matmul kernels read float weights in K-major panels of their
+    // grid item's rows (chimera-vectorize-matmuls: 2 × 16 lanes).
+    if (!target.isGpu())
+      pm.addPass(createPackWeights());
     pm.addPass(createBindWeights());
     pm.addPass(createResultsToDestinations());
     return;

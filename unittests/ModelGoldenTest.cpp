@@ -71,6 +71,16 @@ llvm::Error fillWeights(mlir::ModuleOp module, const Checkpoint &ckpt,
       auto values = found->file->readF32(n);
       if (!values)
         return values.takeError();
+      // chimera-pack-weights' [N/P, K, P] panels of a row-major [N, K].
+      if (auto panel = dict.getAs<mlir::IntegerAttr>("panel")) {
+        int64_t p = panel.getInt();
+        int64_t k = dict.getAs<mlir::DenseI64ArrayAttr>("shape")[1];
+        std::vector<float> packed(values->size());
+        for (size_t row = 0; row < values->size() / size_t(k); ++row)
+          for (int64_t kk = 0; kk < k; ++kk)
+            packed[(row / p * k + kk) * p + row % p] = (*values)[row * k + kk];
+        *values = std::move(packed);
+      }
       std::memcpy(buffer.data() + offset, values->data(), values->size() * 4);
       offset += values->size() * 4;
     }

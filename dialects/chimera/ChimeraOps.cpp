@@ -169,10 +169,29 @@ LogicalResult LinearOp::inferReturnTypes(MLIRContext *, std::optional<Location> 
   int64_t k = inType.getShape().back();
   int64_t n;
   if (QuantAttr quant = adaptor.getQuantAttr()) {
+    if (adaptor.getPanel())
+      return check.error("attribute 'panel' is for float weights; a "
+                         "quantised weight keeps its [N, K] storage");
     FailureOr<int64_t> rows = checkQuantisedWeight(check, adaptor, quant, k);
     if (failed(rows))
       return failure();
     n = *rows;
+  } else if (std::optional<uint64_t> panel = adaptor.getPanel()) {
+    Value weight = adaptor.getWeight();
+    if (adaptor.getScales() || adaptor.getOffsets())
+      return check.error("operands 'scales'/'offsets' need a 'quant' "
+                         "attribute");
+    if (!llvm::isa<FloatType>(rankedType(weight).getElementType()))
+      return check.error("operand 'weight' must be a float tensor with "
+                         "'panel'");
+    if (failed(check.rank(weight, "weight", 3)) ||
+        failed(check.dim(weight, "weight", 1, k,
+                         "'input' inner dim, panels are [N/panel, in, "
+                         "panel]")) ||
+        failed(check.dim(weight, "weight", 2, int64_t(*panel),
+                         "'panel', panels are [N/panel, in, panel]")))
+      return failure();
+    n = rankedType(weight).getDimSize(0) * int64_t(*panel);
   } else {
     Value weight = adaptor.getWeight();
     if (adaptor.getScales() || adaptor.getOffsets())

@@ -89,12 +89,19 @@ def Chimera_LinearOp : Chimera_InferredOp<"linear", [AttrSizedOperandSegments]> 
     form described by that attribute, `scales` (and for `fp4_m0e4`
     `offsets`) are required, and `w` is the dequantised weight given by the
     attribute's formula. The result has `x`'s element type.
+
+    With `panel = P` (a float weight only), the weight is stored in panels
+    of P output rows, each K-major: `weight : [N/P, K, P]` and
+    `w[n, k] = weight[n / P, k, n % P]`. `chimera-pack-weights` chooses this
+    layout at compile time for kernels that broadcast one x element over a
+    panel's P outputs; the archive writer transposes the checkpoint tensor.
   }];
   let arguments = (ins Chimera_FloatTensor:$input, Chimera_AnyTensor:$weight,
                        Optional<Chimera_AnyTensor>:$scales,
                        Optional<Chimera_FloatTensor>:$offsets,
                        Optional<Chimera_FloatTensor>:$bias,
-                       OptionalAttr<Chimera_QuantAttr>:$quant);
+                       OptionalAttr<Chimera_QuantAttr>:$quant,
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$panel);
   let results = (outs Chimera_FloatTensor:$result);
   let assemblyFormat = [{
     $input `,` $weight (`scales` `(` $scales^ `)`)? (`offsets` `(` $offsets^ `)`)?

@@ -169,7 +169,8 @@ Value GraphBuilder::linear(Value x, llvm::StringRef weight, int64_t out,
   Value w = matrix(weight, {out, in});
   Value bv = bias.empty() ? Value() : param(bias, {out});
   return ch::LinearOp::create(b, loc, x, w, /*scales=*/Value(),
-                              /*offsets=*/Value(), bv, ch::QuantAttr());
+                              /*offsets=*/Value(), bv, ch::QuantAttr(),
+                              /*panel=*/IntegerAttr());
 }
 
 Value GraphBuilder::quantisedLinear(Value x, llvm::StringRef weight,
@@ -185,7 +186,7 @@ Value GraphBuilder::quantisedLinear(Value x, llvm::StringRef weight,
   auto unquantised = [&] {
     Value w = matrix(weight, {out, in});
     return ch::LinearOp::create(b, loc, x, w, Value(), Value(), biasParam(),
-                                ch::QuantAttr());
+                                ch::QuantAttr(), /*panel=*/IntegerAttr());
   };
   std::string flag = quantFlag(quant);
   if (group > 0 && in % group != 0) {
@@ -233,7 +234,7 @@ Value GraphBuilder::quantisedLinear(Value x, llvm::StringRef weight,
   Value offsets =
       quant.hasOffsets() ? params[codesName + ":offsets"] : Value();
   return ch::LinearOp::create(b, loc, x, codes, scales, offsets, biasParam(),
-                              quant);
+                              quant, /*panel=*/IntegerAttr());
 }
 
 Value GraphBuilder::rmsNorm(Value x, llvm::StringRef weight, double eps,

@@ -92,6 +92,47 @@ struct LowerLinear : OpRewritePattern<LinearOp> {
     return result;
   }
 
+  /// A panel-stored float weight ([N/P, K, P]) over (batch..., p, j, k):
+  /// out viewed as [..., N/P, P], so every map is a projection and output
+  /// column p·P + j reads weight[p, k, j].
+  static Value panelMatmul(OpBuilder &b0, Location loc, LinearOp op,
+                           int64_t panel, ArrayRef<OpFoldResult> sizes) {
+    MLIRContext *ctx = op.getContext();
+    Value x = op.getInput();
+    unsigned rank = op.getInput().getType().getRank();
+    Type elt = op.getType().getElementType();
+    int64_t n = op.getType().getShape().back();
+    SmallVector<OpFoldResult> panelSizes(sizes);
+    panelSizes.back() = b0.getIndexAttr(n / panel);
+    panelSizes.push_back(b0.getIndexAttr(panel));
+    Value init = filledTensor(b0, loc, panelSizes, elt, 0.0);
+    // Dims: batch 0..rank-2, p = rank-1, j = rank, k = rank+1.
+    unsigned numDims = rank + 2;
+    SmallVector<unsigned> xDims, outDims;
+    for (unsigned i = 0; i + 1 < rank; ++i) {
+      xDims.push_back(i);
+      outDims.push_back(i);
+    }
+    xDims.push_back(rank + 1);
+    outDims.append({rank - 1, rank});
+    Value product = generic(
+        b0, loc, ValueRange{x, op.getWeight()}, init,
+        {dimsMap(ctx, numDims, xDims),
+         dimsMap(ctx, numDims, {rank - 1, rank + 1, rank}),
+         dimsMap(ctx, numDims, outDims)},
+        iterators(rank + 1, 1), [&](OpBuilder &b, Location l, ValueRange args) {
+          Value p = arith::MulFOp::create(b, l, args[0],
+                                          castFloat(b, l, args[1], elt));
+          linalg::YieldOp::create(
+              b, l, Value(arith::AddFOp::create(b, l, args.back(), p)));
+        });
+    SmallVector<ReassociationIndices> groups;
+    for (unsigned i = 0; i + 1 < rank; ++i)
+      groups.push_back({int64_t(i)});
+    groups.push_back({int64_t(rank - 1), int64_t(rank)});
+    return tensor::CollapseShapeOp::create(b0, loc, product, groups);
+  }
+
   /// Grouped formats over (batch..., n, g, j): group g's scale and offset
   /// are invariant in the inner loop, and a 4-bit step j takes both
   /// elements of stored byte j of the group (x[..., g, 2j] and
@@ -197,15 +238,22 @@ struct LowerLinear : OpRewritePattern<LinearOp> {
     Type elt = resultType.getElementType();
     unsigned rank = xType.getRank();
 
-    Value weight = op.getWeight();
     QuantAttr quant = op.getQuantAttr();
     SmallVector<OpFoldResult> sizes = sizesOf(rewriter, loc, x);
-    sizes.back() = tensor::getMixedSize(rewriter, loc, weight, 0);
-    Value init = filledTensor(rewriter, loc, sizes, elt, 0.0);
+    sizes.back() =
+        op.getPanel()
+            ? OpFoldResult(rewriter.getIndexAttr(resultType.getShape().back()))
+            : tensor::getMixedSize(rewriter, loc, op.getWeight(), 0);
 
-    Value result = quant && quant.getGroupSize() > 0
-                       ? groupedMatmul(rewriter, loc, op, quant, init)
-                       : matmul(rewriter, loc, op, quant, init);
+    Value result;
+    if (std::optional<uint64_t> panel = op.getPanel()) {
+      result = panelMatmul(rewriter, loc, op, int64_t(*panel), sizes);
+    } else {
+      Value init = filledTensor(rewriter, loc, sizes, elt, 0.0);
+      result = quant && quant.getGroupSize() > 0
+                   ? groupedMatmul(rewriter, loc, op, quant, init)
+                   : matmul(rewriter, loc, op, quant, init);
+    }
 
     if (Value bias = op.getBias()) {
       auto id = AffineMap::getMultiDimIdentityMap(rank, ctx);

@@ -60,6 +60,24 @@ func.func @linear_bias(%x: tensor<2x64xf32>, %w: tensor<32x64xf32>, %b: tensor<1
 
 // -----
 
+func.func @linear_panel_shape(%x: tensor<2x64xf32>, %w: tensor<2x64x16xf32>) {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{operand 'weight' dim 2 is 16, expected 32 ('panel', panels are [N/panel, in, panel])}}
+  %y = chimera.linear %x, %w {panel = 32 : i64} : (tensor<2x64xf32>, tensor<2x64x16xf32>) -> tensor<2x64xf32>
+  return
+}
+
+// -----
+
+func.func @linear_panel_quant(%x: tensor<2x64xf32>, %w: tensor<32x64xi8>, %s: tensor<32xf32>) {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{attribute 'panel' is for float weights; a quantised weight keeps its [N, K] storage}}
+  %y = chimera.linear %x, %w scales(%s) {quant = #chimera.quant<int8>, panel = 32 : i64} : (tensor<2x64xf32>, tensor<32x64xi8>, tensor<32xf32>) -> tensor<2x32xf32>
+  return
+}
+
+// -----
+
 func.func @linear_result(%x: tensor<2x64xf32>, %w: tensor<32x64xf32>) {
   // expected-error @+2 {{failed to infer returned types}}
   // expected-error @+1 {{'chimera.linear' op inferred type(s) 'tensor<2x32xf32>' are incompatible with return type(s) of operation 'tensor<2x33xf32>'}}

@@ -15,6 +15,23 @@ func.func @linear(%x: tensor<?x64xf32>, %w: tensor<32x64xf32>) -> tensor<?x32xf3
 
 // -----
 
+// A panel-stored weight ([N/32, K, 32], chimera-pack-weights): the product
+// is built as [..., N/32, 32] (every map a projection) and collapsed.
+// CHECK-DAG: #[[PX:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d4)>
+// CHECK-DAG: #[[PW:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d2, d4, d3)>
+// CHECK-DAG: #[[PO:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d3)>
+// CHECK-LABEL: func.func @linear_panel
+// CHECK: linalg.fill {{.*}} -> tensor<?x?x2x32xf32>
+// CHECK: linalg.generic {indexing_maps = [#[[PX]], #[[PW]], #[[PO]]], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+// CHECK-SAME: ins(%{{.*}}, %{{.*}} : tensor<?x?x48xf32>, tensor<2x48x32xf32>)
+// CHECK: tensor.collapse_shape %{{.*}} {{\[}}[0], [1], [2, 3]] : tensor<?x?x2x32xf32> into tensor<?x?x64xf32>
+func.func @linear_panel(%x: tensor<?x?x48xf32>, %w: tensor<2x48x32xf32>) -> tensor<?x?x64xf32> {
+  %y = chimera.linear %x, %w {panel = 32 : i64} : (tensor<?x?x48xf32>, tensor<2x48x32xf32>) -> tensor<?x?x64xf32>
+  return %y : tensor<?x?x64xf32>
+}
+
+// -----
+
 // The M0E4 bit splice (into the mantissa of 1.0f: 1 + q/16), inside the
 // matmul's body: one generic, no dequantised weight tensor.
 // CHECK-LABEL: func.func @linear_m0e4

@@ -466,3 +466,54 @@ func.func @routed_mxfp4(%in: memref<?x64xf32>, %ids: memref<?x2xi64>, %q: memref
   }
   return
 }
+
+// -----
+
+// A weight chimera-pack-weights stored in panels ([N/32, K, 32], bf16
+// here): each grid item reads its panel in place. Below 6 x rows (decode),
+// one row at a time over all of K, in 8 runs of K/8 read side by side with
+// two accumulators each; from 6 rows, the broadcast tiles without packing.
+// CHECK-LABEL: func.func @panel_weight(
+// CHECK-SAME: %[[X:.*]]: memref<?x?x40xf32>, %[[W:.*]]: memref<2x40x32xbf16>, %[[OUT:.*]]: memref<?x?x2x32xf32>)
+// CHECK-NOT: linalg.fill
+// CHECK: %[[X2:.*]] = memref.collapse_shape %[[X]] {{\[}}[0, 1], [2]]
+// CHECK: %[[OUT2:.*]] = memref.collapse_shape %[[OUT]] {{\[}}[0, 1], [2, 3]] : memref<?x?x2x32xf32> into memref<?x64xf32>
+// CHECK: scf.parallel (%[[P:.*]]) = (%{{.*}}) to (%c2{{.*}})
+// CHECK: %[[N0:.*]] = arith.muli %[[P]], %c32
+// CHECK: %[[FEW:.*]] = arith.cmpi slt, %{{.*}}, %c6
+// CHECK: scf.if %[[FEW]] {
+// CHECK: scf.for %[[ROW:.*]] =
+// CHECK: scf.for %[[K:.*]] = %{{.*}} to %c5{{.*}} step %c1{{.*}} iter_args(
+// CHECK: memref.load %[[X2]][%[[ROW]], %[[K]]]
+// CHECK: vector.load %[[W]][%[[P]], %[[K]], %c0{{.*}}] : memref<2x40x32xbf16>, vector<16xbf16>
+// CHECK: vector.load %[[W]][%[[P]], %[[K]], %c16{{.*}}] : memref<2x40x32xbf16>, vector<16xbf16>
+// CHECK: %[[K35:.*]] = arith.addi %[[K]], %c35
+// CHECK: vector.load %[[W]][%[[P]], %[[K35]], %c16{{.*}}]
+// CHECK: vector.fma
+// CHECK-NEXT: scf.yield {{(%[0-9]+, )+}}%{{[0-9]+}} :
+// CHECK-COUNT-7: arith.addf
+// CHECK: vector.store %{{.*}}, %[[OUT2]][%[[ROW]], %[[N0]]]
+// CHECK: } else {
+// CHECK-NOT: memref.alloca
+// CHECK-NOT: vector.shuffle
+// CHECK: scf.for %{{.*}} iter_args(
+// CHECK: vector.load %[[W]][%[[P]], %{{.*}}, %c0{{.*}}]
+// CHECK: vector.load %[[W]][%[[P]], %{{.*}}, %c16{{.*}}]
+// CHECK-COUNT-12: vector.fma
+// CHECK: } {chimera.block_size = 1 : i64}
+// CHECK-NOT: linalg.generic
+#px = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d4)>
+#pw = affine_map<(d0, d1, d2, d3, d4) -> (d2, d4, d3)>
+#po = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d3)>
+func.func @panel_weight(%x: memref<?x?x40xf32>, %w: memref<2x40x32xbf16>, %out: memref<?x?x2x32xf32>) {
+  %cst = arith.constant 0.000000e+00 : f32
+  linalg.fill ins(%cst : f32) outs(%out : memref<?x?x2x32xf32>)
+  linalg.generic {indexing_maps = [#px, #pw, #po], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%x, %w : memref<?x?x40xf32>, memref<2x40x32xbf16>) outs(%out : memref<?x?x2x32xf32>) {
+  ^bb0(%a: f32, %b: bf16, %o: f32):
+    %e = arith.extf %b : bf16 to f32
+    %m = arith.mulf %a, %e : f32
+    %s = arith.addf %o, %m : f32
+    linalg.yield %s : f32
+  }
+  return
+}

@@ -133,6 +133,8 @@ public:
   }
   /// Moves to `offset` (at or past the position); the gap stays zeros.
   void skipTo(uint64_t offset) { pos = offset; }
+  /// Leaves the next `n` bytes zero.
+  void skip(uint64_t n) { pos += n; }
 
   /// Extends the file to `size` (a trailing run of zeros: its last byte).
   void finish(uint64_t size) {
@@ -147,6 +149,79 @@ private:
   uint64_t pos = 0;
 };
 } // namespace
+
+/// Checkpoint tensor `name` as the archive stores it (f32, else bf16): the
+/// mapped bytes where the checkpoint stores it so (without two converted
+/// copies, whose zeroing and page faults were most of a 7B compile), else
+/// converted into `converted`.
+static Expected<llvm::StringRef> storedBytes(const hf::Checkpoint &ckpt,
+                                             llvm::StringRef name, bool f32,
+                                             std::vector<char> &converted) {
+  if (std::optional<hf::Checkpoint::Entry> found = ckpt.find(name);
+      found && llvm::sys::IsLittleEndianHost &&
+      found->view->dtype == (f32 ? hf::DType::F32 : hf::DType::BF16))
+    return llvm::StringRef(
+        reinterpret_cast<const char *>(found->view->bytes.data()),
+        found->view->bytes.size());
+  auto tensor = readTensor(ckpt, name);
+  if (!tensor)
+    return tensor.takeError();
+  const std::vector<float> &values = tensor->first;
+  if (f32) {
+    converted.resize(values.size() * sizeof(float));
+    std::memcpy(converted.data(), values.data(), converted.size());
+  } else {
+    // bf16: round to nearest even (exact for a BF16 checkpoint).
+    converted.resize(values.size() * 2);
+    for (size_t i = 0; i < values.size(); ++i) {
+      uint32_t bits;
+      std::memcpy(&bits, &values[i], 4);
+      uint16_t half =
+          (bits & 0x7FFFFFFFu) > 0x7F800000u // NaN stays NaN
+              ? uint16_t((bits >> 16) | 0x40)
+              : uint16_t((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
+      std::memcpy(&converted[2 * i], &half, 2);
+    }
+  }
+  return llvm::StringRef(converted.data(), converted.size());
+}
+
+static bool allZero(const char *data, size_t n) {
+  size_t i = 0;
+  for (uint64_t word; i + 8 <= n; i += 8) {
+    std::memcpy(&word, data + i, 8);
+    if (word)
+      return false;
+  }
+  for (; i < n; ++i)
+    if (data[i])
+      return false;
+  return true;
+}
+
+/// Writes a row-major [N, K] weight of `T`-sized elements as
+/// [N/panel, K, panel] (chimera-pack-weights): panel p holds rows
+/// [p·panel, (p+1)·panel), K-major. A panel's rows are one contiguous run
+/// of the source, so an all-zero one (a sparse checkpoint's hole) is
+/// skipped without being transposed.
+template <typename T>
+static void writePanels(ArchiveWriter &out, llvm::StringRef bytes, int64_t k,
+                        int64_t panel) {
+  size_t block = size_t(k * panel) * sizeof(T);
+  std::vector<T> packed(size_t(k * panel));
+  for (size_t at = 0; at < bytes.size(); at += block) {
+    const char *src = bytes.data() + at;
+    if (allZero(src, block)) {
+      out.skip(block);
+      continue;
+    }
+    for (int64_t j = 0; j < panel; ++j)
+      for (int64_t kk = 0; kk < k; ++kk)
+        std::memcpy(&packed[size_t(kk * panel + j)],
+                    src + size_t(j * k + kk) * sizeof(T), sizeof(T));
+    out.write(reinterpret_cast<const char *>(packed.data()), block);
+  }
+}
 
 Error chimera::writeWeightArchive(mlir::IntegerAttr size,
                                   mlir::ArrayAttr layout,
@@ -206,40 +281,29 @@ Error chimera::writeWeightArchive(mlir::IntegerAttr size,
     }
     if (!type.isF32() && !type.isBF16())
       return fail("the weight archive holds f32 or bf16 weights only");
+    auto panel = dict.getAs<mlir::IntegerAttr>("panel");
+    auto shape = dict.getAs<mlir::DenseI64ArrayAttr>("shape").asArrayRef();
     for (mlir::Attribute name : dict.getAs<mlir::ArrayAttr>("names")) {
       llvm::StringRef n = llvm::cast<mlir::StringAttr>(name).getValue();
-      // Stored as the checkpoint stores it (F32 as f32, BF16 as bf16): the
-      // mapped bytes go straight out, without two converted copies (whose
-      // zeroing and page faults were most of a 7B compile).
-      if (std::optional<hf::Checkpoint::Entry> found = ckpt.find(n);
-          found && llvm::sys::IsLittleEndianHost &&
-          found->view->dtype == (type.isF32() ? hf::DType::F32
-                                              : hf::DType::BF16)) {
-        out.write(reinterpret_cast<const char *>(found->view->bytes.data()),
-                  found->view->bytes.size());
-        found->file->release(n);
-        continue;
+      std::vector<char> converted;
+      auto bytes = storedBytes(ckpt, n, type.isF32(), converted);
+      if (!bytes)
+        return bytes.takeError();
+      if (!panel) {
+        out.write(bytes->data(), bytes->size());
+      } else if (shape.size() != 3 ||
+                 int64_t(bytes->size()) !=
+                     shape[0] * shape[1] * shape[2] * (type.isF32() ? 4 : 2)) {
+        return fail("internal: panel-packed weight '" + n +
+                    "' does not have the [N/panel, K, panel] shape of its "
+                    "checkpoint tensor");
+      } else if (type.isF32()) {
+        writePanels<uint32_t>(out, *bytes, shape[1], shape[2]);
+      } else {
+        writePanels<uint16_t>(out, *bytes, shape[1], shape[2]);
       }
-      auto tensor = readTensor(ckpt, n);
-      if (!tensor)
-        return tensor.takeError();
-      auto *values = &tensor->first;
-      if (type.isF32()) {
-        out.write(reinterpret_cast<const char *>(values->data()),
-                  values->size() * sizeof(float));
-        continue;
-      }
-      // bf16: round to nearest even (exact for a BF16 checkpoint).
-      std::vector<uint16_t> half(values->size());
-      for (size_t i = 0; i < values->size(); ++i) {
-        uint32_t bits;
-        std::memcpy(&bits, &(*values)[i], 4);
-        if ((bits & 0x7FFFFFFFu) > 0x7F800000u) // NaN stays NaN
-          half[i] = uint16_t((bits >> 16) | 0x40);
-        else
-          half[i] = uint16_t((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
-      }
-      out.write(reinterpret_cast<const char *>(half.data()), half.size() * 2);
+      if (converted.empty())
+        ckpt.find(n)->file->release(n);
     }
   }
   out.finish(size.getInt());

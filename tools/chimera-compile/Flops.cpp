@@ -34,7 +34,8 @@ double flopsOf(mlir::Operation *op, double tokens) {
   if (auto linear = llvm::dyn_cast<ch::LinearOp>(op)) {
     auto in = linear.getInput().getType();
     double k = double(in.getDimSize(in.getRank() - 1));
-    return 2 * rowsOf(in, tokens) * dim(linear.getWeight(), 0) * k;
+    double n = double(linear.getType().getShape().back());
+    return 2 * rowsOf(in, tokens) * n * k;
   }
   if (auto experts = llvm::dyn_cast<ch::ExpertFfnOp>(op)) {
     double t = rowsOf(experts.getInput().getType(), tokens);

@@ -1,0 +1,51 @@
+// RUN: chimera-opt %s --split-input-file --chimera-pack-weights | FileCheck %s
+// RUN: chimera-opt %s --split-input-file --chimera-pack-weights --chimera-bind-weights | FileCheck %s --check-prefix=BIND
+
+// A float linear weight whose rows are whole panels is stored [N/32, K, 32]
+// in every function that reads it; its linears read it by panel.
+// CHECK-LABEL: func.func @prefill
+// CHECK: %[[W:.*]] = chimera.param "w" {chimera.panel = 32 : i64} : tensor<2x48x32xbf16>
+// CHECK: chimera.linear %{{.*}}, %[[W]] {panel = 32 : i64} : (tensor<?x48xf32>, tensor<2x48x32xbf16>) -> tensor<?x64xf32>
+// CHECK-LABEL: func.func @decode
+// CHECK: chimera.param "w" {chimera.panel = 32 : i64} : tensor<2x48x32xbf16>
+// The layout entry tells the archive writer to transpose.
+// BIND: chimera.weights = [{element_type = bf16, names = ["w"], offset = 0 : i64, panel = 32 : i64, shape = array<i64: 2, 48, 32>}]
+func.func @prefill(%x: tensor<?x48xf32>) -> tensor<?x64xf32> {
+  %w = chimera.param "w" : tensor<64x48xbf16>
+  %y = chimera.linear %x, %w : (tensor<?x48xf32>, tensor<64x48xbf16>) -> tensor<?x64xf32>
+  return %y : tensor<?x64xf32>
+}
+func.func @decode(%x: tensor<1x48xf32>) -> tensor<1x64xf32> {
+  %w = chimera.param "w" : tensor<64x48xbf16>
+  %y = chimera.linear %x, %w : (tensor<1x48xf32>, tensor<64x48xbf16>) -> tensor<1x64xf32>
+  return %y : tensor<1x64xf32>
+}
+
+// -----
+
+// A tied embedding (also read by chimera.embed, even in another function),
+// a row count that is not whole panels, and a quantised weight keep their
+// layout.
+// CHECK-LABEL: func.func @tied
+// CHECK: chimera.param "table" : tensor<64x48xf32>
+// CHECK-NOT: panel
+// CHECK-LABEL: func.func @others
+// CHECK: chimera.param "table" : tensor<64x48xf32>
+// CHECK: chimera.param "ragged" : tensor<40x48xf32>
+// CHECK: chimera.param "codes" {chimera.quant = #chimera.quant<int8>, chimera.quant_part = "codes"} : tensor<64x48xi8>
+// CHECK-NOT: panel
+func.func @tied(%ids: tensor<1x2xi64>) -> tensor<1x2x48xf32> {
+  %t = chimera.param "table" : tensor<64x48xf32>
+  %e = chimera.embed %t, %ids : (tensor<64x48xf32>, tensor<1x2xi64>) -> tensor<1x2x48xf32>
+  return %e : tensor<1x2x48xf32>
+}
+func.func @others(%x: tensor<2x48xf32>) -> (tensor<2x64xf32>, tensor<2x40xf32>, tensor<2x64xf32>) {
+  %t = chimera.param "table" : tensor<64x48xf32>
+  %y = chimera.linear %x, %t : (tensor<2x48xf32>, tensor<64x48xf32>) -> tensor<2x64xf32>
+  %r = chimera.param "ragged" : tensor<40x48xf32>
+  %z = chimera.linear %x, %r : (tensor<2x48xf32>, tensor<40x48xf32>) -> tensor<2x40xf32>
+  %q = chimera.param "codes" {chimera.quant = #chimera.quant<int8>, chimera.quant_part = "codes"} : tensor<64x48xi8>
+  %s = chimera.param "codes:scales" {chimera.quant = #chimera.quant<int8>, chimera.quant_part = "scales"} : tensor<64xf32>
+  %u = chimera.linear %x, %q scales(%s) {quant = #chimera.quant<int8>} : (tensor<2x48xf32>, tensor<64x48xi8>, tensor<64xf32>) -> tensor<2x64xf32>
+  return %y, %z, %u : tensor<2x64xf32>, tensor<2x40xf32>, tensor<2x64xf32>
+}
