@@ -53,6 +53,8 @@ struct Matmul {
   Value scales = {};
   /// The output's zero fill was dropped: the first K chunk stores.
   bool zeroInit = false;
+  /// w is stored in panels, [N/panel, K, panel] (chimera-pack-weights).
+  bool panelled = false;
 };
 
 /// Whether the body is `out + x * ext(w)` (either operand order).
@@ -150,19 +152,30 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
     if (!op.hasPureBufferSemantics() || (op.getNumDpsInputs() != 2 && !int8) ||
         op.getNumDpsInits() != 1)
       return failure();
+    // A panel-stored weight (chimera-pack-weights) splits out's columns
+    // into (panel, row in panel): out[..., p, j] += x[..., k] · w[p, k, j].
+    bool panelled =
+        !int8 &&
+        cast<MemRefType>(op.getDpsInputs()[1].getType()).getRank() == 3;
     unsigned loops = op.getNumLoops();
-    if (loops < 3 || loops > 4 || op.getNumReductionLoops() != 1 ||
+    unsigned minLoops = panelled ? 4 : 3;
+    if (loops < minLoops || loops > minLoops + 1 ||
+        op.getNumReductionLoops() != 1 ||
         op.getIteratorTypesArray().back() != utils::IteratorType::reduction)
       return failure();
-    unsigned r = loops - 1; // rank of out
+    unsigned r = loops - 1; // rank of out; k is dim r
+    unsigned xRank = panelled ? r - 1 : r;
     SmallVector<unsigned> xDims, outDims;
-    for (unsigned d = 0; d + 1 < r; ++d)
+    for (unsigned d = 0; d + 1 < xRank; ++d)
       xDims.push_back(d);
     xDims.push_back(r);
     for (unsigned d = 0; d < r; ++d)
       outDims.push_back(d);
+    SmallVector<unsigned> wDims = panelled
+                                      ? SmallVector<unsigned>{r - 2, r, r - 1}
+                                      : SmallVector<unsigned>{r - 1, r};
     SmallVector<AffineMap> maps = op.getIndexingMapsArray();
-    if (!isDims(maps[0], xDims) || !isDims(maps[1], {r - 1, r}) ||
+    if (!isDims(maps[0], xDims) || !isDims(maps[1], wDims) ||
         !isDims(maps.back(), outDims))
       return failure();
     if (int8 ? !isDims(maps[2], {r - 1}) || !isInt8MulAddBody(op)
@@ -183,22 +196,32 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
              : !isa<FloatType>(wType.getElementType()) ||
                    wType.getElementType().getIntOrFloatBitWidth() > 32)
       return failure();
-    if (!wType.hasStaticShape() || !isRowMajor(wType))
+    if (!wType.hasStaticShape() || !isRowMajor(wType) ||
+        (panelled &&
+         (!wType.getLayout().isIdentity() || wType.getDimSize(2) != panel())))
       return failure();
-    // Leading dims collapse into M only for contiguous buffers.
-    if (r == 3 && (!xType.getLayout().isIdentity() ||
-                   !outType.getLayout().isIdentity()))
+    // Leading dims collapse into M, and out's (panel, row in panel) into
+    // N, only for contiguous buffers.
+    if ((xRank == 3 && !xType.getLayout().isIdentity()) ||
+        ((r == 3 || panelled) && !outType.getLayout().isIdentity()))
       return failure();
     if (!isRowMajor(xType) || !isRowMajor(outType))
       return failure();
 
     Location loc = op.getLoc();
-    if (r == 3) {
-      SmallVector<ReassociationIndices> groups = {{0, 1}, {2}};
-      x = memref::CollapseShapeOp::create(rewriter, loc, x, groups);
+    if (xRank == 3)
+      x = memref::CollapseShapeOp::create(
+          rewriter, loc, x, SmallVector<ReassociationIndices>{{0, 1}, {2}});
+    if (r == 3 || panelled) {
+      SmallVector<ReassociationIndices> groups =
+          !panelled ? SmallVector<ReassociationIndices>{{0, 1}, {2}}
+          : r == 4  ? SmallVector<ReassociationIndices>{{0, 1}, {2, 3}}
+                    : SmallVector<ReassociationIndices>{{0}, {1, 2}};
       out = memref::CollapseShapeOp::create(rewriter, loc, out, groups);
     }
-    Matmul mm{x, w, out, wType.getDimSize(0), wType.getDimSize(1)};
+    int64_t n = wType.getDimSize(0) * (panelled ? panel() : 1);
+    Matmul mm{x, w, out, n, wType.getDimSize(1)};
+    mm.panelled = panelled;
     if (int8)
       mm.scales = op.getDpsInputs()[2];
     return mm;
@@ -237,8 +260,11 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
     // Each iteration is already a sizeable work item: no further blocking.
     grid->setAttr("chimera.block_size", rewriter.getI64IntegerAttr(1));
     OpBuilder b = OpBuilder::atBlockBegin(grid.getBody());
-    Value buf = packBuffer(b, loc);
-    emitItem(b, *mm, m, grid.getInductionVars()[0], buf);
+    Value item = grid.getInductionVars()[0];
+    if (mm->panelled)
+      emitPanelledItem(b, *mm, m, item);
+    else
+      emitItem(b, *mm, m, item, packBuffer(b, loc));
     rewriter.eraseOp(op);
     return success();
   }
@@ -324,6 +350,81 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
         });
   }
 
+  /// Grid item `item` of a panel-stored weight: the archive holds the
+  /// panel K-major already, so from kPackRows x rows the broadcast form
+  /// reads it in place (no packing, no horizontal sums), and fewer rows
+  /// (decode) stream it once per row.
+  void emitPanelledItem(OpBuilder &b, const Matmul &mm, Value m,
+                        Value item) const {
+    Location loc = item.getLoc();
+    auto c = [&](OpBuilder &bb, int64_t v) -> Value {
+      return arith::ConstantIndexOp::create(bb, loc, v);
+    };
+    Value n0 = arith::MulIOp::create(b, loc, item, c(b, panel()));
+    Value few = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, m,
+                                      c(b, kPackRows));
+    auto branch = scf::IfOp::create(b, loc, few, /*withElse=*/true);
+    OpBuilder tb = branch.getThenBodyBuilder();
+    auto rowLoop = scf::ForOp::create(tb, loc, c(tb, 0), m, c(tb, 1));
+    OpBuilder rb = OpBuilder::atBlockBegin(rowLoop.getBody());
+    emitStreamedRow(rb, mm, rowLoop.getInductionVar(), item, n0);
+    OpBuilder eb = branch.getElseBodyBuilder();
+    emitPacked(eb, mm, m, n0, mm.w, {}, item);
+  }
+
+  /// out[row, n0 : n0+panel] (+)= x[row] · panel `item`, over all of K at
+  /// once, with K split into `segments` runs read side by side: one x row
+  /// has no weight reuse, so what matters is keeping loads in flight (a
+  /// stream per segment) and FMA chains independent (two accumulators per
+  /// segment). One stream with two chains decoded llama-125m 10% slower
+  /// than the row-major kernel's eight rows.
+  void emitStreamedRow(OpBuilder &b, const Matmul &mm, Value row, Value item,
+                       Value n0) const {
+    Location loc = row.getLoc();
+    auto vec = VectorType::get({width}, b.getF32Type());
+    auto wVec = VectorType::get(
+        {width}, cast<MemRefType>(mm.w.getType()).getElementType());
+    auto c = [&](OpBuilder &bb, int64_t v) -> Value {
+      return arith::ConstantIndexOp::create(bb, loc, v);
+    };
+    int64_t segments = 8;
+    while (mm.k % segments)
+      segments /= 2;
+    int64_t run = mm.k / segments;
+    Value zero = arith::ConstantOp::create(
+        b, loc, vec, DenseElementsAttr::get(vec, b.getF32FloatAttr(0)));
+    SmallVector<Value> init(2 * segments, zero);
+    auto ks = scf::ForOp::create(
+        b, loc, c(b, 0), c(b, run), c(b, 1), init,
+        [&](OpBuilder &lb, Location, Value kk, ValueRange acc) {
+          SmallVector<Value> next;
+          for (int64_t s = 0; s < segments; ++s) {
+            Value k =
+                s ? arith::AddIOp::create(lb, loc, kk, c(lb, s * run)) : kk;
+            Value xb = vector::BroadcastOp::create(
+                lb, loc, vec,
+                memref::LoadOp::create(lb, loc, mm.x, ValueRange{row, k}));
+            for (int64_t h = 0; h < 2; ++h) {
+              Value wv = toF32(
+                  lb, loc,
+                  vector::LoadOp::create(lb, loc, wVec, mm.w,
+                                         ValueRange{item, k, c(lb, h * width)}),
+                  vec);
+              next.push_back(
+                  vector::FMAOp::create(lb, loc, xb, wv, acc[2 * s + h]));
+            }
+          }
+          scf::YieldOp::create(lb, loc, next);
+        });
+    Value first = isFirstChunk(b, loc, mm.zeroInit, c(b, 0));
+    for (int64_t h = 0; h < 2; ++h) {
+      Value sum = ks.getResult(h);
+      for (int64_t s = 1; s < segments; ++s)
+        sum = arith::AddFOp::create(b, loc, sum, ks.getResult(2 * s + h));
+      Value col = h ? arith::AddIOp::create(b, loc, n0, c(b, width)) : n0;
+      addInto(b, loc, sum, mm.out, ValueRange{row, col}, first);
+    }
+  }
   /// Fills the packing buffer with the panel's weights for K in [k0, k0 +
   /// kc): buf[k - k0][j] = w[n0 + j, k] as f32.
   using PackPanel =
@@ -349,24 +450,24 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
       return arith::ConstantIndexOp::create(bb, loc, v);
     };
     auto chunk = [&](OpBuilder &sb, Value k0, int64_t kc) {
-      if (panelIndex)
-        ; // read in place below
-      else if (pack)
-        pack(sb, n0, k0, kc);
-      else
-        packPanel(sb, mm, n0, k0, kc, buf);
-      // Row kk of the chunk's K-major panel, columns [col, col + width).
-      auto panelLoad = [&](OpBuilder &lb, Value kk, int64_t col) -> Value {
+      if (!panelIndex) {
+        if (pack)
+          pack(sb, n0, k0, kc);
+        else
+          packPanel(sb, mm, n0, k0, kc, buf);
+      }
+      // Panel row k (kk within the chunk), columns [col, col + width).
+      auto panelLoad = [&](OpBuilder &lb, Value kk, Value k,
+                           int64_t col) -> Value {
         if (!panelIndex)
           return vector::LoadOp::create(lb, loc, vec, buf,
                                         ValueRange{kk, c(lb, col)});
         auto wVec = VectorType::get(
             {width}, cast<MemRefType>(buf.getType()).getElementType());
-        Value kw = arith::AddIOp::create(lb, loc, kk, k0);
         return toF32(
             lb, loc,
             vector::LoadOp::create(lb, loc, wVec, buf,
-                                   ValueRange{panelIndex, kw, c(lb, col)}),
+                                   ValueRange{panelIndex, k, c(lb, col)}),
             vec);
       };
       // Tiles of kPackRows x rows, then the rest one by one.
@@ -381,9 +482,9 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
         auto ks = scf::ForOp::create(
             tb, loc, c(tb, 0), c(tb, kc), c(tb, 1), init,
             [&](OpBuilder &lb, Location, Value kk, ValueRange acc) {
-              Value w0 = panelLoad(lb, kk, 0);
-              Value w1 = panelLoad(lb, kk, width);
               Value kx = arith::AddIOp::create(lb, loc, kk, k0);
+              Value w0 = panelLoad(lb, kk, kx, 0);
+              Value w1 = panelLoad(lb, kk, kx, width);
               SmallVector<Value> next;
               for (int64_t i = 0; i < mr; ++i) {
                 Value xs = memref::LoadOp::create(lb, loc, mm.x,
@@ -604,160 +705,6 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
               memref::LoadOp::create(b, loc, mm.scales, ValueRange{nIdx[j]}));
         addInto(b, loc, sum, mm.out, ValueRange{oIdx[i], nIdx[j]}, first);
       }
-  }
-};
-
-/// The panel-stored form chimera-pack-weights gives float linear weights:
-/// out[..., p, j] += x[..., k] · w[p, k, j] with w [N/panel, K, panel]. The
-/// archive already holds each grid item's panel K-major, so every x row
-/// count takes the broadcast-form kernel on it in place: no packing, no
-/// horizontal sums, and a decode step streams one contiguous panel per
-/// item.
-struct VectorizePanelMatmul : OpRewritePattern<linalg::GenericOp> {
-  VectorizePanelMatmul(MLIRContext *ctx, const VectorizeMatmul &kernel)
-      : OpRewritePattern(ctx), kernel(kernel) {}
-
-  const VectorizeMatmul &kernel;
-
-  LogicalResult matchAndRewrite(linalg::GenericOp op,
-                                PatternRewriter &rewriter) const override {
-    // Before anything is created in front of `op`.
-    linalg::FillOp fill = zeroFillOfInit(op);
-    if (!op.hasPureBufferSemantics() || op.getNumDpsInputs() != 2 ||
-        op.getNumDpsInits() != 1)
-      return failure();
-    unsigned loops = op.getNumLoops();
-    if (loops < 4 || loops > 5 || op.getNumReductionLoops() != 1 ||
-        op.getIteratorTypesArray().back() != utils::IteratorType::reduction)
-      return failure();
-    // Dims: batch 0..xr-2, p = xr-1, j = xr, k = xr+1 (xr: x's rank).
-    unsigned xr = loops - 2, p = xr - 1, j = xr, k = xr + 1;
-    SmallVector<unsigned> xDims, outDims;
-    for (unsigned d = 0; d + 1 < xr; ++d) {
-      xDims.push_back(d);
-      outDims.push_back(d);
-    }
-    xDims.push_back(k);
-    outDims.append({p, j});
-    SmallVector<AffineMap> maps = op.getIndexingMapsArray();
-    if (!isDims(maps[0], xDims) || !isDims(maps[1], {p, k, j}) ||
-        !isDims(maps[2], outDims) || !isMulAddBody(op))
-      return failure();
-
-    Value x = op.getDpsInputs()[0], w = op.getDpsInputs()[1],
-          out = op.getDpsInits()[0];
-    auto xType = cast<MemRefType>(x.getType());
-    auto wType = cast<MemRefType>(w.getType());
-    auto outType = cast<MemRefType>(out.getType());
-    Type f32 = rewriter.getF32Type();
-    if (xType.getElementType() != f32 || outType.getElementType() != f32 ||
-        !isa<FloatType>(wType.getElementType()) ||
-        wType.getElementType().getIntOrFloatBitWidth() > 32)
-      return failure();
-    if (!wType.hasStaticShape() || !wType.getLayout().isIdentity() ||
-        wType.getDimSize(2) != kernel.panel())
-      return failure();
-    // x's batch dims and out's (batch, panel) dims collapse into rows and
-    // columns: contiguous buffers only.
-    if (!outType.getLayout().isIdentity() || !isRowMajor(xType) ||
-        (xr == 3 && !xType.getLayout().isIdentity()))
-      return failure();
-
-    Location loc = op.getLoc();
-    if (xr == 3)
-      x = memref::CollapseShapeOp::create(
-          rewriter, loc, x, SmallVector<ReassociationIndices>{{0, 1}, {2}});
-    SmallVector<ReassociationIndices> outGroups =
-        xr == 3 ? SmallVector<ReassociationIndices>{{0, 1}, {2, 3}}
-                : SmallVector<ReassociationIndices>{{0}, {1, 2}};
-    out = memref::CollapseShapeOp::create(rewriter, loc, out, outGroups);
-    int64_t panels = wType.getDimSize(0);
-    Matmul mm{x, w, out, panels * kernel.panel(), wType.getDimSize(1)};
-    if (fill) {
-      mm.zeroInit = true;
-      rewriter.eraseOp(fill);
-    }
-    Value m = memref::DimOp::create(rewriter, loc, mm.x, 0);
-    Value c0 = arith::ConstantIndexOp::create(rewriter, loc, 0);
-    Value c1 = arith::ConstantIndexOp::create(rewriter, loc, 1);
-    Value items = arith::ConstantIndexOp::create(rewriter, loc, panels);
-    auto grid = scf::ParallelOp::create(rewriter, loc, ValueRange{c0},
-                                        ValueRange{items}, ValueRange{c1});
-    grid->setAttr("chimera.block_size", rewriter.getI64IntegerAttr(1));
-    OpBuilder b = OpBuilder::atBlockBegin(grid.getBody());
-    Value item = grid.getInductionVars()[0];
-    Value n0 = arith::MulIOp::create(
-        b, loc, item, arith::ConstantIndexOp::create(b, loc, kernel.panel()));
-    // Fewer x rows than a packed tile (decode): row by row, streaming.
-    Value few = arith::CmpIOp::create(
-        b, loc, arith::CmpIPredicate::slt, m,
-        arith::ConstantIndexOp::create(b, loc, VectorizeMatmul::kPackRows));
-    auto branch = scf::IfOp::create(b, loc, few, /*withElse=*/true);
-    OpBuilder tb = branch.getThenBodyBuilder();
-    auto rowLoop =
-        scf::ForOp::create(tb, loc, arith::ConstantIndexOp::create(tb, loc, 0),
-                           m, arith::ConstantIndexOp::create(tb, loc, 1));
-    OpBuilder rb = OpBuilder::atBlockBegin(rowLoop.getBody());
-    emitStreamedRow(rb, mm, rowLoop.getInductionVar(), item, n0);
-    OpBuilder eb = branch.getElseBodyBuilder();
-    kernel.emitPacked(eb, mm, m, n0, w, {}, item);
-    rewriter.eraseOp(op);
-    return success();
-  }
-
-  /// out[row, n0 : n0+panel] (+)= x[row] · panel `item`, over all of K at
-  /// once, with K split into `segments` runs read side by side: one x row
-  /// has no weight reuse, so what matters is keeping loads in flight (a
-  /// stream per segment) and FMA chains independent (two accumulators per
-  /// segment). One stream with two chains decoded llama-125m 10% slower
-  /// than the row-major kernel's eight rows.
-  void emitStreamedRow(OpBuilder &b, const Matmul &mm, Value row, Value item,
-                       Value n0) const {
-    Location loc = row.getLoc();
-    int64_t width = kernel.width;
-    auto vec = VectorType::get({width}, b.getF32Type());
-    auto wVec = VectorType::get(
-        {width}, cast<MemRefType>(mm.w.getType()).getElementType());
-    auto c = [&](OpBuilder &bb, int64_t v) -> Value {
-      return arith::ConstantIndexOp::create(bb, loc, v);
-    };
-    int64_t segments = 8;
-    while (mm.k % segments)
-      segments /= 2;
-    int64_t run = mm.k / segments;
-    Value zero = arith::ConstantOp::create(
-        b, loc, vec, DenseElementsAttr::get(vec, b.getF32FloatAttr(0)));
-    SmallVector<Value> init(2 * segments, zero);
-    auto ks = scf::ForOp::create(
-        b, loc, c(b, 0), c(b, run), c(b, 1), init,
-        [&](OpBuilder &lb, Location, Value kk, ValueRange acc) {
-          SmallVector<Value> next;
-          for (int64_t s = 0; s < segments; ++s) {
-            Value k =
-                s ? arith::AddIOp::create(lb, loc, kk, c(lb, s * run)) : kk;
-            Value xb = vector::BroadcastOp::create(
-                lb, loc, vec,
-                memref::LoadOp::create(lb, loc, mm.x, ValueRange{row, k}));
-            for (int64_t h = 0; h < 2; ++h) {
-              Value wv = VectorizeMatmul::toF32(
-                  lb, loc,
-                  vector::LoadOp::create(lb, loc, wVec, mm.w,
-                                         ValueRange{item, k, c(lb, h * width)}),
-                  vec);
-              next.push_back(
-                  vector::FMAOp::create(lb, loc, xb, wv, acc[2 * s + h]));
-            }
-          }
-          scf::YieldOp::create(lb, loc, next);
-        });
-    Value first = isFirstChunk(b, loc, mm.zeroInit, c(b, 0));
-    for (int64_t h = 0; h < 2; ++h) {
-      Value sum = ks.getResult(h);
-      for (int64_t s = 1; s < segments; ++s)
-        sum = arith::AddFOp::create(b, loc, sum, ks.getResult(2 * s + h));
-      Value col = h ? arith::AddIOp::create(b, loc, n0, c(b, width)) : n0;
-      addInto(b, loc, sum, mm.out, ValueRange{row, col}, first);
-    }
   }
 };
 
@@ -1368,8 +1315,7 @@ struct VectorizeMatmulsPass
     VectorizeMatmul kernel(&getContext(), vectorWidth, rows, cols, chunk);
     patterns.add<VectorizeMatmul>(&getContext(), vectorWidth, rows, cols,
                                   chunk);
-    patterns.add<VectorizeRoutedMatmul, VectorizePanelMatmul>(&getContext(),
-                                                              kernel);
+    patterns.add<VectorizeRoutedMatmul>(&getContext(), kernel);
     VectorizeNibbleMatmul nibble(&getContext(), kernel, tableLookups);
     patterns.add<VectorizeNibbleMatmul>(&getContext(), kernel, tableLookups);
     patterns.add<VectorizeRoutedNibbleMatmul>(&getContext(), nibble);

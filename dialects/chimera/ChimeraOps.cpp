@@ -176,22 +176,6 @@ LogicalResult LinearOp::inferReturnTypes(MLIRContext *, std::optional<Location> 
     if (failed(rows))
       return failure();
     n = *rows;
-  } else if (std::optional<uint64_t> panel = adaptor.getPanel()) {
-    Value weight = adaptor.getWeight();
-    if (adaptor.getScales() || adaptor.getOffsets())
-      return check.error("operands 'scales'/'offsets' need a 'quant' "
-                         "attribute");
-    if (!llvm::isa<FloatType>(rankedType(weight).getElementType()))
-      return check.error("operand 'weight' must be a float tensor with "
-                         "'panel'");
-    if (failed(check.rank(weight, "weight", 3)) ||
-        failed(check.dim(weight, "weight", 1, k,
-                         "'input' inner dim, panels are [N/panel, in, "
-                         "panel]")) ||
-        failed(check.dim(weight, "weight", 2, int64_t(*panel),
-                         "'panel', panels are [N/panel, in, panel]")))
-      return failure();
-    n = rankedType(weight).getDimSize(0) * int64_t(*panel);
   } else {
     Value weight = adaptor.getWeight();
     if (adaptor.getScales() || adaptor.getOffsets())
@@ -200,11 +184,22 @@ LogicalResult LinearOp::inferReturnTypes(MLIRContext *, std::optional<Location> 
     if (!llvm::isa<FloatType>(rankedType(weight).getElementType()))
       return check.error("operand 'weight' must be a float tensor unless "
                          "'quant' is given");
-    if (failed(check.rank(weight, "weight", 2)) ||
-        failed(check.dim(weight, "weight", 1, k,
-                         "'input' inner dim, weights are [out, in]")))
-      return failure();
-    n = rankedType(weight).getDimSize(0);
+    if (std::optional<uint64_t> panel = adaptor.getPanel()) {
+      if (failed(check.rank(weight, "weight", 3)) ||
+          failed(check.dim(weight, "weight", 1, k,
+                           "'input' inner dim, panels are [N/panel, in, "
+                           "panel]")) ||
+          failed(check.dim(weight, "weight", 2, int64_t(*panel),
+                           "'panel', panels are [N/panel, in, panel]")))
+        return failure();
+      n = rankedType(weight).getDimSize(0) * int64_t(*panel);
+    } else {
+      if (failed(check.rank(weight, "weight", 2)) ||
+          failed(check.dim(weight, "weight", 1, k,
+                           "'input' inner dim, weights are [out, in]")))
+        return failure();
+      n = rankedType(weight).getDimSize(0);
+    }
   }
   if (Value bias = adaptor.getBias())
     if (failed(check.rank(bias, "bias", 1)) ||

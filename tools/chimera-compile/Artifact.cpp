@@ -150,40 +150,51 @@ private:
 };
 } // namespace
 
-/// Checkpoint tensor `name` as the archive stores it (f32, else bf16): the
+/// A checkpoint tensor as the archive stores it (f32, else bf16): the
 /// mapped bytes where the checkpoint stores it so (without two converted
 /// copies, whose zeroing and page faults were most of a 7B compile), else
-/// converted into `converted`.
-static Expected<llvm::StringRef> storedBytes(const hf::Checkpoint &ckpt,
-                                             llvm::StringRef name, bool f32,
-                                             std::vector<char> &converted) {
+/// converted values this holds.
+struct StoredTensor {
+  llvm::StringRef bytes;
+  bool mapped = false;
+  std::vector<float> f32;
+  std::vector<uint16_t> bf16;
+};
+
+static Expected<StoredTensor> storedTensor(const hf::Checkpoint &ckpt,
+                                           llvm::StringRef name, bool f32) {
+  StoredTensor stored;
   if (std::optional<hf::Checkpoint::Entry> found = ckpt.find(name);
       found && llvm::sys::IsLittleEndianHost &&
-      found->view->dtype == (f32 ? hf::DType::F32 : hf::DType::BF16))
-    return llvm::StringRef(
-        reinterpret_cast<const char *>(found->view->bytes.data()),
-        found->view->bytes.size());
+      found->view->dtype == (f32 ? hf::DType::F32 : hf::DType::BF16)) {
+    stored.bytes = {reinterpret_cast<const char *>(found->view->bytes.data()),
+                    found->view->bytes.size()};
+    stored.mapped = true;
+    return stored;
+  }
   auto tensor = readTensor(ckpt, name);
   if (!tensor)
     return tensor.takeError();
-  const std::vector<float> &values = tensor->first;
+  stored.f32 = std::move(tensor->first);
   if (f32) {
-    converted.resize(values.size() * sizeof(float));
-    std::memcpy(converted.data(), values.data(), converted.size());
-  } else {
-    // bf16: round to nearest even (exact for a BF16 checkpoint).
-    converted.resize(values.size() * 2);
-    for (size_t i = 0; i < values.size(); ++i) {
-      uint32_t bits;
-      std::memcpy(&bits, &values[i], 4);
-      uint16_t half =
-          (bits & 0x7FFFFFFFu) > 0x7F800000u // NaN stays NaN
-              ? uint16_t((bits >> 16) | 0x40)
-              : uint16_t((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
-      std::memcpy(&converted[2 * i], &half, 2);
-    }
+    stored.bytes = {reinterpret_cast<const char *>(stored.f32.data()),
+                    stored.f32.size() * sizeof(float)};
+    return stored;
   }
-  return llvm::StringRef(converted.data(), converted.size());
+  // bf16: round to nearest even (exact for a BF16 checkpoint).
+  stored.bf16.resize(stored.f32.size());
+  for (size_t i = 0; i < stored.f32.size(); ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, &stored.f32[i], 4);
+    if ((bits & 0x7FFFFFFFu) > 0x7F800000u) // NaN stays NaN
+      stored.bf16[i] = uint16_t((bits >> 16) | 0x40);
+    else
+      stored.bf16[i] = uint16_t((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
+  }
+  stored.f32 = {};
+  stored.bytes = {reinterpret_cast<const char *>(stored.bf16.data()),
+                  stored.bf16.size() * 2};
+  return stored;
 }
 
 static bool allZero(const char *data, size_t n) {
@@ -285,24 +296,24 @@ Error chimera::writeWeightArchive(mlir::IntegerAttr size,
     auto shape = dict.getAs<mlir::DenseI64ArrayAttr>("shape").asArrayRef();
     for (mlir::Attribute name : dict.getAs<mlir::ArrayAttr>("names")) {
       llvm::StringRef n = llvm::cast<mlir::StringAttr>(name).getValue();
-      std::vector<char> converted;
-      auto bytes = storedBytes(ckpt, n, type.isF32(), converted);
-      if (!bytes)
-        return bytes.takeError();
+      auto stored = storedTensor(ckpt, n, type.isF32());
+      if (!stored)
+        return stored.takeError();
+      llvm::StringRef bytes = stored->bytes;
       if (!panel) {
-        out.write(bytes->data(), bytes->size());
+        out.write(bytes.data(), bytes.size());
       } else if (shape.size() != 3 ||
-                 int64_t(bytes->size()) !=
+                 int64_t(bytes.size()) !=
                      shape[0] * shape[1] * shape[2] * (type.isF32() ? 4 : 2)) {
         return fail("internal: panel-packed weight '" + n +
                     "' does not have the [N/panel, K, panel] shape of its "
                     "checkpoint tensor");
       } else if (type.isF32()) {
-        writePanels<uint32_t>(out, *bytes, shape[1], shape[2]);
+        writePanels<uint32_t>(out, bytes, shape[1], shape[2]);
       } else {
-        writePanels<uint16_t>(out, *bytes, shape[1], shape[2]);
+        writePanels<uint16_t>(out, bytes, shape[1], shape[2]);
       }
-      if (converted.empty())
+      if (stored->mapped)
         ckpt.find(n)->file->release(n);
     }
   }
