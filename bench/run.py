@@ -19,7 +19,7 @@ Needs `bash scripts/build.sh` (chimera-compile, chimera-bench) and
      prefill FLOPs ÷ peak, and writes them as a markdown table.
 Decode bytes/token are the weight file's size less the embedding table
 where a token reads only one row of it: an untied table, or (ours) a tied
-one whose LM head is a quantised copy. Every other weight is read per
+one, whose LM head reads its own copy (panels or codes). Every other weight is read per
 token; for MoE models it is an upper bound, the unrouted experts included.
 Our table stays f32 in every format; llama.cpp's size is read from the
 GGUF's tensor table.
@@ -99,8 +99,9 @@ def unread_table_bytes(hf, fmt, gguf):
     vocab = config["vocab_size"]
     hidden = config.get("hidden_size", config.get("d_model"))
     tied = config.get("tie_word_embeddings", True)
-    # A tied f32 table is our LM head; a quantised format gets its own copy.
-    ours = 0 if tied and fmt == "f32" else (vocab - 1) * hidden * 4
+    # The LM head of a tied table reads its own copy in every format (f32:
+    # chimera-pack-weights' panels, since session 14; quantised: its codes).
+    ours = (vocab - 1) * hidden * 4
     peer = 0 if tied else gguf_tensor_bytes(gguf, "token_embd.weight") * (vocab - 1) // vocab
     return ours, peer
 

@@ -69,13 +69,19 @@ def PackWeights : Pass<"chimera-pack-weights", "::mlir::ModuleOp"> {
     transposed every panel at run time, per 256 K, per prefill.
 
     Every `chimera.param` all of whose uses (across the module's functions)
-    are the float weight of a `chimera.linear` without `quant`, with N a
-    multiple of `panel`, becomes a `[N/panel, K, panel]` param tagged
-    `chimera.panel = panel`, and its linears get `panel = panel`. The
+    are the float weight of a `chimera.linear` without `quant` becomes a
+    `[ceil(N/panel), K, panel]` param tagged `chimera.panel = panel`, and
+    its linears get `panel = panel` (and `rows = N` when N is not a
+    multiple of `panel`: the last panel is padded with zero rows). The
     archive writer transposes the checkpoint tensor into that layout
-    (BindWeights records `panel` in the weight's layout entry). Weights
-    shared with another op (a tied embedding) and quantised weights keep
-    their layout.
+    (BindWeights records `panel` in the weight's layout entry).
+
+    A weight also read by another op (an LM head tied to the embedding
+    table, which gathers rows) keeps its layout for that op, and its
+    linears read a packed copy, the param `<tensor>:panel`: the archive
+    holds the table twice, as a quantised format holds a tied LM head's
+    codes beside the table. Quantised weights and expert stacks keep their
+    layout.
   }];
   let options = [
     Option<"panel", "panel", "int64_t", /*default=*/"32",

@@ -402,16 +402,32 @@ struct VectorizeInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
         emitTile(lb, loc, ops, tail.getInductionVar(), 1, first, nr);
       }
     };
+    // Decode (one x row) takes the item's weight rows one after the other:
+    // they are one contiguous run, read front to back, where a tile's
+    // `rows` rows read side by side are as many streams of K bytes, too
+    // short for the hardware prefetcher (int4a8 llama-125m: 384 bytes).
+    auto wholeItem = [&](OpBuilder &wb) {
+      Value one = arith::CmpIOp::create(wb, loc, arith::CmpIPredicate::eq,
+                                        count, c(wb, 1));
+      auto branch = scf::IfOp::create(wb, loc, one, /*withElse=*/true);
+      OpBuilder tb = branch.getThenBodyBuilder();
+      auto each = scf::ForOp::create(tb, loc, c(tb, 0), c(tb, rows), c(tb, 1));
+      OpBuilder lb = OpBuilder::atBlockBegin(each.getBody());
+      emitTile(lb, loc, ops, c(lb, 0), 1,
+               arith::AddIOp::create(lb, loc, n0, each.getInductionVar()), 1);
+      OpBuilder eb = branch.getElseBodyBuilder();
+      weightRows(eb, rows, rows);
+    };
     int64_t fullItems = ops.n / rows;
     if (fullItems * rows == ops.n) {
-      weightRows(b, rows, rows);
+      wholeItem(b);
       return;
     }
     Value isFull = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
                                          item, c(b, fullItems));
     auto branch = scf::IfOp::create(b, loc, isFull, /*withElse=*/true);
     OpBuilder tb = branch.getThenBodyBuilder();
-    weightRows(tb, rows, rows);
+    wholeItem(tb);
     OpBuilder eb = branch.getElseBodyBuilder();
     weightRows(eb, 1, ops.n - fullItems * rows);
   }

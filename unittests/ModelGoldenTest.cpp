@@ -11,8 +11,8 @@
 //    per call, both rows in one batch at their own positions): exactly the
 //    reference's `greedy_tokens`.
 //
-// The weight buffer is filled by following the module's `chimera.weights`
-// layout, as the weight archive writer does.
+// The weight buffer holds what chimera-compile's archive writer writes for
+// the module's `chimera.weights` layout.
 //
 //===----------------------------------------------------------------------===//
 #include "unittests/JitHarness.h"
@@ -20,10 +20,15 @@
 #include "frontends/hf/Checkpoint.h"
 #include "frontends/hf/Import.h"
 #include "passes/Passes.h"
+#include "tools/chimera-compile/WeightArchive.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
+
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FileUtilities.h"
+#include "llvm/Support/MemoryBuffer.h"
 
 #include "gtest/gtest.h"
 
@@ -52,39 +57,22 @@ std::ostream &operator<<(std::ostream &os, const ModelCase &c) {
   return os << c.dir;
 }
 
-/// Reads every weight named by the module's layout into one buffer.
+/// The module's weight archive, as chimera-compile writes it (converted,
+/// transposed into panels), read back into one buffer.
 llvm::Error fillWeights(mlir::ModuleOp module, const Checkpoint &ckpt,
                         std::vector<uint8_t> &buffer) {
-  auto size = module->getAttrOfType<mlir::IntegerAttr>("chimera.weights_size");
-  auto layout = module->getAttrOfType<mlir::ArrayAttr>("chimera.weights");
-  if (!size || !layout)
-    return llvm::createStringError("module has no chimera.weights layout");
-  buffer.assign(size.getInt(), 0);
-  for (mlir::Attribute entry : layout) {
-    auto dict = llvm::cast<mlir::DictionaryAttr>(entry);
-    int64_t offset = dict.getAs<mlir::IntegerAttr>("offset").getInt();
-    for (mlir::Attribute name : dict.getAs<mlir::ArrayAttr>("names")) {
-      llvm::StringRef n = llvm::cast<mlir::StringAttr>(name).getValue();
-      std::optional<Checkpoint::Entry> found = ckpt.find(n);
-      if (!found)
-        return llvm::createStringError("no weight " + n.str());
-      auto values = found->file->readF32(n);
-      if (!values)
-        return values.takeError();
-      // chimera-pack-weights' [N/P, K, P] panels of a row-major [N, K].
-      if (auto panel = dict.getAs<mlir::IntegerAttr>("panel")) {
-        int64_t p = panel.getInt();
-        int64_t k = dict.getAs<mlir::DenseI64ArrayAttr>("shape")[1];
-        std::vector<float> packed(values->size());
-        for (size_t row = 0; row < values->size() / size_t(k); ++row)
-          for (int64_t kk = 0; kk < k; ++kk)
-            packed[(row / p * k + kk) * p + row % p] = (*values)[row * k + kk];
-        *values = std::move(packed);
-      }
-      std::memcpy(buffer.data() + offset, values->data(), values->size() * 4);
-      offset += values->size() * 4;
-    }
-  }
+  llvm::SmallString<128> path;
+  if (std::error_code ec =
+          llvm::sys::fs::createTemporaryFile("chimera-golden", "bin", path))
+    return llvm::createStringError(ec, "cannot create a temporary file");
+  llvm::FileRemover remover(path);
+  if (llvm::Error err = chimera::writeWeightArchive(module, ckpt, path))
+    return err;
+  auto file = llvm::MemoryBuffer::getFile(path);
+  if (!file)
+    return llvm::createStringError(file.getError(), "cannot read " + path);
+  llvm::StringRef bytes = (*file)->getBuffer();
+  buffer.assign(bytes.begin(), bytes.end());
   return llvm::Error::success();
 }
 

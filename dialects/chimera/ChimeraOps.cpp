@@ -169,7 +169,7 @@ LogicalResult LinearOp::inferReturnTypes(MLIRContext *, std::optional<Location> 
   int64_t k = inType.getShape().back();
   int64_t n;
   if (QuantAttr quant = adaptor.getQuantAttr()) {
-    if (adaptor.getPanel())
+    if (adaptor.getPanel() || adaptor.getRows())
       return check.error("attribute 'panel' is for float weights; a "
                          "quantised weight keeps its [N, K] storage");
     FailureOr<int64_t> rows = checkQuantisedWeight(check, adaptor, quant, k);
@@ -192,8 +192,21 @@ LogicalResult LinearOp::inferReturnTypes(MLIRContext *, std::optional<Location> 
           failed(check.dim(weight, "weight", 2, int64_t(*panel),
                            "'panel', panels are [N/panel, in, panel]")))
         return failure();
-      n = rankedType(weight).getDimSize(0) * int64_t(*panel);
+      int64_t panels = rankedType(weight).getDimSize(0);
+      n = panels * int64_t(*panel);
+      if (std::optional<uint64_t> rows = adaptor.getRows()) {
+        // Only the last panel is partial: it holds at least one row.
+        if (int64_t(*rows) > n || int64_t(*rows) <= n - int64_t(*panel))
+          return check.error(
+              "attribute 'rows' (" + llvm::Twine(*rows) +
+              ") must end in the last of the " + llvm::Twine(panels) +
+              " panels of " + llvm::Twine(*panel) + " rows, in (" +
+              llvm::Twine(n - int64_t(*panel)) + ", " + llvm::Twine(n) + "]");
+        n = int64_t(*rows);
+      }
     } else {
+      if (adaptor.getRows())
+        return check.error("attribute 'rows' needs 'panel'");
       if (failed(check.rank(weight, "weight", 2)) ||
           failed(check.dim(weight, "weight", 1, k,
                            "'input' inner dim, weights are [out, in]")))

@@ -95,13 +95,17 @@ def Chimera_LinearOp : Chimera_InferredOp<"linear", [AttrSizedOperandSegments]> 
     `w[n, k] = weight[n / P, k, n % P]`. `chimera-pack-weights` chooses this
     layout at compile time for kernels that broadcast one x element over a
     panel's P outputs; the archive writer transposes the checkpoint tensor.
+    When N is not a multiple of P, `rows = N` says so: the last panel's
+    `weight.dim(0) · P - N` rows past N are zeros the archive writer adds,
+    and the result has N outputs (without `rows`, N is `weight.dim(0) · P`).
   }];
   let arguments = (ins Chimera_FloatTensor:$input, Chimera_AnyTensor:$weight,
                        Optional<Chimera_AnyTensor>:$scales,
                        Optional<Chimera_FloatTensor>:$offsets,
                        Optional<Chimera_FloatTensor>:$bias,
                        OptionalAttr<Chimera_QuantAttr>:$quant,
-                       OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$panel);
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$panel,
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$rows);
   let results = (outs Chimera_FloatTensor:$result);
   let assemblyFormat = [{
     $input `,` $weight (`scales` `(` $scales^ `)`)? (`offsets` `(` $offsets^ `)`)?

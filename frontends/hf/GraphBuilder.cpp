@@ -170,7 +170,8 @@ Value GraphBuilder::linear(Value x, llvm::StringRef weight, int64_t out,
   Value bv = bias.empty() ? Value() : param(bias, {out});
   return ch::LinearOp::create(b, loc, x, w, /*scales=*/Value(),
                               /*offsets=*/Value(), bv, ch::QuantAttr(),
-                              /*panel=*/IntegerAttr());
+                              /*panel=*/IntegerAttr(),
+                              /*rows=*/IntegerAttr());
 }
 
 Value GraphBuilder::quantisedLinear(Value x, llvm::StringRef weight,
@@ -186,7 +187,8 @@ Value GraphBuilder::quantisedLinear(Value x, llvm::StringRef weight,
   auto unquantised = [&] {
     Value w = matrix(weight, {out, in});
     return ch::LinearOp::create(b, loc, x, w, Value(), Value(), biasParam(),
-                                ch::QuantAttr(), /*panel=*/IntegerAttr());
+                                ch::QuantAttr(), /*panel=*/IntegerAttr(),
+                                /*rows=*/IntegerAttr());
   };
   std::string flag = quantFlag(quant);
   if (group > 0 && in % group != 0) {
@@ -234,7 +236,8 @@ Value GraphBuilder::quantisedLinear(Value x, llvm::StringRef weight,
   Value offsets =
       quant.hasOffsets() ? params[codesName + ":offsets"] : Value();
   return ch::LinearOp::create(b, loc, x, codes, scales, offsets, biasParam(),
-                              quant, /*panel=*/IntegerAttr());
+                              quant, /*panel=*/IntegerAttr(),
+                              /*rows=*/IntegerAttr());
 }
 
 Value GraphBuilder::rmsNorm(Value x, llvm::StringRef weight, double eps,

@@ -315,7 +315,8 @@ Value VarImporter::block(int64_t i, Value x, Value cond,
   bias = insert(g.param(p + ".attn.zero_k_bias", {c}), bias, 0, ia(c));
   bias = insert(g.param(p + ".attn.v_bias", {c}), bias, 0, ia(2 * c));
   Value qkv = ch::LinearOp::create(b, loc(), xa, qkvW, Value(), Value(), bias,
-                                   ch::QuantAttr(), /*panel=*/IntegerAttr());
+                                   ch::QuantAttr(), /*panel=*/IntegerAttr(),
+                                   /*rows=*/IntegerAttr());
   Value scaleMul = tensor::CollapseShapeOp::create(
       b, loc(), g.param(p + ".attn.scale_mul_1H11", {1, h, 1, 1}),
       SmallVector<ReassociationIndices>{{0, 1, 2, 3}});

@@ -70,7 +70,8 @@ struct LowerConv2d : OpRewritePattern<Conv2dOp> {
         SmallVector<ReassociationIndices>{{0}, {1, 2, 3}});
     Value product = LinearOp::create(rewriter, loc, rows, weight, Value(),
                                      Value(), op.getBias(), QuantAttr(),
-                                     /*panel=*/IntegerAttr());
+                                     /*panel=*/IntegerAttr(),
+                                     /*rows=*/IntegerAttr());
     // [B, H, W, Co] -> [B, Co, H, W]
     SmallVector<OpFoldResult> outSizes = {batch, rewriter.getIndexAttr(co),
                                           rewriter.getIndexAttr(h),

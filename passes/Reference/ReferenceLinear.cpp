@@ -92,18 +92,20 @@ struct LowerLinear : OpRewritePattern<LinearOp> {
     return result;
   }
 
-  /// A panel-stored float weight ([N/P, K, P]) over (batch..., p, j, k):
-  /// out viewed as [..., N/P, P], so every map is a projection and output
-  /// column p·P + j reads weight[p, k, j].
+  /// A panel-stored float weight ([ceil(N/P), K, P]) over (batch..., p, j,
+  /// k): out viewed as [..., ceil(N/P), P], so every map is a projection
+  /// and output column p·P + j reads weight[p, k, j]; a zero-padded last
+  /// panel's columns past N are computed, then sliced off.
   static Value panelMatmul(OpBuilder &b0, Location loc, LinearOp op,
                            int64_t panel, ArrayRef<OpFoldResult> sizes) {
     MLIRContext *ctx = op.getContext();
     Value x = op.getInput();
     unsigned rank = op.getInput().getType().getRank();
     Type elt = op.getType().getElementType();
-    int64_t n = op.getType().getShape().back();
+    int64_t panels =
+        cast<RankedTensorType>(op.getWeight().getType()).getDimSize(0);
     SmallVector<OpFoldResult> panelSizes(sizes);
-    panelSizes.back() = b0.getIndexAttr(n / panel);
+    panelSizes.back() = b0.getIndexAttr(panels);
     panelSizes.push_back(b0.getIndexAttr(panel));
     Value init = filledTensor(b0, loc, panelSizes, elt, 0.0);
     // Dims: batch 0..rank-2, p = rank-1, j = rank, k = rank+1.
@@ -130,7 +132,13 @@ struct LowerLinear : OpRewritePattern<LinearOp> {
     for (unsigned i = 0; i + 1 < rank; ++i)
       groups.push_back({int64_t(i)});
     groups.push_back({int64_t(rank - 1), int64_t(rank)});
-    return tensor::CollapseShapeOp::create(b0, loc, product, groups);
+    Value padded = tensor::CollapseShapeOp::create(b0, loc, product, groups);
+    if (!op.getRows())
+      return padded;
+    SmallVector<OpFoldResult> offsets(rank, b0.getIndexAttr(0)),
+        strides(rank, b0.getIndexAttr(1));
+    return tensor::ExtractSliceOp::create(b0, loc, padded, offsets, sizes,
+                                          strides);
   }
 
   /// Grouped formats over (batch..., n, g, j): group g's scale and offset

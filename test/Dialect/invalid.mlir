@@ -69,6 +69,24 @@ func.func @linear_panel_shape(%x: tensor<2x64xf32>, %w: tensor<2x64x16xf32>) {
 
 // -----
 
+func.func @linear_panel_rows(%x: tensor<2x64xf32>, %w: tensor<2x64x32xf32>) {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{attribute 'rows' (32) must end in the last of the 2 panels of 32 rows, in (32, 64]}}
+  %y = chimera.linear %x, %w {panel = 32 : i64, rows = 32 : i64} : (tensor<2x64xf32>, tensor<2x64x32xf32>) -> tensor<2x32xf32>
+  return
+}
+
+// -----
+
+func.func @linear_rows_without_panel(%x: tensor<2x64xf32>, %w: tensor<40x64xf32>) {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{attribute 'rows' needs 'panel'}}
+  %y = chimera.linear %x, %w {rows = 40 : i64} : (tensor<2x64xf32>, tensor<40x64xf32>) -> tensor<2x40xf32>
+  return
+}
+
+// -----
+
 func.func @linear_panel_quant(%x: tensor<2x64xf32>, %w: tensor<32x64xi8>, %s: tensor<32xf32>) {
   // expected-error @+2 {{failed to infer returned types}}
   // expected-error @+1 {{attribute 'panel' is for float weights; a quantised weight keeps its [N, K] storage}}

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Compares the `logits` of two chimera-run --dump-logits files.
 
-usage: compare_logits.py A B [--atol A] [--rtol R]
+usage: compare_logits.py A B [--atol A] [--rtol R] [--steps]
 
 Prints the largest |a - b| and fails if any element exceeds
-atol + rtol*|a|. Standard library only.
+atol + rtol*|a|. With --steps, the decode steps' `step_logits` too.
+Standard library only.
 """
 import argparse
 import sys
@@ -18,16 +19,21 @@ def main():
     ap.add_argument("b")
     ap.add_argument("--atol", type=float, default=1e-4)
     ap.add_argument("--rtol", type=float, default=1e-4)
+    ap.add_argument("--steps", action="store_true",
+                    help="compare the decode steps' step_logits as well")
     args = ap.parse_args()
-    sa, a = read_safetensors(args.a)["logits"]
-    sb, b = read_safetensors(args.b)["logits"]
-    if sa != sb:
-        sys.exit("logits shapes differ: %s vs %s" % (sa, sb))
-    worst = max(abs(x - y) for x, y in zip(a, b))
-    bad = sum(1 for x, y in zip(a, b) if abs(x - y) > args.atol + args.rtol * abs(x))
-    print("logits max |diff| %.3g over %d values" % (worst, len(a)))
-    if bad:
-        sys.exit("%d logits out of tolerance" % bad)
+    fa, fb = read_safetensors(args.a), read_safetensors(args.b)
+    for name in ["logits"] + (["step_logits"] if args.steps else []):
+        sa, a = fa[name]
+        sb, b = fb[name]
+        if sa != sb:
+            sys.exit("%s shapes differ: %s vs %s" % (name, sa, sb))
+        worst = max(abs(x - y) for x, y in zip(a, b))
+        bad = sum(1 for x, y in zip(a, b)
+                  if abs(x - y) > args.atol + args.rtol * abs(x))
+        print("%s max |diff| %.3g over %d values" % (name, worst, len(a)))
+        if bad:
+            sys.exit("%d %s out of tolerance" % (bad, name))
 
 
 if __name__ == "__main__":

@@ -32,6 +32,19 @@ func.func @linear_panel(%x: tensor<?x?x48xf32>, %w: tensor<2x48x32xf32>) -> tens
 
 // -----
 
+// A ragged N (rows = 40 of 2 panels): the padded product is sliced to N.
+// CHECK-LABEL: func.func @linear_panel_rows
+// CHECK: linalg.generic
+// CHECK-SAME: ins(%{{.*}}, %{{.*}} : tensor<3x48xf32>, tensor<2x48x32xf32>) outs(%{{.*}} : tensor<3x2x32xf32>)
+// CHECK: %[[C:.*]] = tensor.collapse_shape %{{.*}} {{\[}}[0], [1, 2]] : tensor<3x2x32xf32> into tensor<3x64xf32>
+// CHECK: tensor.extract_slice %[[C]][0, 0] [3, 40] [1, 1] : tensor<3x64xf32> to tensor<3x40xf32>
+func.func @linear_panel_rows(%x: tensor<3x48xf32>, %w: tensor<2x48x32xf32>) -> tensor<3x40xf32> {
+  %y = chimera.linear %x, %w {panel = 32 : i64, rows = 40 : i64} : (tensor<3x48xf32>, tensor<2x48x32xf32>) -> tensor<3x40xf32>
+  return %y : tensor<3x40xf32>
+}
+
+// -----
+
 // The M0E4 bit splice (into the mantissa of 1.0f: 1 + q/16), inside the
 // matmul's body: one generic, no dequantised weight tensor.
 // CHECK-LABEL: func.func @linear_m0e4

@@ -23,29 +23,37 @@ func.func @decode(%x: tensor<1x48xf32>) -> tensor<1x64xf32> {
 
 // -----
 
-// A tied embedding (also read by chimera.embed, even in another function),
-// a row count that is not whole panels, and a quantised weight keep their
-// layout.
+// A tied embedding table (also read by chimera.embed, even in another
+// function) keeps its layout, and its linear reads a packed copy named
+// after it. A row count that is not whole panels gets a zero-padded last
+// panel, cut off by `rows`. A quantised weight keeps its layout.
 // CHECK-LABEL: func.func @tied
 // CHECK: chimera.param "table" : tensor<64x48xf32>
 // CHECK-NOT: panel
 // CHECK-LABEL: func.func @others
-// CHECK: chimera.param "table" : tensor<64x48xf32>
-// CHECK: chimera.param "ragged" : tensor<40x48xf32>
+// CHECK: %[[T:.*]] = chimera.param "table" : tensor<64x48xf32>
+// CHECK-NEXT: %[[TP:.*]] = chimera.param "table:panel" {chimera.panel = 32 : i64} : tensor<2x48x32xf32>
+// CHECK-NEXT: chimera.linear %{{.*}}, %[[TP]] {panel = 32 : i64} : (tensor<2x48xf32>, tensor<2x48x32xf32>) -> tensor<2x64xf32>
+// CHECK-NEXT: chimera.embed %[[T]]
+// CHECK: %[[R:.*]] = chimera.param "ragged" {chimera.panel = 32 : i64} : tensor<2x48x32xf32>
+// CHECK-NEXT: chimera.linear %{{.*}}, %[[R]] {panel = 32 : i64, rows = 40 : i64} : (tensor<2x48xf32>, tensor<2x48x32xf32>) -> tensor<2x40xf32>
 // CHECK: chimera.param "codes" {chimera.quant = #chimera.quant<int8>, chimera.quant_part = "codes"} : tensor<64x48xi8>
 // CHECK-NOT: panel
+// The copy has its own layout entry; the writer reads it from "table".
+// BIND: chimera.weights = [{element_type = f32, names = ["table"], offset = 0 : i64, shape = array<i64: 64, 48>}, {element_type = f32, names = ["table:panel"], offset = 12288 : i64, panel = 32 : i64, shape = array<i64: 2, 48, 32>}, {element_type = f32, names = ["ragged"], offset = 24576 : i64, panel = 32 : i64, shape = array<i64: 2, 48, 32>}
 func.func @tied(%ids: tensor<1x2xi64>) -> tensor<1x2x48xf32> {
   %t = chimera.param "table" : tensor<64x48xf32>
   %e = chimera.embed %t, %ids : (tensor<64x48xf32>, tensor<1x2xi64>) -> tensor<1x2x48xf32>
   return %e : tensor<1x2x48xf32>
 }
-func.func @others(%x: tensor<2x48xf32>) -> (tensor<2x64xf32>, tensor<2x40xf32>, tensor<2x64xf32>) {
+func.func @others(%x: tensor<2x48xf32>, %ids: tensor<1x2xi64>) -> (tensor<2x64xf32>, tensor<1x2x48xf32>, tensor<2x40xf32>, tensor<2x64xf32>) {
   %t = chimera.param "table" : tensor<64x48xf32>
   %y = chimera.linear %x, %t : (tensor<2x48xf32>, tensor<64x48xf32>) -> tensor<2x64xf32>
+  %e = chimera.embed %t, %ids : (tensor<64x48xf32>, tensor<1x2xi64>) -> tensor<1x2x48xf32>
   %r = chimera.param "ragged" : tensor<40x48xf32>
   %z = chimera.linear %x, %r : (tensor<2x48xf32>, tensor<40x48xf32>) -> tensor<2x40xf32>
   %q = chimera.param "codes" {chimera.quant = #chimera.quant<int8>, chimera.quant_part = "codes"} : tensor<64x48xi8>
   %s = chimera.param "codes:scales" {chimera.quant = #chimera.quant<int8>, chimera.quant_part = "scales"} : tensor<64xf32>
   %u = chimera.linear %x, %q scales(%s) {quant = #chimera.quant<int8>} : (tensor<2x48xf32>, tensor<64x48xi8>, tensor<64xf32>) -> tensor<2x64xf32>
-  return %y, %z, %u : tensor<2x64xf32>, tensor<2x40xf32>, tensor<2x64xf32>
+  return %y, %e, %z, %u : tensor<2x64xf32>, tensor<1x2x48xf32>, tensor<2x40xf32>, tensor<2x64xf32>
 }

@@ -164,6 +164,17 @@ func.func @routed(%in: memref<?x64xf32>, %ids: memref<?x2xi64>, %w: memref<4x96x
 // CHECK: vector.shuffle
 // CHECK: arith.mulf %{{.*}}, %[[SCALES]]
 // CHECK: } else {
+// Decode (one x row): the weight rows one after the other, each over all
+// of K in 4 accumulator chains, then scaled.
+// CHECK: %[[ONE:.*]] = arith.cmpi eq, %{{.*}}, %c1
+// CHECK-NEXT: scf.if %[[ONE]] {
+// CHECK: scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK-COUNT-4: vector.fma
+// CHECK: vector.reduction <add>
+// CHECK-NEXT: memref.load %[[S]]
+// CHECK-NEXT: arith.mulf
+// A few x rows: tiles of rows × cols.
+// CHECK: } else {
 // CHECK: vector.load %[[W]]{{.*}} : memref<32x64xi8>, vector<16xi8>
 // CHECK-NEXT: arith.sitofp %{{.*}} : vector<16xi8> to vector<16xf32>
 // CHECK: vector.reduction <add>
@@ -278,6 +289,11 @@ func.func @int4_weight(%x: memref<?x2x32xf32>, %q: memref<16x2x16xi8>, %s: memre
 // VNNI: scf.parallel
 // VNNI: vector.shuffle {{.*}} [0, 0, 0, 0, 0, 0, 0, 0, 16, 16, 16, 16, 16, 16, 16, 16]
 // VNNI: scf.parallel
+// Decode (one x row): the item's weight rows one after the other.
+// VNNI: %[[ONE:.*]] = arith.cmpi eq, %{{.*}}, %c1
+// VNNI-NEXT: scf.if %[[ONE]] {
+// VNNI: scf.for
+// VNNI: scf.for {{.*}} -> (vector<16xf32>) {
 // VNNI: vector.load %[[Q]][{{.*}}] : memref<16x64xi8>, vector<64xi8>
 // VNNI: arith.xori
 // VNNI: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
@@ -286,6 +302,9 @@ func.func @int4_weight(%x: memref<?x2x32xf32>, %q: memref<16x2x16xi8>, %s: memre
 // VNNI: vector.reduction <add>
 // VNNI: memref.load %[[S]]
 // VNNI: arith.mulf
+// More x rows: tiles of 2 x rows by 8 weight rows.
+// VNNI: } else {
+// VNNI: %{{.*}}:16 = scf.for
 // VNNI: memref.dealloc %[[XQ]]
 #xm = affine_map<(d0, d1, d2) -> (d0, d2)>
 #wm = affine_map<(d0, d1, d2) -> (d1, d2)>

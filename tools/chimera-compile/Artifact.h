@@ -37,20 +37,6 @@ private:
   bool committed = false;
 };
 
-/// Writes the weight archive: every entry of the module's `chimera.weights`
-/// layout, read from the checkpoint and converted to the entry's element
-/// type (f32), at its offset. Reads one tensor at a time.
-llvm::Error writeWeightArchive(mlir::ModuleOp module,
-                               const hf::Checkpoint &ckpt,
-                               llvm::StringRef path);
-
-/// The same from the module's `chimera.weights_size` and `chimera.weights`
-/// attributes alone: attributes are immutable, so this may run on another
-/// thread while the module itself is translated.
-llvm::Error writeWeightArchive(mlir::IntegerAttr size, mlir::ArrayAttr layout,
-                               const hf::Checkpoint &ckpt,
-                               llvm::StringRef path);
-
 /// "name:dtype:rank;..." for every argument of the bound entry: embedded in
 /// model.so (`chimera_model_signature`) and rebuilt by the runtime from
 /// manifest.json, so a manifest that does not describe this library's

@@ -12,6 +12,7 @@
 //===----------------------------------------------------------------------===//
 #include "tools/chimera-compile/Artifact.h"
 #include "tools/chimera-compile/Flops.h"
+#include "tools/chimera-compile/WeightArchive.h"
 
 #include "frontends/hf/Checkpoint.h"
 #include "frontends/hf/Import.h"
