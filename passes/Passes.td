@@ -318,6 +318,11 @@ def VectorizeMatmuls : Pass<"chimera-vectorize-matmuls"> {
     all of K, split into 8 runs read side by side (two accumulators
     each).
 
+    int8 codes (f32 activations) against one x row (decode) are read one
+    weight row after another over all of K, four accumulator chains each:
+    the item's rows are one contiguous run of the codes, where a tile's
+    rows read side by side are as many short streams.
+
     A dense matmul whose output is zero-filled right before it drops the
     fill: each item's first K chunk stores its sums instead of adding them.
 
@@ -335,7 +340,8 @@ def VectorizeMatmuls : Pass<"chimera-vectorize-matmuls"> {
     dense, and the routed experts' grouped GEMM) and dense int8 ones (K a
     multiple of 32) quantise x first, in blocks of 32 as llama.cpp's Q8_0
     does, and multiply codes by codes with AVX512-VNNI's `vpdpbusd`
-    (passes/VectorizeVnniMatmuls.cpp); the other formats are unchanged.
+    (passes/VectorizeVnniMatmuls.cpp); one x row reads the grid item's
+    weight rows one after the other. The other formats are unchanged.
 
     The loop carries `chimera.block_size = 1`: each iteration is one grid
     item for `chimera-outline-kernels`. Ragged M and N use 1-wide tiles, a

@@ -366,7 +366,7 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
   /// contiguous run of the codes, read front to back: a tile of `rows` rows
   /// read side by side is that many streams of K bytes, too short (768 for
   /// llama-125m) for the hardware prefetcher to follow, and decoded int8
-  /// llama-125m at 63-78 tokens/s against 116-121 one row at a time. f32
+  /// llama-125m at 63-78 tokens/s against 119-121 one row at a time. f32
   /// rows are 4x longer, and the tile's reuse of x wins there (mixtral-tiny
   /// f32 experts: 43-46 tokens/s tiled, 38-40 one row at a time).
   void emitRowDots(OpBuilder &b, const Matmul &mm, Value n0, int64_t nr) const {

@@ -25,6 +25,8 @@
 // weight row one load (and for int4 an unpack), per pair of rows one
 // vpdpbusd, a conversion and one FMA with the lanes' scale (int4: weight ×
 // x scale per group; int8: x scale, the row's scale multiplying its sum).
+// One x row (decode) takes the item's weight rows one at a time, so that
+// they are read as one contiguous stream.
 //
 // From 32 x rows (N a multiple of 32) a packed broadcast-form kernel takes
 // over: x is quantised in order with a scale and bias per block of 32, each
