@@ -25,7 +25,9 @@
 #include "dialects/chimera/ChimeraOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
@@ -43,6 +45,20 @@ struct ChannelScanPattern : OpRewritePattern<SelectiveScanOp> {
 
   /// Channels per grid item in the blocked form (one AVX-512 vector).
   static constexpr int64_t kBlock = 16;
+  /// Steps between the prefetch of a step's Δ, u and z and their use.
+  static constexpr int64_t kAhead = 4;
+
+  /// `tensor`'s buffer, for prefetches: any layout, read only.
+  static Value readOnlyBuffer(OpBuilder &b, Location loc, Value tensor) {
+    auto type = cast<RankedTensorType>(tensor.getType());
+    int64_t dyn = ShapedType::kDynamic;
+    auto layout = StridedLayoutAttr::get(
+        b.getContext(), dyn, SmallVector<int64_t>(type.getRank(), dyn));
+    auto buffer =
+        MemRefType::get(type.getShape(), type.getElementType(), layout);
+    return bufferization::ToBufferOp::create(b, loc, buffer, tensor,
+                                             /*read_only=*/true);
+  }
 
   /// The blocked form, for D a multiple of kBlock: one grid item per
   /// (b, kBlock channels), the state as N vectors across the channels, so Δ,
@@ -123,9 +139,30 @@ struct ChannelScanPattern : OpRewritePattern<SelectiveScanOp> {
     SmallVector<Value> inits(h0);
     inits.push_back(yTile);
 
+    // Δ, u and z of step t are rows of [B, L, D] buffers: one cache line
+    // each, a row (often a page) apart, which the hardware prefetchers do
+    // not follow; the recurrence stalled on their loads (a sixth of
+    // mamba-130m's scan samples on the load of Δ alone). Reading them
+    // ahead in registers did not help: the scan's state and A columns
+    // fill the registers, so the values were spilled, and each spill
+    // waited on its load. A prefetch has no result to wait on.
+    SmallVector<Value> prefetched;
+    for (Value s : {delta, u, z})
+      if (s)
+        prefetched.push_back(readOnlyBuffer(b, loc, s));
+    Value last = arith::SubIOp::create(b, loc, steps, c1);
+
     auto time = scf::ForOp::create(
         b, loc, c0, steps, c1, inits,
         [&](OpBuilder &lb, Location, Value t, ValueRange it) {
+          Value ahead = arith::MinSIOp::create(
+              lb, loc, arith::AddIOp::create(lb, loc, t, index(lb, kAhead)),
+              last);
+          for (Value buffer : prefetched)
+            memref::PrefetchOp::create(lb, loc, buffer,
+                                       ValueRange{bi, ahead, d0},
+                                       /*isWrite=*/false, /*localityHint=*/3,
+                                       /*isDataCache=*/true);
           SmallVector<Value, 3> at = {bi, t, d0};
           Value dt = read(lb, delta, at);
           if (db)

@@ -254,6 +254,8 @@ def ChannelScan : Pass<"chimera-channel-scan"> {
     lowering is a host-side time loop of whole-tensor steps; this is the
     same recurrence reordered (the recurrence is independent per channel).
 
+    The blocked form prefetches each step's Δ, u and z a few steps ahead
+    (`memref.prefetch` on a read-only `bufferization.to_buffer` of each).
     The state is read from and written back to the initial state in place;
     `lengths` freezes a row's state past its length as the op specifies.
     Runs on tensors before `chimera-lower-to-reference`.
@@ -261,7 +263,9 @@ def ChannelScan : Pass<"chimera-channel-scan"> {
   let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::scf::SCFDialect",
                            "::mlir::math::MathDialect", "::mlir::tensor::TensorDialect",
                            "::mlir::linalg::LinalgDialect",
-                           "::mlir::vector::VectorDialect"];
+                           "::mlir::vector::VectorDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::bufferization::BufferizationDialect"];
 }
 
 def FlashAttention : Pass<"chimera-flash-attention"> {

@@ -13,7 +13,18 @@
 // CHECK-COUNT-16: vector.transfer_read %[[A]][%{{.*}}, %{{.*}}]{{.*}} : tensor<128x8xf32>, vector<8xf32>
 // CHECK: vector.from_elements {{.*}} : vector<16xf32>
 // CHECK: %[[TILE:.*]] = tensor.extract_slice %[[Y]][%[[BI]], 0, %[[D0]]] [1, %{{.*}}, 16] [1, 1, 1]
+// Δ, u and z are prefetched 4 steps ahead (clamped to the last step)
+// through read-only views of their buffers.
+// CHECK-DAG: %[[DTB:.*]] = bufferization.to_buffer %[[DT]] read_only : tensor<?x?x128xf32> to memref<?x?x128xf32, strided<[?, ?, ?], offset: ?>>
+// CHECK-DAG: %[[UB:.*]] = bufferization.to_buffer %[[U]] read_only
+// CHECK-DAG: %[[ZB:.*]] = bufferization.to_buffer %[[Z]] read_only
+// CHECK: %[[LAST:.*]] = arith.subi %{{.*}}, %c1
 // CHECK: %[[T:.*]]:9 = scf.for %[[I:.*]] = {{.*}} iter_args(
+// CHECK: %[[I4:.*]] = arith.addi %[[I]], %c4
+// CHECK: %[[AHEAD:.*]] = arith.minsi %[[I4]], %[[LAST]]
+// CHECK: memref.prefetch %[[DTB]][%[[BI]], %[[AHEAD]], %[[D0]]], read, locality<3>, data
+// CHECK: memref.prefetch %[[UB]][%[[BI]], %[[AHEAD]], %[[D0]]], read, locality<3>, data
+// CHECK: memref.prefetch %[[ZB]][%[[BI]], %[[AHEAD]], %[[D0]]], read, locality<3>, data
 // CHECK: vector.transfer_read %[[DT]][%[[BI]], %[[I]], %[[D0]]]
 // CHECK: math.log1p %{{.*}} : vector<16xf32>
 // CHECK: vector.transfer_read %[[U]][%[[BI]], %[[I]], %[[D0]]]

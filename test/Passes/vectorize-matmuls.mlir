@@ -536,3 +536,31 @@ func.func @panel_weight(%x: memref<?x?x40xf32>, %w: memref<2x40x32xbf16>, %out: 
   }
   return
 }
+
+// -----
+
+// x a view of a wider buffer (Mamba's dt_proj reads the first dt_rank
+// columns of x_proj's output): its batch stride is dynamic, so it is copied
+// into a contiguous buffer, collapsed, and freed after the kernel.
+// CHECK-LABEL: func.func @strided_x(
+// CHECK-SAME: %[[X:.*]]: memref<?x?x32xf32, strided<[?, 48, 1]>>, %[[W:.*]]: memref<2x32x32xf32>, %[[OUT:.*]]: memref<?x?x2x32xf32>)
+// CHECK: %[[COPY:.*]] = memref.alloc(%{{.*}}, %{{.*}}) {alignment = 64 : i64} : memref<?x?x32xf32>
+// CHECK: linalg.copy ins(%[[X]] : memref<?x?x32xf32, strided<[?, 48, 1]>>) outs(%[[COPY]] : memref<?x?x32xf32>)
+// CHECK: %[[X2:.*]] = memref.collapse_shape %[[COPY]] {{\[}}[0, 1], [2]] : memref<?x?x32xf32> into memref<?x32xf32>
+// CHECK: scf.parallel
+// CHECK: memref.load %[[X2]]
+// CHECK: } {chimera.block_size = 1 : i64}
+// CHECK-NEXT: memref.dealloc %[[COPY]]
+// CHECK-NOT: linalg.generic
+#sx = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d4)>
+#sw = affine_map<(d0, d1, d2, d3, d4) -> (d2, d4, d3)>
+#so = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d3)>
+func.func @strided_x(%x: memref<?x?x32xf32, strided<[?, 48, 1]>>, %w: memref<2x32x32xf32>, %out: memref<?x?x2x32xf32>) {
+  linalg.generic {indexing_maps = [#sx, #sw, #so], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%x, %w : memref<?x?x32xf32, strided<[?, 48, 1]>>, memref<2x32x32xf32>) outs(%out : memref<?x?x2x32xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %m = arith.mulf %a, %b : f32
+    %s = arith.addf %o, %m : f32
+    linalg.yield %s : f32
+  }
+  return
+}
