@@ -8,7 +8,9 @@ usage: bench/run.py [--models llama-125m,mamba-130m,jamba-tiny,mixtral-tiny]
 Needs `bash scripts/build.sh` (chimera-compile, chimera-bench) and
 `bash bench/setup_peer.sh` (llama.cpp + models under --work). In one run it:
   1. measures the machine: DRAM read bandwidth (roofline/stream_triad.c,
-     ReadSum, 2 GiB arrays) and FP32 FMA peak (roofline/fma_peak.c);
+     ReadSum, 2 GiB arrays) and FP32 FMA peak (roofline/fma_peak.c), the
+     peak again before every f32 repetition (a shared VM's speed drifts
+     between repetitions; each prefill is divided by the peak beside it);
   2. compiles each model's HF folder with chimera-compile, per format:
      f32 (against llama.cpp's F32 GGUF), int8 (--quant=int8 against Q8_0),
      int4 (--quant=int4, group 32, against Q4_0), int8a8 / int4a8 (the
@@ -16,15 +18,20 @@ Needs `bash scripts/build.sh` (chimera-compile, chimera-bench) and
   3. for each repetition, runs chimera-bench then llama-bench (pp128, pp512,
      tg128, one repetition each), alternating A B A B ...;
   4. prints medians, our/peer ratios, decode bytes/token ÷ bandwidth and
-     prefill FLOPs ÷ peak, and writes them as a markdown table.
+     prefill FLOPs ÷ peak (ours and the peer's, medians over repetitions),
+     and writes them as a markdown table.
 Decode bytes/token are the weight file's size less the embedding table
 where a token reads only one row of it: an untied table, or (ours) a tied
 one, whose LM head reads its own copy (panels or codes). Every other weight is read per
 token; for MoE models it is an upper bound, the unrouted experts included.
 Our table stays f32 in every format; llama.cpp's size is read from the
 GGUF's tensor table.
-Prefill FLOPs/token = 2 x weight parameters (attention's score FLOPs not
-counted), so the fraction is a lower bound.
+Prefill FLOPs of a prompt of P tokens = 2 x the linear layers' weights
+per token (read from the checkpoint's safetensors headers: every matrix
+but the embedding table and A_log; an MoE expert's weighted by top-k /
+experts, the share of tokens it takes) + 2 x the LM head's once (a
+prefill computes the last position's logits). Attention's score FLOPs
+are not counted, so the fraction is a lower bound.
 """
 import argparse
 import datetime
@@ -91,6 +98,30 @@ def gguf_tensor_bytes(path, wanted):
     return 0
 
 
+def prefill_gflop_per_token(hf, prompt):
+    """Linear-layer GFLOPs per token of a `prompt`-token prefill (see the
+    module docstring)."""
+    import struct
+    with open(os.path.join(hf, "config.json")) as f:
+        config = json.load(f)
+    experts = config.get("num_local_experts", config.get("num_experts", 0))
+    routed = config.get("num_experts_per_tok", 0) / experts if experts else 1
+    head = config["vocab_size"] * config.get("hidden_size", config.get("d_model"))
+    per_token = 0.0
+    for name in sorted(os.listdir(hf)):
+        if not name.endswith(".safetensors"):
+            continue
+        with open(os.path.join(hf, name), "rb") as f:
+            header = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
+        for tensor, info in header.items():
+            shape = info.get("shape", []) if isinstance(info, dict) else []
+            if len(shape) != 2 or "embed" in tensor or tensor.endswith("A_log") \
+                    or tensor == "lm_head.weight":
+                continue
+            per_token += shape[0] * shape[1] * (routed if ".experts." in tensor else 1)
+    return 2 * (per_token + head / prompt) / 1e9
+
+
 def unread_table_bytes(hf, fmt, gguf):
     """Bytes of the embedding table a decode step does not read (all but
     one row), ours and the peer's."""
@@ -113,19 +144,23 @@ def run(cmd, **kw):
     return r.stdout
 
 
+def roofline_env(threads):
+    return dict(os.environ, OMP_NUM_THREADS=str(threads), OMP_PROC_BIND="close")
+
+
+def fma_peak(work, threads):
+    text = run([os.path.join(work, "fma_peak")], env=roofline_env(threads))
+    return float(re.search(r"AVX-512 FP32 FMA peak: (\S+) GFLOP/s", text).group(1))
+
+
 def machine(work, threads):
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OMP_PROC_BIND="close")
-    out = {}
     for name in ["stream_triad", "fma_peak"]:
-        exe = os.path.join(work, name)
         run(["gcc", "-O3", "-march=native", "-fopenmp",
-             os.path.join(ROOT, "bench", "roofline", name + ".c"), "-o", exe])
-        text = run([exe], env=env)
-        if name == "stream_triad":
-            out["bandwidth_gbs"] = float(re.search(r"ReadSum\s+best\s+\S+ s\s+(\S+) GB/s", text).group(1))
-        else:
-            out["peak_gflops"] = float(re.search(r"AVX-512 FP32 FMA peak: (\S+) GFLOP/s", text).group(1))
-    return out
+             os.path.join(ROOT, "bench", "roofline", name + ".c"), "-o",
+             os.path.join(work, name)])
+    text = run([os.path.join(work, "stream_triad")], env=roofline_env(threads))
+    return {"bandwidth_gbs": float(re.search(r"ReadSum\s+best\s+\S+ s\s+(\S+) GB/s", text).group(1)),
+            "peak_gflops": fma_peak(work, threads)}
 
 
 def chimera_rep(artifact, threads):
@@ -173,37 +208,45 @@ def main():
         peer_bytes = os.path.getsize(gguf) - peer_unread
         ours = {t: [] for t in TESTS}
         peer = {t: [] for t in TESTS}
+        gflop_per_token = prefill_gflop_per_token(hf, 512)
+        fractions, peer_fractions, peaks = [], [], []
         for r in range(a.reps):
+            if fmt == "f32":
+                peaks.append(fma_peak(a.work, a.threads))
             for t, v in chimera_rep(artifact, a.threads).items():
                 ours[t].append(v)
             for t, v in peer_rep(a.work, gguf, a.threads).items():
                 peer[t].append(v)
+            if peaks:
+                fractions.append(ours["pp512"][-1] * gflop_per_token / peaks[-1])
+                peer_fractions.append(peer["pp512"][-1] * gflop_per_token / peaks[-1])
             print("  %s %s rep %d/%d: chimera %s | llama.cpp %s" % (
                 model, fmt, r + 1, a.reps,
                 " ".join("%s %.1f" % (t, ours[t][-1]) for t in TESTS),
-                " ".join("%s %.1f" % (t, peer[t][-1]) for t in TESTS)), flush=True)
+                " ".join("%s %.1f" % (t, peer[t][-1]) for t in TESTS))
+                + (" | FMA peak %.0f" % peaks[-1] if peaks else ""), flush=True)
         med = {t: statistics.median(ours[t]) for t in TESTS}
         pmed = {t: statistics.median(peer[t]) for t in TESTS}
-        # The f32 weights a decode step reads: the layers' and the LM head
-        # (which a prefill with --logits=last runs once, so the FLOPs are
-        # overstated by the head's share).
-        params = weight_bytes / 4
         rows.append(dict(
             model=model, fmt=fmt, peer_fmt=peer_suffix.upper(), ours=med, peer=pmed,
             weight_bytes=weight_bytes, peer_bytes=peer_bytes,
             decode_bw=med["tg128"] * weight_bytes / 1e9 / limits["bandwidth_gbs"],
             peer_decode_bw=pmed["tg128"] * peer_bytes / 1e9 / limits["bandwidth_gbs"],
-            prefill_peak=(med["pp512"] * 2 * params / 1e9 / limits["peak_gflops"]
-                          if fmt == "f32" else None)))
+            prefill_peak=statistics.median(fractions) if fractions else None,
+            peer_prefill_peak=statistics.median(peer_fractions) if peer_fractions else None,
+            peak_range=(min(peaks), max(peaks)) if peaks else None))
 
     date = datetime.date.today().isoformat()
     lines = [
         "Measured %s with `python3 bench/run.py --reps %d --threads %d` "
         "(medians, tokens/s; chimera and llama.cpp alternated in one run)." % (date, a.reps, a.threads),
-        "Machine in the same run: DRAM read %.1f GB/s, FP32 FMA peak %.0f GFLOP/s." % (
-            limits["bandwidth_gbs"], limits["peak_gflops"]),
+        "Machine in the same run: DRAM read %.1f GB/s, FP32 FMA peak %.0f GFLOP/s "
+        "(before each f32 repetition: %s)." % (
+            limits["bandwidth_gbs"], limits["peak_gflops"],
+            ", ".join("%s %.0f-%.0f" % (r["model"], *r["peak_range"])
+                      for r in rows if r["peak_range"]) or "none"),
         "",
-        "| model | format (ours / peer) | chimera pp128 / pp512 / tg128 | llama.cpp pp128 / pp512 / tg128 | ratio pp512 | ratio tg128 | MB read/token (ours / peer) | decode ÷ DRAM bw (ours / peer) | pp512 ÷ FMA peak |",
+        "| model | format (ours / peer) | chimera pp128 / pp512 / tg128 | llama.cpp pp128 / pp512 / tg128 | ratio pp512 | ratio tg128 | MB read/token (ours / peer) | decode ÷ DRAM bw (ours / peer) | pp512 ÷ FMA peak (ours / peer) |",
         "|---|---|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
@@ -213,11 +256,15 @@ def main():
             p["pp128"], p["pp512"], p["tg128"],
             o["pp512"] / p["pp512"], o["tg128"] / p["tg128"], r["weight_bytes"] / 1e6,
             r["peer_bytes"] / 1e6, r["decode_bw"], r["peer_decode_bw"],
-            "%.3f" % r["prefill_peak"] if r["prefill_peak"] is not None else "-"))
+            "%.3f / %.3f" % (r["prefill_peak"], r["peer_prefill_peak"])
+            if r["prefill_peak"] is not None else "-"))
     table = "\n".join(lines) + "\n"
     print("\n" + table)
-    with open(a.markdown, "w") as f:
+    # Written whole or not at all: a killed run leaves the last table.
+    tmp = a.markdown + ".tmp"
+    with open(tmp, "w") as f:
         f.write(table)
+    os.replace(tmp, a.markdown)
 
 
 if __name__ == "__main__":
