@@ -272,8 +272,9 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
     Value m = memref::DimOp::create(rewriter, loc, mm->x, 0);
     Value c0 = arith::ConstantIndexOp::create(rewriter, loc, 0);
     Value c1 = arith::ConstantIndexOp::create(rewriter, loc, 1);
+    int64_t perItem = panel() * (mm->panelled ? kItemPanels : 1);
     Value items = arith::ConstantIndexOp::create(
-        rewriter, loc, llvm::divideCeil(mm->n, panel()));
+        rewriter, loc, llvm::divideCeil(mm->n, perItem));
     auto grid = scf::ParallelOp::create(rewriter, loc, ValueRange{c0},
                                         ValueRange{items}, ValueRange{c1});
     // Each iteration is already a sizeable work item: no further blocking.
@@ -480,17 +481,45 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
     auto c = [&](OpBuilder &bb, int64_t v) -> Value {
       return arith::ConstantIndexOp::create(bb, loc, v);
     };
-    Value n0 = arith::MulIOp::create(b, loc, item, c(b, panel()));
+    int64_t panels = cast<MemRefType>(mm.w.getType()).getDimSize(0);
+    Value p0 = arith::MulIOp::create(b, loc, item, c(b, kItemPanels));
+    // The item's panels p0 .. p0 + count - 1: all kItemPanels but in the
+    // last item of an odd panel count.
+    auto forPanels = [&](OpBuilder &ob,
+                         function_ref<void(OpBuilder &, int64_t count)> fn) {
+      if (panels % kItemPanels == 0)
+        return fn(ob, kItemPanels);
+      Value whole = arith::CmpIOp::create(ob, loc, arith::CmpIPredicate::slt,
+                                          item, c(ob, panels / kItemPanels));
+      auto branch = scf::IfOp::create(ob, loc, whole, /*withElse=*/true);
+      OpBuilder tb = branch.getThenBodyBuilder();
+      fn(tb, kItemPanels);
+      OpBuilder eb = branch.getElseBodyBuilder();
+      fn(eb, panels % kItemPanels);
+    };
     Value few = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, m,
                                       c(b, kPackRows));
     auto branch = scf::IfOp::create(b, loc, few, /*withElse=*/true);
     OpBuilder tb = branch.getThenBodyBuilder();
-    auto rowLoop = scf::ForOp::create(tb, loc, c(tb, 0), m, c(tb, 1));
-    OpBuilder rb = OpBuilder::atBlockBegin(rowLoop.getBody());
-    emitStreamedRow(rb, mm, rowLoop.getInductionVar(), item, n0);
+    forPanels(tb, [&](OpBuilder &pb, int64_t count) {
+      auto rowLoop = scf::ForOp::create(pb, loc, c(pb, 0), m, c(pb, 1));
+      OpBuilder rb = OpBuilder::atBlockBegin(rowLoop.getBody());
+      for (int64_t q = 0; q < count; ++q) {
+        Value p = q ? arith::AddIOp::create(rb, loc, p0, c(rb, q)) : p0;
+        emitStreamedRow(rb, mm, rowLoop.getInductionVar(), p,
+                        arith::MulIOp::create(rb, loc, p, c(rb, panel())));
+      }
+    });
     OpBuilder eb = branch.getElseBodyBuilder();
-    emitPacked(eb, mm, m, n0, mm.w, {}, item);
+    forPanels(eb, [&](OpBuilder &pb, int64_t count) {
+      emitPacked(pb, mm, m, arith::MulIOp::create(pb, loc, p0, c(pb, panel())),
+                 mm.w, {}, p0, count);
+    });
   }
+  /// Panels per grid item of a panel-stored weight: a tile of kPackRows x
+  /// rows by two panels keeps 24 accumulators, and each x value broadcast
+  /// feeds four FMAs (two with one panel).
+  static constexpr int64_t kItemPanels = 2;
 
   /// out[row, n0 : n0+panel] (+)= x[row] · panel `item`, over all of K at
   /// once, with K split into `segments` runs read side by side: one x row
@@ -559,10 +588,12 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
   /// horizontal sums.
   ///
   /// With `panelIndex`, `buf` is a weight the archive already stores in
-  /// panels ([N/panel, K, panel], chimera-pack-weights) and its panel
-  /// `panelIndex` is read in place: nothing is packed.
+  /// panels ([N/panel, K, panel], chimera-pack-weights) and its panels
+  /// `panelIndex` .. `panelIndex + panels - 1` are read in place: nothing
+  /// is packed, and each x row's broadcast feeds 2 × `panels` FMAs.
   void emitPacked(OpBuilder &b, const Matmul &mm, Value m, Value n0, Value buf,
-                  PackPanel pack = {}, Value panelIndex = {}) const {
+                  PackPanel pack = {}, Value panelIndex = {},
+                  int64_t panels = 1) const {
     Location loc = n0.getLoc();
     Type f32 = b.getF32Type();
     auto vec = VectorType::get({width}, f32);
@@ -576,19 +607,21 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
         else
           packPanel(sb, mm, n0, k0, kc, buf);
       }
-      // Panel row k (kk within the chunk), columns [col, col + width).
-      auto panelLoad = [&](OpBuilder &lb, Value kk, Value k,
+      // Panel row k (kk within the chunk), columns [col, col + width) of
+      // the item's panel q.
+      auto panelLoad = [&](OpBuilder &lb, Value kk, Value k, int64_t q,
                            int64_t col) -> Value {
         if (!panelIndex)
           return vector::LoadOp::create(lb, loc, vec, buf,
                                         ValueRange{kk, c(lb, col)});
         auto wVec = VectorType::get(
             {width}, cast<MemRefType>(buf.getType()).getElementType());
-        return toF32(
-            lb, loc,
-            vector::LoadOp::create(lb, loc, wVec, buf,
-                                   ValueRange{panelIndex, k, c(lb, col)}),
-            vec);
+        Value pi = q ? arith::AddIOp::create(lb, loc, panelIndex, c(lb, q))
+                     : panelIndex;
+        return toF32(lb, loc,
+                     vector::LoadOp::create(lb, loc, wVec, buf,
+                                            ValueRange{pi, k, c(lb, col)}),
+                     vec);
       };
       // Tiles of kPackRows x rows, then the rest one by one.
       Value first = isFirstChunk(sb, loc, mm.zeroInit, k0);
@@ -598,30 +631,31 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
         tileRows(tb, loc, m0, mr, mm.rowList, mm.xRowDiv, xRows, oRows);
         Value zero = arith::ConstantOp::create(
             tb, loc, vec, DenseElementsAttr::get(vec, tb.getF32FloatAttr(0)));
-        SmallVector<Value> init(2 * mr, zero);
+        int64_t vecs = 2 * panels; // accumulators per x row
+        SmallVector<Value> init(vecs * mr, zero);
         auto ks = scf::ForOp::create(
             tb, loc, c(tb, 0), c(tb, kc), c(tb, 1), init,
             [&](OpBuilder &lb, Location, Value kk, ValueRange acc) {
               Value kx = arith::AddIOp::create(lb, loc, kk, k0);
-              Value w0 = panelLoad(lb, kk, kx, 0);
-              Value w1 = panelLoad(lb, kk, kx, width);
+              SmallVector<Value> w;
+              for (int64_t v = 0; v < vecs; ++v)
+                w.push_back(panelLoad(lb, kk, kx, v / 2, v % 2 * width));
               SmallVector<Value> next;
               for (int64_t i = 0; i < mr; ++i) {
                 Value xs = memref::LoadOp::create(lb, loc, mm.x,
                                                   ValueRange{xRows[i], kx});
                 Value xb = vector::BroadcastOp::create(lb, loc, vec, xs);
-                next.push_back(
-                    vector::FMAOp::create(lb, loc, xb, w0, acc[2 * i]));
-                next.push_back(
-                    vector::FMAOp::create(lb, loc, xb, w1, acc[2 * i + 1]));
+                for (int64_t v = 0; v < vecs; ++v)
+                  next.push_back(vector::FMAOp::create(lb, loc, xb, w[v],
+                                                       acc[vecs * i + v]));
               }
               scf::YieldOp::create(lb, loc, next);
             });
         for (int64_t i = 0; i < mr; ++i)
-          for (int64_t h = 0; h < 2; ++h) {
+          for (int64_t v = 0; v < vecs; ++v) {
             Value col =
-                h ? arith::AddIOp::create(tb, loc, n0, c(tb, width)) : n0;
-            addInto(tb, loc, ks.getResult(2 * i + h), mm.out,
+                v ? arith::AddIOp::create(tb, loc, n0, c(tb, v * width)) : n0;
+            addInto(tb, loc, ks.getResult(vecs * i + v), mm.out,
                     ValueRange{oRows[i], col}, first);
           }
       };

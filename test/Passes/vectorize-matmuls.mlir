@@ -489,19 +489,21 @@ func.func @routed_mxfp4(%in: memref<?x64xf32>, %ids: memref<?x2xi64>, %q: memref
 // -----
 
 // A weight chimera-pack-weights stored in panels ([N/32, K, 32], bf16
-// here): each grid item reads its panel in place. Below 6 x rows (decode),
-// one row at a time over all of K, in 8 runs of K/8 read side by side with
-// two accumulators each; from 6 rows, the broadcast tiles without packing.
+// here): each grid item reads two panels in place. Below 6 x rows
+// (decode), one row at a time over all of K, panel after panel, in 8 runs
+// of K/8 read side by side with two accumulators each; from 6 rows, the
+// broadcast tiles without packing, 6 rows by both panels (24 accumulators).
 // CHECK-LABEL: func.func @panel_weight(
 // CHECK-SAME: %[[X:.*]]: memref<?x?x40xf32>, %[[W:.*]]: memref<2x40x32xbf16>, %[[OUT:.*]]: memref<?x?x2x32xf32>)
 // CHECK-NOT: linalg.fill
 // CHECK: %[[X2:.*]] = memref.collapse_shape %[[X]] {{\[}}[0, 1], [2]]
 // CHECK: %[[OUT2:.*]] = memref.collapse_shape %[[OUT]] {{\[}}[0, 1], [2, 3]] : memref<?x?x2x32xf32> into memref<?x64xf32>
-// CHECK: scf.parallel (%[[P:.*]]) = (%{{.*}}) to (%c2{{.*}})
-// CHECK: %[[N0:.*]] = arith.muli %[[P]], %c32
+// CHECK: scf.parallel (%[[I:.*]]) = (%{{.*}}) to (%c1{{.*}})
+// CHECK: %[[P:.*]] = arith.muli %[[I]], %c2
 // CHECK: %[[FEW:.*]] = arith.cmpi slt, %{{.*}}, %c6
 // CHECK: scf.if %[[FEW]] {
 // CHECK: scf.for %[[ROW:.*]] =
+// CHECK: %[[N0:.*]] = arith.muli %[[P]], %c32
 // CHECK: scf.for %[[K:.*]] = %{{.*}} to %c5{{.*}} step %c1{{.*}} iter_args(
 // CHECK: memref.load %[[X2]][%[[ROW]], %[[K]]]
 // CHECK: vector.load %[[W]][%[[P]], %[[K]], %c0{{.*}}] : memref<2x40x32xbf16>, vector<16xbf16>
@@ -512,13 +514,19 @@ func.func @routed_mxfp4(%in: memref<?x64xf32>, %ids: memref<?x2xi64>, %q: memref
 // CHECK-NEXT: scf.yield {{(%[0-9]+, )+}}%{{[0-9]+}} :
 // CHECK-COUNT-7: arith.addf
 // CHECK: vector.store %{{.*}}, %[[OUT2]][%[[ROW]], %[[N0]]]
+// CHECK: %[[P1:.*]] = arith.addi %[[P]], %c1
+// CHECK: scf.for
+// CHECK: vector.load %[[W]][%[[P1]], %{{.*}}, %c0{{.*}}]
 // CHECK: } else {
 // CHECK-NOT: memref.alloca
 // CHECK-NOT: vector.shuffle
 // CHECK: scf.for %{{.*}} iter_args(
 // CHECK: vector.load %[[W]][%[[P]], %{{.*}}, %c0{{.*}}]
 // CHECK: vector.load %[[W]][%[[P]], %{{.*}}, %c16{{.*}}]
-// CHECK-COUNT-12: vector.fma
+// CHECK: %[[Q:.*]] = arith.addi %[[P]], %c1
+// CHECK: vector.load %[[W]][%[[Q]], %{{.*}}, %c0{{.*}}]
+// CHECK: vector.load %[[W]][%{{.*}}, %{{.*}}, %c16{{.*}}]
+// CHECK-COUNT-24: vector.fma
 // CHECK: } {chimera.block_size = 1 : i64}
 // CHECK-NOT: linalg.generic
 #px = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d4)>
@@ -557,6 +565,38 @@ func.func @panel_weight(%x: memref<?x?x40xf32>, %w: memref<2x40x32xbf16>, %out: 
 #so = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d3)>
 func.func @strided_x(%x: memref<?x?x32xf32, strided<[?, 48, 1]>>, %w: memref<2x32x32xf32>, %out: memref<?x?x2x32xf32>) {
   linalg.generic {indexing_maps = [#sx, #sw, #so], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%x, %w : memref<?x?x32xf32, strided<[?, 48, 1]>>, memref<2x32x32xf32>) outs(%out : memref<?x?x2x32xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %m = arith.mulf %a, %b : f32
+    %s = arith.addf %o, %m : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// An odd panel count: the last item takes its one panel (6 rows by one
+// panel, 12 accumulators), the others two.
+// CHECK-LABEL: func.func @odd_panels(
+// CHECK: scf.parallel (%[[I:.*]]) = (%{{.*}}) to (%c2{{.*}})
+// CHECK: scf.if
+// CHECK: %[[WHOLE:.*]] = arith.cmpi slt, %[[I]], %c1
+// CHECK: scf.if %[[WHOLE]] {
+// CHECK: } else {
+// CHECK: } else {
+// CHECK: %[[WHOLE2:.*]] = arith.cmpi slt, %[[I]], %c1
+// CHECK: scf.if %[[WHOLE2]] {
+// CHECK: scf.for %{{.*}} iter_args(
+// CHECK-COUNT-24: vector.fma
+// CHECK: } else {
+// CHECK: scf.for %{{.*}} iter_args(
+// CHECK-COUNT-12: vector.fma
+// CHECK-NEXT: scf.yield
+#ox = affine_map<(d0, d1, d2, d3) -> (d0, d3)>
+#ow = affine_map<(d0, d1, d2, d3) -> (d1, d3, d2)>
+#oo = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>
+func.func @odd_panels(%x: memref<?x8xf32>, %w: memref<3x8x32xf32>, %out: memref<?x3x32xf32>) {
+  linalg.generic {indexing_maps = [#ox, #ow, #oo], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%x, %w : memref<?x8xf32>, memref<3x8x32xf32>) outs(%out : memref<?x3x32xf32>) {
   ^bb0(%a: f32, %b: f32, %o: f32):
     %m = arith.mulf %a, %b : f32
     %s = arith.addf %o, %m : f32
