@@ -272,9 +272,18 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
     Value m = memref::DimOp::create(rewriter, loc, mm->x, 0);
     Value c0 = arith::ConstantIndexOp::create(rewriter, loc, 0);
     Value c1 = arith::ConstantIndexOp::create(rewriter, loc, 1);
-    int64_t perItem = panel() * (mm->panelled ? kItemPanels : 1);
     Value items = arith::ConstantIndexOp::create(
-        rewriter, loc, llvm::divideCeil(mm->n, perItem));
+        rewriter, loc, llvm::divideCeil(mm->n, panel()));
+    if (mm->panelled) {
+      // Prefill items take kItemPanels panels; decode keeps one per item,
+      // as many items as there are panels to spread over the threads.
+      Value few = arith::CmpIOp::create(
+          rewriter, loc, arith::CmpIPredicate::slt, m,
+          arith::ConstantIndexOp::create(rewriter, loc, kPackRows));
+      Value pairs = arith::ConstantIndexOp::create(
+          rewriter, loc, llvm::divideCeil(mm->n, panel() * kItemPanels));
+      items = arith::SelectOp::create(rewriter, loc, few, items, pairs);
+    }
     auto grid = scf::ParallelOp::create(rewriter, loc, ValueRange{c0},
                                         ValueRange{items}, ValueRange{c1});
     // Each iteration is already a sizeable work item: no further blocking.
@@ -472,9 +481,10 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
   static constexpr int64_t kDotChains = 4;
 
   /// Grid item `item` of a panel-stored weight: the archive holds the
-  /// panel K-major already, so from kPackRows x rows the broadcast form
-  /// reads it in place (no packing, no horizontal sums), and fewer rows
-  /// (decode) stream it once per row.
+  /// panels K-major already, so from kPackRows x rows the broadcast form
+  /// reads the item's kItemPanels panels in place (no packing, no
+  /// horizontal sums), and fewer rows (decode) stream the item's one panel
+  /// once per row.
   void emitPanelledItem(OpBuilder &b, const Matmul &mm, Value m,
                         Value item) const {
     Location loc = item.getLoc();
@@ -482,7 +492,6 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
       return arith::ConstantIndexOp::create(bb, loc, v);
     };
     int64_t panels = cast<MemRefType>(mm.w.getType()).getDimSize(0);
-    Value p0 = arith::MulIOp::create(b, loc, item, c(b, kItemPanels));
     // The item's panels p0 .. p0 + count - 1: all kItemPanels but in the
     // last item of an odd panel count.
     auto forPanels = [&](OpBuilder &ob,
@@ -501,24 +510,20 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
                                       c(b, kPackRows));
     auto branch = scf::IfOp::create(b, loc, few, /*withElse=*/true);
     OpBuilder tb = branch.getThenBodyBuilder();
-    forPanels(tb, [&](OpBuilder &pb, int64_t count) {
-      auto rowLoop = scf::ForOp::create(pb, loc, c(pb, 0), m, c(pb, 1));
-      OpBuilder rb = OpBuilder::atBlockBegin(rowLoop.getBody());
-      for (int64_t q = 0; q < count; ++q) {
-        Value p = q ? arith::AddIOp::create(rb, loc, p0, c(rb, q)) : p0;
-        emitStreamedRow(rb, mm, rowLoop.getInductionVar(), p,
-                        arith::MulIOp::create(rb, loc, p, c(rb, panel())));
-      }
-    });
+    auto rowLoop = scf::ForOp::create(tb, loc, c(tb, 0), m, c(tb, 1));
+    OpBuilder rb = OpBuilder::atBlockBegin(rowLoop.getBody());
+    emitStreamedRow(rb, mm, rowLoop.getInductionVar(), item,
+                    arith::MulIOp::create(rb, loc, item, c(rb, panel())));
     OpBuilder eb = branch.getElseBodyBuilder();
+    Value p0 = arith::MulIOp::create(eb, loc, item, c(eb, kItemPanels));
     forPanels(eb, [&](OpBuilder &pb, int64_t count) {
       emitPacked(pb, mm, m, arith::MulIOp::create(pb, loc, p0, c(pb, panel())),
                  mm.w, {}, p0, count);
     });
   }
-  /// Panels per grid item of a panel-stored weight: a tile of kPackRows x
-  /// rows by two panels keeps 24 accumulators, and each x value broadcast
-  /// feeds four FMAs (two with one panel).
+  /// Panels per prefill grid item of a panel-stored weight: a tile of
+  /// kPackRows x rows by two panels keeps 24 accumulators, and each x
+  /// value broadcast feeds four FMAs (two with one panel).
   static constexpr int64_t kItemPanels = 2;
 
   /// out[row, n0 : n0+panel] (+)= x[row] · panel `item`, over all of K at

@@ -489,17 +489,18 @@ func.func @routed_mxfp4(%in: memref<?x64xf32>, %ids: memref<?x2xi64>, %q: memref
 // -----
 
 // A weight chimera-pack-weights stored in panels ([N/32, K, 32], bf16
-// here): each grid item reads two panels in place. Below 6 x rows
-// (decode), one row at a time over all of K, panel after panel, in 8 runs
-// of K/8 read side by side with two accumulators each; from 6 rows, the
+// here), read in place. Below 6 x rows (decode), a grid item per panel,
+// one row at a time over all of K in 8 runs of K/8 read side by side with
+// two accumulators each; from 6 rows, a grid item per two panels, the
 // broadcast tiles without packing, 6 rows by both panels (24 accumulators).
 // CHECK-LABEL: func.func @panel_weight(
 // CHECK-SAME: %[[X:.*]]: memref<?x?x40xf32>, %[[W:.*]]: memref<2x40x32xbf16>, %[[OUT:.*]]: memref<?x?x2x32xf32>)
 // CHECK-NOT: linalg.fill
 // CHECK: %[[X2:.*]] = memref.collapse_shape %[[X]] {{\[}}[0, 1], [2]]
 // CHECK: %[[OUT2:.*]] = memref.collapse_shape %[[OUT]] {{\[}}[0, 1], [2, 3]] : memref<?x?x2x32xf32> into memref<?x64xf32>
-// CHECK: scf.parallel (%[[I:.*]]) = (%{{.*}}) to (%c1{{.*}})
-// CHECK: %[[P:.*]] = arith.muli %[[I]], %c2
+// CHECK: %[[DECODE:.*]] = arith.cmpi slt, %{{.*}}, %c6
+// CHECK: %[[ITEMS:.*]] = arith.select %[[DECODE]], %c2{{.*}}, %c1{{.*}} : index
+// CHECK: scf.parallel (%[[P:.*]]) = (%{{.*}}) to (%[[ITEMS]])
 // CHECK: %[[FEW:.*]] = arith.cmpi slt, %{{.*}}, %c6
 // CHECK: scf.if %[[FEW]] {
 // CHECK: scf.for %[[ROW:.*]] =
@@ -514,16 +515,14 @@ func.func @routed_mxfp4(%in: memref<?x64xf32>, %ids: memref<?x2xi64>, %q: memref
 // CHECK-NEXT: scf.yield {{(%[0-9]+, )+}}%{{[0-9]+}} :
 // CHECK-COUNT-7: arith.addf
 // CHECK: vector.store %{{.*}}, %[[OUT2]][%[[ROW]], %[[N0]]]
-// CHECK: %[[P1:.*]] = arith.addi %[[P]], %c1
-// CHECK: scf.for
-// CHECK: vector.load %[[W]][%[[P1]], %{{.*}}, %c0{{.*}}]
 // CHECK: } else {
+// CHECK: %[[P0:.*]] = arith.muli %[[P]], %c2
 // CHECK-NOT: memref.alloca
 // CHECK-NOT: vector.shuffle
 // CHECK: scf.for %{{.*}} iter_args(
-// CHECK: vector.load %[[W]][%[[P]], %{{.*}}, %c0{{.*}}]
-// CHECK: vector.load %[[W]][%[[P]], %{{.*}}, %c16{{.*}}]
-// CHECK: %[[Q:.*]] = arith.addi %[[P]], %c1
+// CHECK: vector.load %[[W]][%[[P0]], %{{.*}}, %c0{{.*}}]
+// CHECK: vector.load %[[W]][%[[P0]], %{{.*}}, %c16{{.*}}]
+// CHECK: %[[Q:.*]] = arith.addi %[[P0]], %c1
 // CHECK: vector.load %[[W]][%[[Q]], %{{.*}}, %c0{{.*}}]
 // CHECK: vector.load %[[W]][%{{.*}}, %{{.*}}, %c16{{.*}}]
 // CHECK-COUNT-24: vector.fma
@@ -575,17 +574,15 @@ func.func @strided_x(%x: memref<?x?x32xf32, strided<[?, 48, 1]>>, %w: memref<2x3
 
 // -----
 
-// An odd panel count: the last item takes its one panel (6 rows by one
-// panel, 12 accumulators), the others two.
+// An odd panel count: in prefill the last item takes its one panel (6
+// rows by one panel, 12 accumulators), the others two.
 // CHECK-LABEL: func.func @odd_panels(
-// CHECK: scf.parallel (%[[I:.*]]) = (%{{.*}}) to (%c2{{.*}})
+// CHECK: %[[ITEMS:.*]] = arith.select %{{.*}}, %c3, %c2 : index
+// CHECK: scf.parallel (%[[I:.*]]) = (%{{.*}}) to (%[[ITEMS]])
 // CHECK: scf.if
+// CHECK: } else {
 // CHECK: %[[WHOLE:.*]] = arith.cmpi slt, %[[I]], %c1
 // CHECK: scf.if %[[WHOLE]] {
-// CHECK: } else {
-// CHECK: } else {
-// CHECK: %[[WHOLE2:.*]] = arith.cmpi slt, %[[I]], %c1
-// CHECK: scf.if %[[WHOLE2]] {
 // CHECK: scf.for %{{.*}} iter_args(
 // CHECK-COUNT-24: vector.fma
 // CHECK: } else {
