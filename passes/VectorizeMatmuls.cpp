@@ -274,10 +274,11 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
     Value c1 = arith::ConstantIndexOp::create(rewriter, loc, 1);
     Value items = arith::ConstantIndexOp::create(
         rewriter, loc, llvm::divideCeil(mm->n, panel()));
+    Value few;
     if (mm->panelled) {
       // Prefill items take kItemPanels panels; decode keeps one per item,
       // as many items as there are panels to spread over the threads.
-      Value few = arith::CmpIOp::create(
+      few = arith::CmpIOp::create(
           rewriter, loc, arith::CmpIPredicate::slt, m,
           arith::ConstantIndexOp::create(rewriter, loc, kPackRows));
       Value pairs = arith::ConstantIndexOp::create(
@@ -291,7 +292,7 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
     OpBuilder b = OpBuilder::atBlockBegin(grid.getBody());
     Value item = grid.getInductionVars()[0];
     if (mm->panelled)
-      emitPanelledItem(b, *mm, m, item);
+      emitPanelledItem(b, *mm, m, few, item);
     else
       emitItem(b, *mm, m, item, packBuffer(b, loc));
     if (mm->xCopy) {
@@ -485,7 +486,7 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
   /// reads the item's kItemPanels panels in place (no packing, no
   /// horizontal sums), and fewer rows (decode) stream the item's one panel
   /// once per row.
-  void emitPanelledItem(OpBuilder &b, const Matmul &mm, Value m,
+  void emitPanelledItem(OpBuilder &b, const Matmul &mm, Value m, Value few,
                         Value item) const {
     Location loc = item.getLoc();
     auto c = [&](OpBuilder &bb, int64_t v) -> Value {
@@ -506,8 +507,7 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
       OpBuilder eb = branch.getElseBodyBuilder();
       fn(eb, panels % kItemPanels);
     };
-    Value few = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, m,
-                                      c(b, kPackRows));
+    // `few` (m < kPackRows) also sized the grid.
     auto branch = scf::IfOp::create(b, loc, few, /*withElse=*/true);
     OpBuilder tb = branch.getThenBodyBuilder();
     auto rowLoop = scf::ForOp::create(tb, loc, c(tb, 0), m, c(tb, 1));

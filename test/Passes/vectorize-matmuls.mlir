@@ -501,8 +501,7 @@ func.func @routed_mxfp4(%in: memref<?x64xf32>, %ids: memref<?x2xi64>, %q: memref
 // CHECK: %[[DECODE:.*]] = arith.cmpi slt, %{{.*}}, %c6
 // CHECK: %[[ITEMS:.*]] = arith.select %[[DECODE]], %c2{{.*}}, %c1{{.*}} : index
 // CHECK: scf.parallel (%[[P:.*]]) = (%{{.*}}) to (%[[ITEMS]])
-// CHECK: %[[FEW:.*]] = arith.cmpi slt, %{{.*}}, %c6
-// CHECK: scf.if %[[FEW]] {
+// CHECK: scf.if %[[DECODE]] {
 // CHECK: scf.for %[[ROW:.*]] =
 // CHECK: %[[N0:.*]] = arith.muli %[[P]], %c32
 // CHECK: scf.for %[[K:.*]] = %{{.*}} to %c5{{.*}} step %c1{{.*}} iter_args(
