@@ -1193,6 +1193,15 @@ struct VectorizeNibbleMatmul : OpRewritePattern<linalg::GenericOp> {
     }
   }
 
+  /// table[index & 15] per lane (vpermps): `table` 16 f32, `index` i32.
+  Value lookup(OpBuilder &b, Value table, Value index) const {
+    return LLVM::CallIntrinsicOp::create(
+               b, table.getLoc(), table.getType(),
+               b.getStringAttr("llvm.x86.avx512.permvar.sf.512"),
+               ValueRange{table, index})
+        .getResult(0);
+  }
+
   /// The weights of 4-bit codes `u` (vector of i8 in
   /// [0, 15]) by the formulas of `#chimera.quant`, given the group's scale
   /// (and offset) broadcast.
@@ -1217,12 +1226,7 @@ struct VectorizeNibbleMatmul : OpRewritePattern<linalg::GenericOp> {
         values.push_back(-values[i]);
       Value table = arith::ConstantOp::create(
           b, loc, DenseElementsAttr::get(vec, ArrayRef<float>(values)));
-      Value v =
-          LLVM::CallIntrinsicOp::create(
-              b, loc, vec, b.getStringAttr("llvm.x86.avx512.permvar.sf.512"),
-              ValueRange{table, w})
-              .getResult(0);
-      return arith::MulFOp::create(b, loc, v, scale);
+      return arith::MulFOp::create(b, loc, lookup(b, table, w), scale);
     }
     case QuantScheme::Int4: {
       // The signed code u ^ 8 − 8, times the scale.
@@ -1266,6 +1270,15 @@ struct VectorizeNibbleMatmul : OpRewritePattern<linalg::GenericOp> {
     }
     Value zero = arith::ConstantOp::create(
         b, loc, vec, DenseElementsAttr::get(vec, b.getF32FloatAttr(0)));
+    // int4's 16 values, for vpermps (table lookups).
+    Value int4Values;
+    if (tableLookups && quant.getScheme() == QuantScheme::Int4) {
+      SmallVector<float> values;
+      for (int64_t u = 0; u < 16; ++u)
+        values.push_back(float(u < 8 ? u : u - 16));
+      int4Values = arith::ConstantOp::create(
+          b, loc, DenseElementsAttr::get(vec, ArrayRef<float>(values)));
+    }
     SmallVector<Value> init(mr * nr, zero);
     auto loop = scf::ForOp::create(
         b, loc, c(b, 0), c(b, ops.k / group), c(b, 1), init,
@@ -1290,6 +1303,37 @@ struct VectorizeNibbleMatmul : OpRewritePattern<linalg::GenericOp> {
                   memref::LoadOp::create(lb, loc, offsets, ValueRange{row, g})));
           }
           for (int64_t sub = 0; sub < group / (2 * width); ++sub) {
+            // The tile reads its nr rows side by side, width code bytes
+            // each per sub-step: with K = 768 a row is 6 cache lines, too
+            // short a stream for the hardware prefetchers, so the loads
+            // wait on memory (5 GB/s per core where the panel-stored f32
+            // decode streams 14). The rows after the tile's are contiguous
+            // with them: prefetch them at the rate this tile reads its own,
+            // nr·width bytes (two lines) per sub-step, the last row's line
+            // standing in past the end of N.
+            for (int64_t line = 0; line < nr * width; line += 64) {
+              Value ahead =
+                  plus(arith::MulIOp::create(
+                           lb, loc,
+                           plus(arith::MulIOp::create(
+                                    lb, loc, g, c(lb, group / (2 * width))),
+                                sub),
+                           c(lb, nr * width)),
+                       line);
+              Value rowBytes = c(lb, ops.k / 2);
+              Value row = arith::MinUIOp::create(
+                  lb, loc,
+                  arith::AddIOp::create(
+                      lb, loc, plus(ns[0], nr),
+                      arith::DivUIOp::create(lb, loc, ahead, rowBytes)),
+                  c(lb, ops.n - 1));
+              memref::PrefetchOp::create(
+                  lb, loc, codes,
+                  ValueRange{row,
+                             arith::RemUIOp::create(lb, loc, ahead, rowBytes)},
+                  /*isWrite=*/false, /*localityHint=*/3,
+                  /*isDataCache=*/true);
+            }
             SmallVector<Value> xe, xo;
             for (Value row : xRows) {
               Value a = vector::LoadOp::create(
@@ -1308,7 +1352,7 @@ struct VectorizeNibbleMatmul : OpRewritePattern<linalg::GenericOp> {
             // scaling per weight vector.
             bool int4 = quant.getScheme() == QuantScheme::Int4;
             SmallVector<Value> bias;
-            if (int4)
+            if (int4 && !int4Values)
               for (int64_t i = 0; i < mr; ++i)
                 bias.push_back(arith::MulFOp::create(
                     lb, loc, arith::AddFOp::create(lb, loc, xe[i], xo[i]),
@@ -1319,6 +1363,30 @@ struct VectorizeNibbleMatmul : OpRewritePattern<linalg::GenericOp> {
               Value q = vector::LoadOp::create(
                   lb, loc, bytes, codes,
                   ValueRange{ns[j], plus(gb, sub * width)});
+              if (int4Values) {
+                // vpermps reads the low 4 bits of each lane: the byte
+                // widened to i32 indexes its low nibble as is and its high
+                // one after a shift. No mask, sign fix-up or conversion:
+                // 7 vector ops per 32 weights instead of 10.
+                Value w = arith::ExtUIOp::create(
+                    lb, loc, VectorType::get({width}, lb.getI32Type()), q);
+                Value lo = lookup(lb, int4Values, w);
+                Value hi = lookup(lb, int4Values,
+                                  arith::ShRUIOp::create(
+                                      lb, loc, w,
+                                      arith::ConstantOp::create(
+                                          lb, loc, w.getType(),
+                                          DenseElementsAttr::get(
+                                              cast<ShapedType>(w.getType()),
+                                              lb.getI32IntegerAttr(4)))));
+                for (int64_t i = 0; i < mr; ++i) {
+                  Value t = arith::MulFOp::create(lb, loc, xe[i], lo);
+                  t = vector::FMAOp::create(lb, loc, xo[i], hi, t);
+                  Value &a = next[i * nr + j];
+                  a = vector::FMAOp::create(lb, loc, s[j], t, a);
+                }
+                continue;
+              }
               if (int4) {
                 q = arith::XOrIOp::create(lb, loc, q, splat8(lb, 0x88));
                 Value lo = arith::SIToFPOp::create(

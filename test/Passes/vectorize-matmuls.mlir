@@ -220,6 +220,13 @@ func.func @int8_weight(%x: memref<?x64xf32>, %w: memref<32x64xi8>, %s: memref<32
 // CHECK: vector.shuffle {{.*}} [1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31]
 // The −8·(even + odd) term per x row, then per weight row: one xor makes
 // both nibbles offset-binary, two conversions, and the group's scale once.
+// The rows after the tile's are prefetched as fast as the tile reads its
+// own (a row of codes is too short a stream for the hardware prefetchers),
+// the last row standing in past the end of N.
+// CHECK: %[[AHEAD:.*]] = arith.muli %{{.*}}, %c128
+// CHECK: %[[ROW:.*]] = arith.minui %{{.*}}, %c15
+// CHECK: %[[COL:.*]] = arith.remui %[[AHEAD]], %c32
+// CHECK: memref.prefetch %[[QF]][%[[ROW]], %[[COL]]], read, locality<3>, data : memref<16x32xi8>
 // CHECK: arith.addf
 // CHECK: arith.mulf
 // CHECK: vector.load %[[QF]][%{{.*}}, %{{.*}}] : memref<16x32xi8>, vector<16xi8>
@@ -269,6 +276,22 @@ func.func @int8_weight(%x: memref<?x64xf32>, %w: memref<32x64xi8>, %s: memref<32
 // VNNI-NEXT: vector.fma
 // VNNI: memref.dealloc %[[XQ]]
 // VNNI-NOT: linalg.generic
+// With table lookups (AVX-512), a code byte widened to i32 indexes int4's
+// values by its low nibble as is and by its high one after a shift
+// (vpermps reads 4 index bits): no xor, mask or conversion.
+// TABLE-LABEL: func.func @int4_weight(
+// TABLE: %[[VALUES:.*]] = arith.constant dense<[0.000000e+00, 1.000000e+00, 2.000000e+00, 3.000000e+00, 4.000000e+00, 5.000000e+00, 6.000000e+00, 7.000000e+00, -8.000000e+00, -7.000000e+00, -6.000000e+00, -5.000000e+00, -4.000000e+00, -3.000000e+00, -2.000000e+00, -1.000000e+00]> : vector<16xf32>
+// TABLE: scf.for
+// TABLE: %[[Q:.*]] = vector.load {{.*}} : memref<16x32xi8>, vector<16xi8>
+// TABLE-NEXT: %[[W:.*]] = arith.extui %[[Q]] : vector<16xi8> to vector<16xi32>
+// TABLE-NEXT: %[[LO:.*]] = llvm.call_intrinsic "llvm.x86.avx512.permvar.sf.512"(%[[VALUES]], %[[W]])
+// TABLE: %[[HI:.*]] = arith.shrui %[[W]]
+// TABLE-NEXT: llvm.call_intrinsic "llvm.x86.avx512.permvar.sf.512"(%[[VALUES]], %[[HI]])
+// TABLE-NEXT: arith.mulf {{.*}}, %[[LO]]
+// TABLE-NEXT: vector.fma
+// TABLE-NEXT: vector.fma
+// TABLE-NOT: arith.xori
+// TABLE: return
 func.func @int4_weight(%x: memref<?x2x32xf32>, %q: memref<16x2x16xi8>, %s: memref<16x2xf32>, %out: memref<?x16xf32>) {
   linalg.generic {indexing_maps = [#xg, #xo, #cg, #sg, #og], iterator_types = ["parallel", "parallel", "reduction", "reduction"]}
       ins(%x, %x, %q, %s : memref<?x2x32xf32>, memref<?x2x32xf32>, memref<16x2x16xi8>, memref<16x2xf32>) outs(%out : memref<?x16xf32>)
