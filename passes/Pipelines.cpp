@@ -159,8 +159,11 @@ static void addLoopsToLLVM(OpPassManager &pm, bool parallelKernels,
   pm.addPass(createSCFToControlFlowPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
-  if (parallelKernels)
-    pm.addPass(createApproximateMath());
+  if (parallelKernels) {
+    ApproximateMathOptions approximate;
+    approximate.scalef = !target.isGpu() && target.avx512;
+    pm.addPass(createApproximateMath(approximate));
+  }
   pm.addPass(createConvertVectorToLLVMPass());
   // Model code allocates through the runtime, which keeps freed
   // activations for the next call (runtime/scratch.c).
@@ -269,6 +272,22 @@ void chimera::buildModelToLLVMPipeline(OpPassManager &pm) {
     buildModelPhase(pm, phase);
 }
 
+namespace {
+/// The x86 kernel target of a resumed phase: what chimera-compile derives
+/// from --target-cpu and --quant-activations, so that resuming reaches the
+/// module a direct compile for that CPU does.
+struct X86PhaseOptions : public PassPipelineOptions<X86PhaseOptions> {
+  Option<bool> avx512{*this, "avx512",
+                      llvm::cl::desc("The CPU has AVX-512F (table lookups, "
+                                     "exp by vscalefps)"),
+                      llvm::cl::init(false)};
+  Option<bool> int8Activations{
+      *this, "int8-activations",
+      llvm::cl::desc("--quant-activations=int8 (AVX512-VNNI kernels)"),
+      llvm::cl::init(false)};
+};
+} // namespace
+
 void chimera::registerChimeraPipelines() {
   PassPipelineRegistration<>(
       "chimera-model-to-llvm",
@@ -284,10 +303,16 @@ void chimera::registerChimeraPipelines() {
       {"chimera-model-llvm", ModelPhase::LLVM}};
   for (const auto &[name, phase] : phases) {
     ModelPhase p = phase;
-    PassPipelineRegistration<>(
-        name, "One phase of chimera-model-to-llvm (see chimera-compile "
-              "--compile-to)",
-        [p](OpPassManager &pm) { buildModelPhase(pm, p); });
+    PassPipelineRegistration<X86PhaseOptions>(
+        name,
+        "One phase of chimera-model-to-llvm (see chimera-compile "
+        "--compile-to); the x86 kernels' CPU features as options",
+        [p](OpPassManager &pm, const X86PhaseOptions &options) {
+          KernelTarget target;
+          target.avx512 = options.avx512;
+          target.int8Activations = options.int8Activations;
+          buildModelPhase(pm, p, target);
+        });
   }
   PassPipelineRegistration<>(
       "chimera-reference-to-llvm",

@@ -50,11 +50,14 @@ if ptxas:
     config.available_features.add("ptxas")
     config.substitutions.append(("%ptxas", ptxas))
 
-# Kernels that need AVX512-VNNI on the machine that runs them
-# (--quant-activations=int8).
+# Kernels that need AVX512-VNNI (--quant-activations=int8) or AVX-512F
+# (vscalefps) on the machine that runs them.
 try:
     with open("/proc/cpuinfo") as f:
-        if "avx512_vnni" in f.read().split():
+        cpu_flags = f.read().split()
+        if "avx512_vnni" in cpu_flags:
             config.available_features.add("avx512vnni")
+        if "avx512f" in cpu_flags:
+            config.available_features.add("avx512f")
 except OSError:
     pass
