@@ -357,7 +357,8 @@ def VectorizeMatmuls : Pass<"chimera-vectorize-matmuls"> {
     multiple of 32) quantise x first, in blocks of 32 as llama.cpp's Q8_0
     does, and multiply codes by codes with AVX512-VNNI's `vpdpbusd`
     (passes/VectorizeVnniMatmuls.cpp); one x row reads the grid item's
-    weight rows one after the other. The other formats are unchanged.
+    weight rows one after the other, each prefetching the row 4 further
+    on. The other formats are unchanged.
 
     The loop carries `chimera.block_size = 1`: each iteration is one grid
     item for `chimera-outline-kernels`. Ragged M and N use 1-wide tiles, a

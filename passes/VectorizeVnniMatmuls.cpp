@@ -26,7 +26,8 @@
 // vpdpbusd, a conversion and one FMA with the lanes' scale (int4: weight ×
 // x scale per group; int8: x scale, the row's scale multiplying its sum).
 // One x row (decode) takes the item's weight rows one at a time, so that
-// they are read as one contiguous stream.
+// they are read as one contiguous stream, each row prefetching the one
+// kAheadRows further on.
 //
 // From 32 x rows (N a multiple of 32) a packed broadcast-form kernel takes
 // over: x is quantised in order with a scale and bias per block of 32, each
@@ -144,6 +145,8 @@ struct VectorizeInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
   /// that take it.
   static constexpr int64_t kPanel = 32, kPackRows = 6, kPackK = 256,
                            kPackMinRows = 32;
+  /// Weight rows a decode item prefetches ahead of the one it reads.
+  static constexpr int64_t kAheadRows = 4;
 
   /// A dense matmul: x quantised, then the dot-product grid, or, for at
   /// least kPackMinRows x rows (and N a multiple of the panel), the packed
@@ -415,8 +418,23 @@ struct VectorizeInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
       OpBuilder tb = branch.getThenBodyBuilder();
       auto each = scf::ForOp::create(tb, loc, c(tb, 0), c(tb, rows), c(tb, 1));
       OpBuilder lb = OpBuilder::atBlockBegin(each.getBody());
-      emitTile(lb, loc, ops, c(lb, 0), 1,
-               arith::AddIOp::create(lb, loc, n0, each.getInductionVar()), 1);
+      Value row = arith::AddIOp::create(lb, loc, n0, each.getInductionVar());
+      // An item is `rows` rows: a few KiB, over before the hardware
+      // prefetcher has ramped up. Prefetch the row kAheadRows further on,
+      // which runs into the next item (the same thread's next, within its
+      // chunk of the grid).
+      Value ahead = arith::MinUIOp::create(
+          lb, loc, arith::AddIOp::create(lb, loc, row, c(lb, kAheadRows)),
+          c(lb, ops.n - 1));
+      int64_t rowBytes = ops.int8Weights ? ops.k : ops.k / 2;
+      auto lines =
+          scf::ForOp::create(lb, loc, c(lb, 0), c(lb, rowBytes), c(lb, 64));
+      OpBuilder pb = OpBuilder::atBlockBegin(lines.getBody());
+      memref::PrefetchOp::create(pb, loc, ops.codes,
+                                 ValueRange{ahead, lines.getInductionVar()},
+                                 /*isWrite=*/false, /*localityHint=*/3,
+                                 /*isDataCache=*/true);
+      emitTile(lb, loc, ops, c(lb, 0), 1, row, 1);
       OpBuilder eb = branch.getElseBodyBuilder();
       weightRows(eb, rows, rows);
     };

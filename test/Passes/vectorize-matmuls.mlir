@@ -264,7 +264,13 @@ func.func @int8_weight(%x: memref<?x64xf32>, %w: memref<32x64xi8>, %s: memref<32
 // VNNI: vector.shuffle {{.*}} [0, 0, 0, 0, 16, 16, 16, 16, 0, 0, 0, 0, 16, 16, 16, 16]
 // VNNI: vector.store %{{.*}}, %[[XS]]
 // VNNI: scf.parallel
+// One x row reads the item's weight rows one after the other, each row
+// prefetching the one 4 rows on (an item's few KiB are over before the
+// hardware prefetcher ramps up), the last row past the end of N.
 // VNNI: scf.for
+// VNNI: %[[AHEAD:.*]] = arith.minui %{{.*}}, %c15
+// VNNI: scf.for %[[LINE:.*]] = %{{.*}} to %c32 step %c64
+// VNNI-NEXT: memref.prefetch %[[QF]][%[[AHEAD]], %[[LINE]]], read, locality<3>, data
 // VNNI: vector.load %[[XQ]]
 // VNNI: vector.load %[[QF]][{{.*}}] : memref<16x32xi8>, vector<32xi8>
 // VNNI: arith.xori
