@@ -1311,16 +1311,17 @@ struct VectorizeNibbleMatmul : OpRewritePattern<linalg::GenericOp> {
             // with them: prefetch them at the rate this tile reads its own,
             // nr·width bytes (two lines) per sub-step, the last row's line
             // standing in past the end of N.
+            // Bytes the tile has read per row before this sub-step, times
+            // nr: where the next rows' prefetch stands.
+            Value read = arith::MulIOp::create(
+                lb, loc,
+                plus(arith::MulIOp::create(lb, loc, g,
+                                           c(lb, group / (2 * width))),
+                     sub),
+                c(lb, nr * width));
+            Value rowBytes = c(lb, ops.k / 2);
             for (int64_t line = 0; line < nr * width; line += 64) {
-              Value ahead =
-                  plus(arith::MulIOp::create(
-                           lb, loc,
-                           plus(arith::MulIOp::create(
-                                    lb, loc, g, c(lb, group / (2 * width))),
-                                sub),
-                           c(lb, nr * width)),
-                       line);
-              Value rowBytes = c(lb, ops.k / 2);
+              Value ahead = plus(read, line);
               Value row = arith::MinUIOp::create(
                   lb, loc,
                   arith::AddIOp::create(
