@@ -19,7 +19,10 @@ Needs `bash scripts/build.sh` (chimera-compile, chimera-bench) and
      tg128, one repetition each), alternating A B A B ...;
   4. prints medians, our/peer ratios, decode bytes/token ÷ bandwidth and
      prefill FLOPs ÷ peak (ours and the peer's, medians over repetitions),
-     and writes them as a markdown table.
+     and, for f32, our GEMM's FLOP/s ÷ peak: the same linear-layer FLOPs
+     of pp512 ÷ the time its matmul kernels took in that repetition
+     (chimera-bench --profile, the runtime's per-kernel timer) ÷ the peak
+     beside it; and writes them as a markdown table.
 Decode bytes/token are the weight file's size less the embedding table
 where a token reads only one row of it: an untied table, or (ours) a tied
 one, whose LM head reads its own copy (panels or codes). Every other weight is read per
@@ -163,11 +166,18 @@ def machine(work, threads):
             "peak_gflops": fma_peak(work, threads)}
 
 
+# Kernels of linear layers (chimera-outline-kernels names them by tag).
+GEMM_KERNELS = re.compile(r"_(expert_)?matmul$")
+
+
 def chimera_rep(artifact, threads):
+    """tokens/s per test, and the seconds pp512's matmul kernels took."""
     out = run([os.path.join(ROOT, "build", "bin", "chimera-bench"), artifact,
                "--pp=128", "--pp=512", "--tg=128", "--reps=1",
-               "--threads=%d" % threads, "--json"])
-    return {j["test"]: j["median_tps"] for j in map(json.loads, out.strip().split("\n"))}
+               "--threads=%d" % threads, "--profile", "--json"])
+    tests = {j["test"]: j for j in map(json.loads, out.strip().split("\n"))}
+    gemm = sum(k["seconds"] for k in tests["pp512"]["kernels"] if GEMM_KERNELS.search(k["name"]))
+    return {t: j["median_tps"] for t, j in tests.items()}, gemm
 
 
 def peer_rep(work, gguf, threads):
@@ -209,22 +219,25 @@ def main():
         ours = {t: [] for t in TESTS}
         peer = {t: [] for t in TESTS}
         gflop_per_token = prefill_gflop_per_token(hf, 512)
-        fractions, peer_fractions, peaks = [], [], []
+        fractions, peer_fractions, gemm_fractions, peaks = [], [], [], []
         for r in range(a.reps):
             if fmt == "f32":
                 peaks.append(fma_peak(a.work, a.threads))
-            for t, v in chimera_rep(artifact, a.threads).items():
+            rates, gemm_seconds = chimera_rep(artifact, a.threads)
+            for t, v in rates.items():
                 ours[t].append(v)
             for t, v in peer_rep(a.work, gguf, a.threads).items():
                 peer[t].append(v)
             if peaks:
                 fractions.append(ours["pp512"][-1] * gflop_per_token / peaks[-1])
                 peer_fractions.append(peer["pp512"][-1] * gflop_per_token / peaks[-1])
+                gemm_fractions.append(512 * gflop_per_token / gemm_seconds / peaks[-1])
             print("  %s %s rep %d/%d: chimera %s | llama.cpp %s" % (
                 model, fmt, r + 1, a.reps,
                 " ".join("%s %.1f" % (t, ours[t][-1]) for t in TESTS),
                 " ".join("%s %.1f" % (t, peer[t][-1]) for t in TESTS))
-                + (" | FMA peak %.0f" % peaks[-1] if peaks else ""), flush=True)
+                + (" | FMA peak %.0f, GEMM %.3f of it" % (peaks[-1], gemm_fractions[-1])
+                   if peaks else ""), flush=True)
         med = {t: statistics.median(ours[t]) for t in TESTS}
         pmed = {t: statistics.median(peer[t]) for t in TESTS}
         rows.append(dict(
@@ -234,6 +247,7 @@ def main():
             peer_decode_bw=pmed["tg128"] * peer_bytes / 1e9 / limits["bandwidth_gbs"],
             prefill_peak=statistics.median(fractions) if fractions else None,
             peer_prefill_peak=statistics.median(peer_fractions) if peer_fractions else None,
+            gemm_peak=statistics.median(gemm_fractions) if gemm_fractions else None,
             peak_range=(min(peaks), max(peaks)) if peaks else None))
 
     date = datetime.date.today().isoformat()
@@ -246,18 +260,19 @@ def main():
             ", ".join("%s %.0f-%.0f" % (r["model"], *r["peak_range"])
                       for r in rows if r["peak_range"]) or "none"),
         "",
-        "| model | format (ours / peer) | chimera pp128 / pp512 / tg128 | llama.cpp pp128 / pp512 / tg128 | ratio pp512 | ratio tg128 | MB read/token (ours / peer) | decode ÷ DRAM bw (ours / peer) | pp512 ÷ FMA peak (ours / peer) |",
-        "|---|---|---|---|---:|---:|---:|---:|---:|",
+        "| model | format (ours / peer) | chimera pp128 / pp512 / tg128 | llama.cpp pp128 / pp512 / tg128 | ratio pp512 | ratio tg128 | MB read/token (ours / peer) | decode ÷ DRAM bw (ours / peer) | pp512 ÷ FMA peak (ours / peer) | pp512 GEMM ÷ FMA peak (ours) |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         o, p = r["ours"], r["peer"]
-        lines.append("| %s | %s / %s | %.1f / %.1f / %.1f | %.1f / %.1f / %.1f | %.2f | %.2f | %.0f / %.0f | %.2f / %.2f | %s |" % (
+        lines.append("| %s | %s / %s | %.1f / %.1f / %.1f | %.1f / %.1f / %.1f | %.2f | %.2f | %.0f / %.0f | %.2f / %.2f | %s | %s |" % (
             r["model"], r["fmt"], r["peer_fmt"], o["pp128"], o["pp512"], o["tg128"],
             p["pp128"], p["pp512"], p["tg128"],
             o["pp512"] / p["pp512"], o["tg128"] / p["tg128"], r["weight_bytes"] / 1e6,
             r["peer_bytes"] / 1e6, r["decode_bw"], r["peer_decode_bw"],
             "%.3f / %.3f" % (r["prefill_peak"], r["peer_prefill_peak"])
-            if r["prefill_peak"] is not None else "-"))
+            if r["prefill_peak"] is not None else "-",
+            "%.3f" % r["gemm_peak"] if r["gemm_peak"] is not None else "-"))
     table = "\n".join(lines) + "\n"
     print("\n" + table)
     # Written whole or not at all: a killed run leaves the last table.

@@ -82,6 +82,7 @@ struct ChannelScanPattern : OpRewritePattern<SelectiveScanOp> {
         SmallVector<OpFoldResult>{bSz,
                                   rewriter.getIndexAttr(channels / kBlock)},
         ValueRange{yInit, state}, std::nullopt);
+    forall->setAttr(kKernelTag, rewriter.getStringAttr("selective_scan"));
     OpBuilder b = OpBuilder::atBlockBegin(forall.getBody());
     Value bi = forall.getInductionVars()[0];
     Value d0 = arith::MulIOp::create(b, loc, forall.getInductionVars()[1],
@@ -277,6 +278,7 @@ struct ChannelScanPattern : OpRewritePattern<SelectiveScanOp> {
     auto forall = scf::ForallOp::create(
         rewriter, loc, SmallVector<OpFoldResult>{bSz, dSz},
         ValueRange{yInit, state}, std::nullopt);
+    forall->setAttr(kKernelTag, rewriter.getStringAttr("selective_scan"));
     OpBuilder b = OpBuilder::atBlockBegin(forall.getBody());
     Value bi = forall.getInductionVars()[0], d = forall.getInductionVars()[1];
     Value yOut = forall.getRegionIterArgs()[0];

@@ -144,6 +144,7 @@ struct FlashAttentionPattern : OpRewritePattern<AttentionOp> {
         rewriter, loc,
         SmallVector<OpFoldResult>{bSz, rewriter.getIndexAttr(hq), tiles},
         ValueRange{init}, std::nullopt);
+    forall->setAttr(kKernelTag, rewriter.getStringAttr("attention"));
     OpBuilder b = OpBuilder::atBlockBegin(forall.getBody());
     SmallVector<Value> ivs(forall.getInductionVars());
     Value bi = ivs[0], h = ivs[1];
@@ -367,6 +368,7 @@ struct FlashAttentionPattern : OpRewritePattern<AttentionOp> {
                          .getResult())};
     auto forall = scf::ForallOp::create(rewriter, loc, ubs, ValueRange{init},
                                         std::nullopt);
+    forall->setAttr(kKernelTag, rewriter.getStringAttr("attention"));
     {
           OpBuilder b = OpBuilder::atBlockBegin(forall.getBody());
           SmallVector<Value> ivs(forall.getInductionVars());

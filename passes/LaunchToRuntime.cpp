@@ -17,6 +17,7 @@ namespace {
 constexpr llvm::StringLiteral kParallelFor = "chimera_parallel_for";
 constexpr llvm::StringLiteral kGpuLaunch = "chimera_gpu_launch";
 constexpr llvm::StringLiteral kGpuKernels = "chimera_gpu_kernels";
+constexpr llvm::StringLiteral kCpuKernels = "chimera_cpu_kernels";
 
 /// The LLVM value behind `v`: the conversion to LLVM left the launch's
 /// operands as casts of converted values.
@@ -56,6 +57,8 @@ struct LaunchToRuntimePass
 
     // GPU: kernels by index in the table the runtime reads.
     llvm::MapVector<StringAttr, std::string> gpuKernels;
+    // x86: each kernel's task, in order of creation.
+    SmallVector<std::pair<std::string, std::string>> tasks;
     LLVM::LLVMFuncOp gpuLaunch;
     if (gpu) {
       gpuLaunch = module.lookupSymbol<LLVM::LLVMFuncOp>(kGpuLaunch);
@@ -145,6 +148,7 @@ struct LaunchToRuntimePass
           mb, loc, taskName,
           LLVM::LLVMFunctionType::get(voidType, {i64, i64, ptr}));
       task.setLinkage(LLVM::Linkage::Internal);
+      tasks.emplace_back(taskName, kernelName.str());
       {
         Block *body = task.addEntryBlock(mb);
         OpBuilder tb = OpBuilder::atBlockBegin(body);
@@ -172,6 +176,8 @@ struct LaunchToRuntimePass
       launch.erase();
     }
 
+    if (!gpu)
+      emitTaskTable(mb, module.getLoc(), tasks);
     if (gpu) {
       std::string table;
       for (auto &[name, signature] : gpuKernels)
@@ -183,6 +189,40 @@ struct LaunchToRuntimePass
                              /*isConstant=*/true, LLVM::Linkage::External,
                              kGpuKernels, mb.getStringAttr(table));
     }
+  }
+
+  /// `chimera_cpu_kernels`: {task, name} per kernel, then {null, null}, for
+  /// the runtime's kernel profile.
+  void emitTaskTable(OpBuilder &mb, Location loc,
+                     ArrayRef<std::pair<std::string, std::string>> tasks) {
+    MLIRContext *ctx = &getContext();
+    auto ptr = LLVM::LLVMPointerType::get(ctx);
+    auto i8 = IntegerType::get(ctx, 8);
+    SmallVector<std::string> names;
+    for (const auto &[task, kernel] : tasks) {
+      std::string text = kernel + '\0';
+      names.push_back(task + "_name");
+      LLVM::GlobalOp::create(mb, loc, LLVM::LLVMArrayType::get(i8, text.size()),
+                             /*isConstant=*/true, LLVM::Linkage::Private,
+                             names.back(), mb.getStringAttr(text));
+    }
+    auto entry = LLVM::LLVMStructType::getLiteral(ctx, {ptr, ptr});
+    auto tableType = LLVM::LLVMArrayType::get(entry, tasks.size() + 1);
+    auto table = LLVM::GlobalOp::create(mb, loc, tableType, /*isConstant=*/true,
+                                        LLVM::Linkage::External, kCpuKernels,
+                                        Attribute());
+    OpBuilder ib =
+        OpBuilder::atBlockBegin(&table.getInitializerRegion().emplaceBlock());
+    Value value = LLVM::ZeroOp::create(ib, loc, tableType);
+    for (auto [i, task] : llvm::enumerate(tasks)) {
+      Value fn = LLVM::AddressOfOp::create(ib, loc, ptr, task.first);
+      Value name = LLVM::AddressOfOp::create(ib, loc, ptr, names[i]);
+      value = LLVM::InsertValueOp::create(ib, loc, value, fn,
+                                          ArrayRef<int64_t>{int64_t(i), 0});
+      value = LLVM::InsertValueOp::create(ib, loc, value, name,
+                                          ArrayRef<int64_t>{int64_t(i), 1});
+    }
+    LLVM::ReturnOp::create(ib, loc, value);
   }
 
   /// How the runtime reads a launch's operand struct (see the pass doc).

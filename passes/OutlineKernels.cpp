@@ -179,6 +179,8 @@ struct OutlineKernelsPass
     for (Value v : passed)
       argTypes.push_back(v.getType());
     std::string name = (host.getName() + "_kernel_" + Twine(index)).str();
+    if (auto tag = loop->getAttrOfType<StringAttr>(kKernelTag))
+      name += ("_" + tag.getValue()).str();
     OpBuilder mb = OpBuilder::atBlockEnd(getOperation().getBody());
     auto kernel = func::FuncOp::create(mb, loc, name,
                                        FunctionType::get(ctx, argTypes, {}));

@@ -17,6 +17,12 @@ namespace chimera {
 #define GEN_PASS_REGISTRATION
 #include "passes/Passes.h.inc"
 
+/// A string attribute on a kernel's `scf.parallel` that says what it
+/// computes ("matmul", "expert_matmul", "quantize_x"):
+/// chimera-outline-kernels appends it to the kernel's name, which the
+/// runtime's kernel profile prints.
+constexpr llvm::StringLiteral kKernelTag = "chimera.kernel_tag";
+
 /// Patterns of the reference lowering, one op family each.
 void populateReferenceLinearPatterns(RewritePatternSet &patterns);
 void populateReferenceNormPatterns(RewritePatternSet &patterns);

@@ -168,6 +168,17 @@ def AddPackedEntry : Pass<"chimera-add-packed-entry", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
+def ForallToParallelLoops : Pass<"chimera-forall-to-parallel-loops"> {
+  let summary = "Turn scf.forall into scf.parallel, keeping its attributes";
+  let description = [{
+    Upstream's `scf-forall-to-parallel`, except that the loop keeps the
+    forall's discardable attributes: `chimera.kernel_tag` on the grids of
+    FlashAttention and ChannelScan names the kernels chimera-outline-kernels
+    makes of them.
+  }];
+  let dependentDialects = ["::mlir::scf::SCFDialect"];
+}
+
 def StridedCopiesToLinalg : Pass<"chimera-strided-copies-to-linalg"> {
   let summary = "Turn memref.copy of strided views into linalg.copy";
   let description = [{
@@ -202,7 +213,10 @@ def OutlineKernels : Pass<"chimera-outline-kernels", "::mlir::ModuleOp"> {
           for j in block: body(ivs)
 
     A loop with a `chimera.block_size` attribute is blocked by that instead
-    (1: each iteration is already a work item, as for matmul tiles). Static
+    (1: each iteration is already a work item, as for matmul tiles); one
+    with a `chimera.kernel_tag` string names its kernel
+    `<func>_kernel_<i>_<tag>` (what it computes, e.g. `matmul`, for the
+    runtime's kernel profile). Static
     `memref.alloca`s at the top of a loop body (one item's scratch) are
     allocated once per kernel call, and those of loops left on the host move
     to the function entry, so no stack grows per iteration.
@@ -298,7 +312,7 @@ def FlashAttention : Pass<"chimera-flash-attention"> {
 
     Runs on tensors, before `chimera-lower-to-reference`; one-shot
     bufferization writes each output row in place and
-    `scf-forall-to-parallel` turns the loop into a kernel grid.
+    `chimera-forall-to-parallel-loops` turns the loop into a kernel grid.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::scf::SCFDialect",
                            "::mlir::math::MathDialect", "::mlir::memref::MemRefDialect",
@@ -398,7 +412,9 @@ def LaunchToRuntime : Pass<"chimera-launch-to-runtime", "::mlir::ModuleOp"> {
 
     On x86 it calls the runtime's `chimera_parallel_for(n, task, ctx)`; a
     generated `<kernel>_task(begin, end, ctx)` unpacks them and calls the
-    kernel's C interface.
+    kernel's C interface. The global `chimera_cpu_kernels` lists
+    {task, kernel name} per kernel, ending in nulls, for the runtime's
+    kernel profile (`chimera_profile`).
 
     With `gpu`, the kernels live in the embedded GPU binary: each launch
     calls `chimera_gpu_launch(kernel, n, ctx)` with the kernel's index in

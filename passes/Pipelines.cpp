@@ -142,7 +142,7 @@ static void addLoopsToLLVM(OpPassManager &pm, bool parallelKernels,
     // Parallel dims become scf.parallel, and top-level ones become kernels
     // launched on the runtime's thread pool; the rest are plain loops.
     pm.addNestedPass<func::FuncOp>(createConvertLinalgToParallelLoopsPass());
-    pm.addPass(createForallToParallelLoopPass());
+    pm.addPass(createForallToParallelLoops());
     OutlineKernelsOptions outline;
     // A GPU runs one grid item per invocation: no blocking.
     if (target.isGpu()) {

@@ -78,6 +78,20 @@ const char *chimera_model_device(const chimera_model *model);
 /* Threads used to run kernels (0 = one per core). Process-wide. */
 chimera_status chimera_set_threads(int threads);
 
+/* The kernel profile: while on, every kernel grid of an x86 artifact is
+ * timed, from its launch until its last item is done (a GPU artifact's
+ * launches are not). Process-wide, like the threads; turning it on starts
+ * from zero. The overhead is two clock reads per launch. */
+typedef struct chimera_kernel_time {
+  const char *name; /* the compiled kernel, e.g. "forward_kernel_3_matmul" */
+  int64_t launches;
+  double seconds;
+} chimera_kernel_time;
+chimera_status chimera_profile(int on);
+/* Copies up to `capacity` kernels' times, the most time first, and returns
+ * how many kernels have been timed. */
+int chimera_profile_read(chimera_kernel_time *times, int capacity);
+
 /* A session holds the caches (KV caches, conv and SSM states) of `batch`
  * rows, allocated once at the compiled maximum sequence length. */
 chimera_status chimera_session_create(chimera_model *model, int64_t batch,

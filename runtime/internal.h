@@ -102,6 +102,12 @@ void chimera_parallel_for(int64_t n,
                           void *ctx);
 int chimera_thread_count(void);
 
+/* The kernel profile (profile.c): chimera_parallel_for brackets each grid
+ * with these. start returns 0 while the profile is off; stop(fn, 0) does
+ * nothing. */
+uint64_t chimera_profile_start(void);
+void chimera_profile_stop(void (*fn)(int64_t, int64_t, void *), uint64_t start);
+
 /* Scratch memory for memref.alloc/dealloc in compiled code (scratch.c):
  * freed blocks are kept for the next call (by size class when small). */
 void *_mlir_memref_to_llvm_alloc(size_t size);

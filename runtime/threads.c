@@ -120,6 +120,7 @@ void chimera_parallel_for(int64_t n, void (*fn)(int64_t, int64_t, void *),
     return;
   }
   pthread_mutex_lock(&grid_lock);
+  uint64_t start = chimera_profile_start();
   int threads = chimera_thread_count();
   int workers = threads - 1;
   if (workers > n - 1)
@@ -134,6 +135,7 @@ void chimera_parallel_for(int64_t n, void (*fn)(int64_t, int64_t, void *),
   }
   if (workers <= 0 || started == 0) {
     fn(0, n, ctx);
+    chimera_profile_stop(fn, start);
     pthread_mutex_unlock(&grid_lock);
     return;
   }
@@ -152,5 +154,6 @@ void chimera_parallel_for(int64_t n, void (*fn)(int64_t, int64_t, void *),
   drain();
   while (atomic_load_explicit(&pending, memory_order_acquire) > 0)
     cpu_relax();
+  chimera_profile_stop(fn, start);
   pthread_mutex_unlock(&grid_lock);
 }

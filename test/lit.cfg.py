@@ -34,6 +34,7 @@ tools = [
     "chimera-opt",
     "chimera-compile",
     "chimera-run",
+    "chimera-bench",
     ToolSubst("mlir-opt", command=os.path.join(config.llvm_tools_dir, "mlir-opt")),
     ToolSubst("mlir-runner", command=os.path.join(config.llvm_tools_dir, "mlir-runner")),
     ToolSubst("not", command=os.path.join(config.llvm_tools_dir, "not")),

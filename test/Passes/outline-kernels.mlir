@@ -4,7 +4,7 @@
 
 // A top-level 2-D parallel loop becomes a kernel over a grid of
 // rows x ceil(cols / 8) items; the loop nested in scf.for becomes a kernel
-// launched from the host's loop.
+// launched from the host's loop, named for its tag.
 // CHECK-LABEL: func.func @f(
 // CHECK: %[[ROWS:.*]] = arith.ceildivsi
 // CHECK: %[[COLS:.*]] = arith.ceildivsi
@@ -13,7 +13,7 @@
 // CHECK: chimera.launch @f_kernel_0[%[[GRID]]] (
 // CHECK-NOT: scf.parallel
 // CHECK: scf.for %[[T:.*]] = %c0
-// CHECK: chimera.launch @f_kernel_1[%{{.*}}] ({{.*}}%[[T]])
+// CHECK: chimera.launch @f_kernel_1_fill[%{{.*}}] ({{.*}}%[[T]])
 // CHECK-NOT: scf.parallel
 // CHECK: func.func private @f_kernel_0(%{{.*}}: index, %{{.*}}: index, {{.*}}memref<?x?xf32>) attributes {chimera.kernel, llvm.emit_c_interface}
 // CHECK: scf.for %[[ITEM:.*]] = %arg0 to %arg1
@@ -26,6 +26,16 @@
 // LLVM: llvm.func @chimera_parallel_for(i64, !llvm.ptr, !llvm.ptr)
 // LLVM: llvm.func internal @f_kernel_0_task(%{{.*}}: i64, %{{.*}}: i64, %{{.*}}: !llvm.ptr)
 // LLVM: llvm.call @_mlir_ciface_f_kernel_0
+// The runtime's kernel profile names tasks by this table.
+// LLVM: llvm.mlir.global private constant @f_kernel_0_task_name("f_kernel_0\00")
+// LLVM: llvm.mlir.global private constant @f_kernel_1_fill_task_name("f_kernel_1_fill\00")
+// LLVM: llvm.mlir.global external constant @chimera_cpu_kernels() {{.*}} : !llvm.array<5 x struct<(ptr, ptr)>> {
+// LLVM: %[[TABLE:.*]] = llvm.mlir.zero : !llvm.array<5 x struct<(ptr, ptr)>>
+// LLVM: %[[TASK:.*]] = llvm.mlir.addressof @f_kernel_0_task : !llvm.ptr
+// LLVM: %[[NAME:.*]] = llvm.mlir.addressof @f_kernel_0_task_name : !llvm.ptr
+// LLVM: %[[T0:.*]] = llvm.insertvalue %[[TASK]], %[[TABLE]][0, 0]
+// LLVM: llvm.insertvalue %[[NAME]], %[[T0]][0, 1]
+// LLVM: llvm.return
 func.func @f(%m: memref<?x?xf32>, %n: index) {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
@@ -40,7 +50,7 @@ func.func @f(%m: memref<?x?xf32>, %n: index) {
     scf.parallel (%i) = (%c0) to (%rows) step (%c1) {
       memref.store %one, %m[%i, %t] : memref<?x?xf32>
       scf.reduce
-    }
+    } {chimera.kernel_tag = "fill"}
   }
   return
 }

@@ -47,13 +47,13 @@
 // The K tail: masked loads from column 32.
 // CHECK: vector.constant_mask [8] : vector<16xi1>
 // CHECK: vector.maskedload %[[X2]]
-// CHECK: } {chimera.block_size = 1 : i64}
+// CHECK: } {chimera.block_size = 1 : i64, chimera.kernel_tag = "matmul"}
 // CHECK-NOT: linalg.generic
 
 // The scratch buffer is allocated once per kernel call, not per item.
 // GRID-LABEL: func.func @bf16_weight(
-// GRID: chimera.launch @bf16_weight_kernel_0[%c2]
-// GRID: func.func private @bf16_weight_kernel_0(
+// GRID: chimera.launch @bf16_weight_kernel_0_matmul[%c2]
+// GRID: func.func private @bf16_weight_kernel_0_matmul(
 // GRID-NOT: scf.for
 // GRID: memref.alloca() {alignment = 64 : i64} : memref<256x32xf32>
 // GRID: scf.for
@@ -127,7 +127,7 @@ func.func @extra_op(%x: memref<?x32xf32>, %w: memref<16x32xf32>, %out: memref<?x
 // CHECK: arith.divui %{{.*}}, %c2
 // CHECK-COUNT-24: vector.fma
 // CHECK: memref.store %{{.*}}, %[[OUT2]]
-// CHECK: } {chimera.block_size = 1 : i64}
+// CHECK: } {chimera.block_size = 1 : i64, chimera.kernel_tag = "expert_matmul"}
 // CHECK-NOT: linalg.generic
 func.func @routed(%in: memref<?x64xf32>, %ids: memref<?x2xi64>, %w: memref<4x96x64xf32>, %out: memref<?x2x96xf32>) {
   linalg.generic {indexing_maps = [affine_map<(t, j, i, x) -> (t, x)>, affine_map<(t, j, i, x) -> (t, j)>, affine_map<(t, j, i, x) -> (t, j, i)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
@@ -481,7 +481,7 @@ func.func @zero_filled(%x: memref<?x64xf32>, %q: memref<16x64xi8>, %s: memref<16
 // CHECK: } else {
 // CHECK: scf.for %{{.*}} = %c0{{[_0-9]*}} to %c32{{[_0-9]*}} step %c8{{[_0-9]*}}
 // CHECK: vector.load %[[EQ]]
-// CHECK: } {chimera.block_size = 1 : i64}
+// CHECK: } {chimera.block_size = 1 : i64, chimera.kernel_tag = "expert_matmul"}
 // CHECK-NOT: linalg.generic
 // With table lookups (AVX-512), a code's E2M1 value is one vpermps.
 // TABLE-LABEL: func.func @routed_mxfp4(
@@ -554,7 +554,7 @@ func.func @routed_mxfp4(%in: memref<?x64xf32>, %ids: memref<?x2xi64>, %q: memref
 // CHECK: vector.load %[[W]][%[[Q]], %{{.*}}, %c0{{.*}}]
 // CHECK: vector.load %[[W]][%{{.*}}, %{{.*}}, %c16{{.*}}]
 // CHECK-COUNT-24: vector.fma
-// CHECK: } {chimera.block_size = 1 : i64}
+// CHECK: } {chimera.block_size = 1 : i64, chimera.kernel_tag = "matmul"}
 // CHECK-NOT: linalg.generic
 #px = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d4)>
 #pw = affine_map<(d0, d1, d2, d3, d4) -> (d2, d4, d3)>
@@ -584,7 +584,7 @@ func.func @panel_weight(%x: memref<?x?x40xf32>, %w: memref<2x40x32xbf16>, %out: 
 // CHECK: %[[X2:.*]] = memref.collapse_shape %[[COPY]] {{\[}}[0, 1], [2]] : memref<?x?x32xf32> into memref<?x32xf32>
 // CHECK: scf.parallel
 // CHECK: memref.load %[[X2]]
-// CHECK: } {chimera.block_size = 1 : i64}
+// CHECK: } {chimera.block_size = 1 : i64, chimera.kernel_tag = "matmul"}
 // CHECK-NEXT: memref.dealloc %[[COPY]]
 // CHECK-NOT: linalg.generic
 #sx = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d4)>

@@ -1,14 +1,17 @@
 //===- chimera-bench.cpp - prompt and decode throughput of an artifact ----===//
 //
 //   chimera-bench OUT_DIR [--pp=N]... [--tg=N]... [--reps=R] [--threads=T]
-//                 [--seed=S] [--json]
+//                 [--seed=S] [--profile] [--json]
 //   chimera-bench VAR_DIR [--images=B] [--reps=R] [--threads=T] [--json]
 //
 // Like llama-bench: `ppN` times one prefill of N random token ids, `tgN`
 // times N single-token decode steps after a one-token prompt (greedy, the
 // sampler's cost included). Each test runs once untimed, then R times;
 // prints tokens/s per repetition and the median. --json prints one object
-// per test for scripts (bench/run.py). An image generator (VAR) times the
+// per test for scripts (bench/run.py). --profile times each kernel during
+// the timed repetitions (the runtime's chimera_profile) and prints, per
+// test, the kernels by time: launches and milliseconds per repetition and
+// their share of the test's time. An image generator (VAR) times the
 // generation of B images (classes 0..B-1, cfg 4, top-k 900, top-p 0.95, the
 // VAR demo's setting) and prints images/s.
 //
@@ -18,6 +21,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <map>
+#include <string>
 #include <vector>
 
 using chimera::tools::Api;
@@ -47,6 +52,72 @@ int64_t parsePositive(const char *flag, const char *text) {
     die("%s: '%s' is not a positive integer", flag, text);
   return v;
 }
+
+/// Kernel times summed over a test's timed repetitions, by kernel name.
+struct Profile {
+  const Api *api = nullptr; // null: not profiling
+  std::map<std::string, chimera_kernel_time> kernels;
+
+  void start() const {
+    if (api)
+      api->profile(1);
+  }
+  void stop() {
+    if (!api)
+      return;
+    api->profile(0);
+    std::vector<chimera_kernel_time> times(
+        size_t(api->profile_read(nullptr, 0)));
+    times.resize(size_t(api->profile_read(times.data(), int(times.size()))));
+    for (const chimera_kernel_time &t : times) {
+      auto [it, inserted] = kernels.try_emplace(t.name, t);
+      if (!inserted) {
+        it->second.launches += t.launches;
+        it->second.seconds += t.seconds;
+      }
+    }
+  }
+  std::vector<chimera_kernel_time> byTime() const {
+    std::vector<chimera_kernel_time> v;
+    for (const auto &[name, t] : kernels)
+      v.push_back(t);
+    std::sort(v.begin(), v.end(), [](const auto &a, const auto &b) {
+      return a.seconds > b.seconds;
+    });
+    return v;
+  }
+
+  /// `seconds`: the test's timed time over `reps` repetitions.
+  void print(double seconds, size_t reps, bool json) const {
+    if (!api)
+      return;
+    std::vector<chimera_kernel_time> v = byTime();
+    if (json) {
+      std::printf(", \"seconds\": %.6f, \"kernels\": [", seconds);
+      for (size_t i = 0; i < v.size(); ++i)
+        std::printf("%s{\"name\": \"%s\", \"launches\": %lld, "
+                    "\"seconds\": %.6f}",
+                    i ? ", " : "", v[i].name, (long long)v[i].launches,
+                    v[i].seconds);
+      std::printf("]");
+      return;
+    }
+    double total = 0;
+    int64_t launches = 0;
+    std::printf("  %-40s %12s %10s %7s\n", "kernel", "launches/rep", "ms/rep",
+                "share");
+    for (const chimera_kernel_time &t : v) {
+      std::printf("  %-40s %12.0f %10.3f %6.1f%%\n", t.name,
+                  double(t.launches) / reps, 1e3 * t.seconds / reps,
+                  100 * t.seconds / seconds);
+      total += t.seconds;
+      launches += t.launches;
+    }
+    std::printf("  %-40s %12.0f %10.3f %6.1f%%\n", "all kernels",
+                double(launches) / reps, 1e3 * total / reps,
+                100 * total / seconds);
+  }
+};
 
 /// Images/s of a VAR artifact: one untimed generation, then `reps`.
 void benchImages(const Api &api, chimera_model *model, int64_t batch,
@@ -88,7 +159,7 @@ int main(int argc, char **argv) {
   std::vector<Test> tests;
   int64_t reps = 5, seed = 1, images = 1;
   int threads = 2;
-  bool json = false;
+  bool json = false, profile = false;
   for (int i = 1; i < argc; ++i) {
     const char *a = argv[i];
     if (!std::strncmp(a, "--pp=", 5))
@@ -105,9 +176,11 @@ int main(int argc, char **argv) {
       seed = parsePositive("--seed", a + 7);
     else if (!std::strcmp(a, "--json"))
       json = true;
+    else if (!std::strcmp(a, "--profile"))
+      profile = true;
     else if (!std::strcmp(a, "--help")) {
       std::puts("usage: chimera-bench OUT_DIR [--pp=N]... [--tg=N]... "
-                "[--reps=R] [--threads=T] [--seed=S] [--json]\n"
+                "[--reps=R] [--threads=T] [--seed=S] [--profile] [--json]\n"
                 "       chimera-bench VAR_DIR [--images=B] [--reps=R] "
                 "[--threads=T] [--json]");
       return 0;
@@ -122,6 +195,13 @@ int main(int argc, char **argv) {
     tests = {{true, 128}, {true, 512}, {false, 128}};
 
   Api api = chimera::tools::load(dir);
+  if (profile && std::strcmp(api.device, "cpu"))
+    die("--profile times the kernels of x86 artifacts; %s runs on %s",
+        dir.c_str(), api.device);
+  if (profile && !(api.profile && api.profile_read))
+    die("%s/model.so has no kernel profile (compiled by an older "
+        "chimera-compile)",
+        dir.c_str());
   chimera_model *model = nullptr;
   if (api.model_open(dir.c_str(), &model) != CHIMERA_OK)
     die("%s", api.last_error());
@@ -141,6 +221,10 @@ int main(int argc, char **argv) {
     for (auto &id : prompt)
       id = int64_t((state = state * 6364136223846793005ull + 1) >> 33) % vocab;
     std::vector<double> rates;
+    Profile kernels;
+    if (profile)
+      kernels.api = &api;
+    double timed = 0;
     // One session per test, reused by every repetition (prefill restarts at
     // position 0), as llama-bench reuses its context: the untimed first
     // repetition touches the caches' pages, the timed ones find them warm.
@@ -150,14 +234,21 @@ int main(int argc, char **argv) {
     for (int64_t r = 0; r <= reps; ++r) {
       const int64_t *rows[1] = {prompt.data()};
       int64_t length = int64_t(prompt.size());
+      if (t.prompt && r > 0)
+        kernels.start();
       double start = now();
       if (api.prefill(session, rows, &length) != CHIMERA_OK)
         die("%s", api.last_error());
       if (t.prompt) {
         double seconds = now() - start;
-        if (r > 0)
+        if (r > 0) {
+          kernels.stop();
           rates.push_back(double(t.tokens) / seconds);
+          timed += seconds;
+        }
       } else {
+        if (r > 0)
+          kernels.start();
         start = now();
         for (int64_t j = 0; j < t.tokens; ++j) {
           int64_t steps, v, next;
@@ -169,8 +260,11 @@ int main(int argc, char **argv) {
             die("%s", api.last_error());
         }
         double seconds = now() - start;
-        if (r > 0)
+        if (r > 0) {
+          kernels.stop();
           rates.push_back(double(t.tokens) / seconds);
+          timed += seconds;
+        }
       }
     }
     api.session_free(session);
@@ -183,10 +277,13 @@ int main(int argc, char **argv) {
                   "\"reps\": [", kind, (long long)t.tokens, threads, median);
       for (size_t i = 0; i < rates.size(); ++i)
         std::printf("%s%.3f", i ? ", " : "", rates[i]);
-      std::printf("]}\n");
+      std::printf("]");
+      kernels.print(timed, rates.size(), json);
+      std::printf("}\n");
     } else {
       std::printf("%s%-5lld %8.2f tokens/s (median of %zu, %d threads)\n", kind,
                   (long long)t.tokens, median, rates.size(), threads);
+      kernels.print(timed, rates.size(), json);
     }
     std::fflush(stdout);
   }

@@ -52,6 +52,9 @@ struct Api {
   decltype(&chimera_model_image_shape) image_shape;
   decltype(&chimera_generate_images) generate_images;
   decltype(&chimera_image_logits) image_logits;
+  /// The kernel profile; null in an artifact built before it existed.
+  decltype(&chimera_profile) profile = nullptr;
+  decltype(&chimera_profile_read) profile_read = nullptr;
   /// Where the artifact's kernels run: "cpu", "vulkan" or "cuda" (the GPU
   /// target the compiler embedded, read before any driver is loaded).
   const char *device = "cpu";
@@ -88,6 +91,10 @@ inline Api load(const std::string &dir) {
   bind(lib, "chimera_model_image_shape", api.image_shape, path);
   bind(lib, "chimera_generate_images", api.generate_images, path);
   bind(lib, "chimera_image_logits", api.image_logits, path);
+  api.profile =
+      reinterpret_cast<decltype(api.profile)>(dlsym(lib, "chimera_profile"));
+  api.profile_read = reinterpret_cast<decltype(api.profile_read)>(
+      dlsym(lib, "chimera_profile_read"));
   if (auto *target = static_cast<const char *>(dlsym(lib, "chimera_gpu_target")))
     api.device = target;
   return api;
