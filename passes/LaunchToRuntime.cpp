@@ -52,7 +52,7 @@ struct LaunchToRuntimePass
       if (!parallelFor)
         parallelFor = LLVM::LLVMFuncOp::create(
             mb, module.getLoc(), kParallelFor,
-            LLVM::LLVMFunctionType::get(voidType, {i64, ptr, ptr}));
+            LLVM::LLVMFunctionType::get(voidType, {i64, i64, ptr, ptr}));
     }
 
     // GPU: kernels by index in the table the runtime reads.
@@ -169,10 +169,14 @@ struct LaunchToRuntimePass
       }
       }
 
-      // Host: pack the operands on the stack and run the grid.
+      // Host: pack the operands on the stack and run the grid, with the
+      // work of one item (0: not known) for the runtime's choice of threads.
       Value context = packOperands();
       Value fn = LLVM::AddressOfOp::create(b, loc, ptr, taskName);
-      LLVM::CallOp::create(b, loc, parallelFor, ValueRange{grid, fn, context});
+      Value work = LLVM::ConstantOp::create(
+          b, loc, i64, b.getI64IntegerAttr(launch.getItemWork().value_or(0)));
+      LLVM::CallOp::create(b, loc, parallelFor,
+                           ValueRange{grid, work, fn, context});
       launch.erase();
     }
 

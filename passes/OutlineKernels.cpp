@@ -24,6 +24,50 @@ bool isConstant(Value v) {
   return def && def->hasTrait<OpTrait::ConstantLike>();
 }
 
+/// Lanes of one AVX-512 register of f32: a vector op counts once per this
+/// many elements.
+constexpr int64_t kWorkLanes = 16;
+
+/// Estimated operations one execution of `block` runs: each op once (a
+/// vector op once per kWorkLanes elements), loops times their trip count,
+/// the costlier branch of an `scf.if`. None when a loop's trip count is not
+/// a constant: the work then depends on runtime sizes.
+std::optional<int64_t> blockWork(Block &block) {
+  int64_t work = 0;
+  for (Operation &op : block.without_terminator()) {
+    if (auto loop = dyn_cast<scf::ForOp>(op)) {
+      std::optional<int64_t> body = blockWork(*loop.getBody());
+      std::optional<APInt> trips = loop.getStaticTripCount();
+      if (!body || !trips)
+        return std::nullopt;
+      work += trips->getSExtValue() * *body;
+      continue;
+    }
+    if (auto branch = dyn_cast<scf::IfOp>(op)) {
+      int64_t most = 0;
+      for (Region &region : branch->getRegions()) {
+        if (region.empty())
+          continue;
+        std::optional<int64_t> w = blockWork(region.front());
+        if (!w)
+          return std::nullopt;
+        most = std::max(most, *w);
+      }
+      work += 1 + most;
+      continue;
+    }
+    if (op.getNumRegions())
+      return std::nullopt; // while loops, nested parallel loops, scopes
+    int64_t elements = 1;
+    for (Type t :
+         llvm::concat<const Type>(op.getResultTypes(), op.getOperandTypes()))
+      if (auto v = dyn_cast<VectorType>(t))
+        elements = std::max(elements, v.getNumElements());
+    work += llvm::divideCeil(elements, kWorkLanes);
+  }
+  return work;
+}
+
 struct OutlineKernelsPass
     : public impl::OutlineKernelsBase<OutlineKernelsPass> {
   using Base::Base;
@@ -250,8 +294,14 @@ struct OutlineKernelsPass
     func::ReturnOp::create(kb, loc);
     (void)c0;
 
-    LaunchOp::create(b, loc, FlatSymbolRefAttr::get(kernel.getNameAttr()),
-                     grid, passed);
+    // What one grid item costs, for the runtime to keep small grids on one
+    // thread (decode's zero fills, norms and residual adds).
+    IntegerAttr work;
+    if (std::optional<int64_t> body = blockWork(*loop.getBody());
+        body && *body > 0)
+      work = b.getI64IntegerAttr(itemSize * *body);
+    LaunchOp::create(b, loc, FlatSymbolRefAttr::get(kernel.getNameAttr()), grid,
+                     passed, work);
     loop.erase();
   }
 };

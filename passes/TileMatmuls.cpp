@@ -382,7 +382,7 @@ struct TileMatmulsPass : public impl::TileMatmulsBase<TileMatmulsPass> {
     auto ref = SymbolRefAttr::get(
         launch.getKernelAttr().getRootReference(),
         {FlatSymbolRefAttr::get(launch.getContext(), t.name)});
-    LaunchOp::create(tb, loc, ref, grid, operands);
+    LaunchOp::create(tb, loc, ref, grid, operands, IntegerAttr());
     launch->moveBefore(choice.elseBlock()->getTerminator());
   }
 

@@ -96,8 +96,10 @@ void chimera_buffer_free(void *p);
 
 /* Runs a kernel grid: fn(begin, end, ctx) over disjoint ranges covering
  * [0, n), on the calling thread and the pool's workers. Compiled code calls
- * it for every kernel launch (see chimera-outline-kernels). */
-void chimera_parallel_for(int64_t n,
+ * it for every kernel launch (see chimera-outline-kernels), with the
+ * compiler's estimate of the operations one item runs (0: not known); a
+ * grid with too little work for a second thread runs on the calling one. */
+void chimera_parallel_for(int64_t n, int64_t item_work,
                           void (*fn)(int64_t begin, int64_t end, void *ctx),
                           void *ctx);
 int chimera_thread_count(void);

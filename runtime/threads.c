@@ -2,9 +2,12 @@
  *
  * chimera_parallel_for(n, fn, ctx) runs fn(begin, end, ctx) over chunks
  * covering [0, n) on the calling thread plus (threads - 1) persistent
- * workers; chunks (about four per thread) are handed out from an atomic
- * counter. One grid runs at a time; a grid launched from inside a kernel
- * runs on the calling thread.
+ * workers. Each thread owns a contiguous share of [0, n) and claims its
+ * chunks front to back, so that it reads one stream of weights the hardware
+ * prefetcher can follow and its claims stay in its own cache line; a thread
+ * whose share is done takes chunks from the others' (in a noisy VM a share
+ * can be late). One grid runs at a time; a grid launched from inside a
+ * kernel runs on the calling thread.
  *
  *===----------------------------------------------------------------------===*/
 #include "internal.h"
@@ -27,16 +30,39 @@ enum { SPIN_LIMIT = 1 << 12 };
 
 static int requested = 0; /* 0: one per core */
 static int started = 0;   /* workers running */
-static atomic_uint_fast64_t generation = 0; /* bumped once per grid */
-static atomic_int pending = 0;  /* workers still in the current grid */
-static atomic_int sleepers = 0; /* workers blocked on `wake` */
 
-static struct {
-  int64_t n, chunk;
+/* Each word the threads write while others poll gets a cache line of its
+ * own: with `generation`, the grid and `pending` on one line, every chunk
+ * claimed and every poll moved that line between the cores. */
+#define CACHE_LINE 64
+static _Alignas(CACHE_LINE) atomic_uint_fast64_t generation = 0; /* per grid */
+static _Alignas(CACHE_LINE) atomic_int pending = 0;  /* workers in the grid */
+static _Alignas(CACHE_LINE) atomic_int sleepers = 0; /* blocked on `wake` */
+
+static _Alignas(CACHE_LINE) struct {
+  int64_t chunk;
+  int parts; /* shares: the calling thread and every started worker */
   void (*fn)(int64_t, int64_t, void *);
   void *ctx;
-  atomic_llong next;
 } grid;
+
+/* Share i of the grid: [next, end), claimed `grid.chunk` at a time. */
+static _Alignas(CACHE_LINE) struct {
+  atomic_llong next;
+  int64_t end;
+} share[MAX_THREADS];
+
+/* A grid of less work than this (the compiler's estimate: operations, a
+ * vector op counted per 16 lanes) runs on the calling thread: waking a
+ * worker, its claims and the wait for it cost about 1.5 us per grid on the
+ * 2-core VM of bench/README.md, more than a decode step's zero fills, norms
+ * and residual adds take on one thread (llama-125m's 36 zero fills per
+ * token: 0.2 us each on one thread, 1.6 us on two). */
+enum { SERIAL_WORK = 1 << 14 };
+
+/* Chunks per share: enough that a thread left with nothing can take over
+ * part of a late one's, few enough that claiming costs nothing. */
+enum { CHUNKS_PER_SHARE = 8 };
 
 static _Thread_local int inside_grid = 0;
 
@@ -46,14 +72,20 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-static void drain(void) {
+/* Runs thread `self`'s share, then whatever is left of the others'. */
+static void drain(int self) {
   inside_grid = 1;
-  for (;;) {
-    int64_t begin = atomic_fetch_add(&grid.next, grid.chunk);
-    if (begin >= grid.n)
-      break;
-    int64_t end = begin + grid.chunk < grid.n ? begin + grid.chunk : grid.n;
-    grid.fn(begin, end, grid.ctx);
+  for (int i = 0; i < grid.parts; ++i) {
+    int part = (self + i) % grid.parts;
+    int64_t end = share[part].end;
+    for (;;) {
+      int64_t begin = atomic_fetch_add_explicit(&share[part].next, grid.chunk,
+                                                memory_order_relaxed);
+      if (begin >= end)
+        break;
+      grid.fn(begin, begin + grid.chunk < end ? begin + grid.chunk : end,
+              grid.ctx);
+    }
   }
   inside_grid = 0;
 }
@@ -79,14 +111,20 @@ static uint64_t await_grid(uint64_t seen) {
   return g;
 }
 
-/* `arg` is the generation published before the worker was created: it
- * waits for the next one (the grid being launched), never for one that has
- * already run. */
+/* What a worker is told when it is created: its share, and the generation
+ * published before it (it waits for the next one, the grid being launched,
+ * never for one that has already run). */
+static struct {
+  int self;
+  uint64_t seen;
+} start_info[MAX_THREADS];
+
 static void *worker(void *arg) {
-  uint64_t seen = (uint64_t)(uintptr_t)arg;
+  int self = start_info[(intptr_t)arg].self;
+  uint64_t seen = start_info[(intptr_t)arg].seen;
   for (;;) {
     seen = await_grid(seen);
-    drain();
+    drain(self);
     atomic_fetch_sub_explicit(&pending, 1, memory_order_release);
   }
   return NULL;
@@ -111,8 +149,8 @@ CHIMERA_API chimera_status chimera_set_threads(int threads) {
   return CHIMERA_OK;
 }
 
-void chimera_parallel_for(int64_t n, void (*fn)(int64_t, int64_t, void *),
-                          void *ctx) {
+void chimera_parallel_for(int64_t n, int64_t item_work,
+                          void (*fn)(int64_t, int64_t, void *), void *ctx) {
   if (n <= 0)
     return;
   if (inside_grid) { /* nested launch: stay on this thread */
@@ -125,10 +163,13 @@ void chimera_parallel_for(int64_t n, void (*fn)(int64_t, int64_t, void *),
   int workers = threads - 1;
   if (workers > n - 1)
     workers = (int)(n - 1);
+  if (item_work > 0 && n < SERIAL_WORK / item_work)
+    workers = 0;
   while (started < workers) {
     pthread_t t;
-    uint64_t now = atomic_load(&generation);
-    if (pthread_create(&t, NULL, worker, (void *)(uintptr_t)now) != 0)
+    start_info[started].self = started + 1; /* share 0 is the caller's */
+    start_info[started].seen = atomic_load(&generation);
+    if (pthread_create(&t, NULL, worker, (void *)(intptr_t)started) != 0)
       break; /* fewer threads is still correct */
     pthread_detach(t);
     ++started;
@@ -139,11 +180,21 @@ void chimera_parallel_for(int64_t n, void (*fn)(int64_t, int64_t, void *),
     pthread_mutex_unlock(&grid_lock);
     return;
   }
-  grid.n = n;
-  grid.chunk = (n + 4 * (int64_t)threads - 1) / (4 * (int64_t)threads);
+  /* Every started worker wakes for the grid, so each gets a share. */
+  int parts = started + 1;
+  int64_t per = n / parts, extra = n % parts, begin = 0;
+  for (int i = 0; i < parts; ++i) {
+    int64_t size = per + (i < extra);
+    atomic_store_explicit(&share[i].next, begin, memory_order_relaxed);
+    share[i].end = begin + size;
+    begin += size;
+  }
+  grid.parts = parts;
+  grid.chunk = (per + CHUNKS_PER_SHARE - 1) / CHUNKS_PER_SHARE;
+  if (grid.chunk < 1)
+    grid.chunk = 1;
   grid.fn = fn;
   grid.ctx = ctx;
-  atomic_store(&grid.next, 0);
   atomic_store(&pending, started);
   atomic_fetch_add(&generation, 1);
   if (atomic_load(&sleepers) > 0) {
@@ -151,7 +202,7 @@ void chimera_parallel_for(int64_t n, void (*fn)(int64_t, int64_t, void *),
     pthread_cond_broadcast(&wake);
     pthread_mutex_unlock(&lock);
   }
-  drain();
+  drain(0);
   while (atomic_load_explicit(&pending, memory_order_acquire) > 0)
     cpu_relax();
   chimera_profile_stop(fn, start);

@@ -4,6 +4,7 @@
 #include "gtest/gtest.h"
 
 #include <atomic>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -62,20 +63,43 @@ TEST(Sampler, RejectsNullArguments) {
 TEST(ThreadPool, RunsEveryItemOnceForAnyThreadCount) {
   for (int threads : {1, 2, 4, 0}) {
     ASSERT_EQ(chimera_set_threads(threads), CHIMERA_OK);
-    for (int64_t n : {0, 1, 3, 1000}) {
-      std::vector<std::atomic<int>> hits(n);
-      chimera_parallel_for(
-          n,
-          [](int64_t begin, int64_t end, void *ctx) {
-            for (int64_t i = begin; i < end; ++i)
-              (*static_cast<std::vector<std::atomic<int>> *>(ctx))[i]++;
-          },
-          &hits);
-      for (int64_t i = 0; i < n; ++i)
-        EXPECT_EQ(hits[i].load(), 1) << "threads " << threads << " n " << n;
-    }
+    // Unknown work, little work (one thread) and much work per item.
+    for (int64_t work : {0, 1, 1 << 20})
+      for (int64_t n : {0, 1, 3, 1000, 100003}) {
+        std::vector<std::atomic<int>> hits(n);
+        chimera_parallel_for(
+            n, work,
+            [](int64_t begin, int64_t end, void *ctx) {
+              for (int64_t i = begin; i < end; ++i)
+                (*static_cast<std::vector<std::atomic<int>> *>(ctx))[i]++;
+            },
+            &hits);
+        for (int64_t i = 0; i < n; ++i)
+          ASSERT_EQ(hits[i].load(), 1) << "threads " << threads << " work "
+                                       << work << " n " << n << " item " << i;
+      }
   }
   EXPECT_EQ(chimera_set_threads(-1), CHIMERA_ERROR_INVALID_ARGUMENT);
+}
+
+TEST(ThreadPool, RunsALittleWorkOnTheCallingThread) {
+  ASSERT_EQ(chimera_set_threads(4), CHIMERA_OK);
+  struct Seen {
+    std::thread::id caller;
+    std::atomic<int> elsewhere{0};
+  } seen;
+  seen.caller = std::this_thread::get_id();
+  // 12 items of 64 operations: a decode step's zero fill of 768 floats.
+  chimera_parallel_for(
+      12, 64,
+      [](int64_t, int64_t, void *ctx) {
+        auto *s = static_cast<Seen *>(ctx);
+        if (std::this_thread::get_id() != s->caller)
+          s->elsewhere++;
+      },
+      &seen);
+  EXPECT_EQ(seen.elsewhere.load(), 0);
+  ASSERT_EQ(chimera_set_threads(0), CHIMERA_OK);
 }
 
 } // namespace

@@ -609,9 +609,15 @@ def Chimera_LaunchOp : Chimera_Op<"launch", [
     `chimera-kernels-to-gpu` moves the kernel into
     `gpu.module @chimera_kernels` and the launch refers to it by its nested
     name (`@chimera_kernels::@kernel`), one grid item per invocation.
+
+    `item_work`, when present, is the compiler's estimate of the operations
+    one grid item executes (a vector op counted per 16 lanes). The x86
+    runtime runs a grid whose total work is too small to pay for waking its
+    workers on the calling thread alone; without it every grid is spread.
   }];
   let arguments = (ins SymbolRefAttr:$kernel, Index:$grid,
-                       Variadic<AnyType>:$kernel_operands);
+                       Variadic<AnyType>:$kernel_operands,
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$item_work);
   let assemblyFormat = [{
     $kernel `[` $grid `]` `(` $kernel_operands `)` attr-dict `:` type($kernel_operands)
   }];

@@ -10,10 +10,12 @@
 // CHECK: %[[COLS:.*]] = arith.ceildivsi
 // CHECK: %[[BLOCKS:.*]] = arith.ceildivsi %[[COLS]], %{{.*}}
 // CHECK: %[[GRID:.*]] = arith.muli %[[BLOCKS]], %[[ROWS]]
-// CHECK: chimera.launch @f_kernel_0[%[[GRID]]] (
+// Each launch carries the work of one grid item, for the runtime's choice
+// of threads: 8 iterations of one store.
+// CHECK: chimera.launch @f_kernel_0[%[[GRID]]] ({{.*}}) {item_work = 8 : i64}
 // CHECK-NOT: scf.parallel
 // CHECK: scf.for %[[T:.*]] = %c0
-// CHECK: chimera.launch @f_kernel_1_fill[%{{.*}}] ({{.*}}%[[T]])
+// CHECK: chimera.launch @f_kernel_1_fill[%{{.*}}] ({{.*}}%[[T]]) {item_work = 8 : i64}
 // CHECK-NOT: scf.parallel
 // CHECK: func.func private @f_kernel_0(%{{.*}}: index, %{{.*}}: index, {{.*}}memref<?x?xf32>) attributes {chimera.kernel, llvm.emit_c_interface}
 // CHECK: scf.for %[[ITEM:.*]] = %arg0 to %arg1
@@ -22,15 +24,16 @@
 // CHECK: scf.for
 // CHECK: memref.store
 
-// LLVM: llvm.call @chimera_parallel_for(%{{.*}}, %{{.*}}, %{{.*}}) : (i64, !llvm.ptr, !llvm.ptr) -> ()
-// LLVM: llvm.func @chimera_parallel_for(i64, !llvm.ptr, !llvm.ptr)
+// LLVM: %[[WORK:.*]] = llvm.mlir.constant(64 : i64) : i64
+// LLVM: llvm.call @chimera_parallel_for(%{{.*}}, %[[WORK]], %{{.*}}, %{{.*}}) : (i64, i64, !llvm.ptr, !llvm.ptr) -> ()
+// LLVM: llvm.func @chimera_parallel_for(i64, i64, !llvm.ptr, !llvm.ptr)
 // LLVM: llvm.func internal @f_kernel_0_task(%{{.*}}: i64, %{{.*}}: i64, %{{.*}}: !llvm.ptr)
 // LLVM: llvm.call @_mlir_ciface_f_kernel_0
 // The runtime's kernel profile names tasks by this table.
 // LLVM: llvm.mlir.global private constant @f_kernel_0_task_name("f_kernel_0\00")
 // LLVM: llvm.mlir.global private constant @f_kernel_1_fill_task_name("f_kernel_1_fill\00")
-// LLVM: llvm.mlir.global external constant @chimera_cpu_kernels() {{.*}} : !llvm.array<5 x struct<(ptr, ptr)>> {
-// LLVM: %[[TABLE:.*]] = llvm.mlir.zero : !llvm.array<5 x struct<(ptr, ptr)>>
+// LLVM: llvm.mlir.global external constant @chimera_cpu_kernels() {{.*}} : !llvm.array<7 x struct<(ptr, ptr)>> {
+// LLVM: %[[TABLE:.*]] = llvm.mlir.zero : !llvm.array<7 x struct<(ptr, ptr)>>
 // LLVM: %[[TASK:.*]] = llvm.mlir.addressof @f_kernel_0_task : !llvm.ptr
 // LLVM: %[[NAME:.*]] = llvm.mlir.addressof @f_kernel_0_task_name : !llvm.ptr
 // LLVM: %[[T0:.*]] = llvm.insertvalue %[[TASK]], %[[TABLE]][0, 0]
@@ -78,6 +81,41 @@ func.func @masks(%mask: memref<?xi1>, %m: memref<?xf32>, %go: i1) {
       memref.store %one, %m[%i] : memref<?xf32>
       scf.reduce
     }
+  }
+  return
+}
+
+// -----
+
+// An item's work counts loops with a constant trip count by it, a vector op
+// once per 16 lanes and the costlier branch of an scf.if: 4 iterations ×
+// (2 + 3 × (1 + 4)) = 68. A loop whose trip count is only known at run time
+// leaves the work unknown: no item_work, and the runtime spreads the grid.
+// CHECK-LABEL: func.func @work(
+// CHECK: chimera.launch @work_kernel_0[%{{.*}}] ({{.*}}) {item_work = 68 : i64}
+// CHECK: chimera.launch @work_kernel_1[%{{.*}}] ({{.*}}) :
+func.func @work(%m: memref<?x32xf32>, %go: i1, %k: index) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c3 = arith.constant 3 : index
+  %z = arith.constant dense<0.0> : vector<32xf32>
+  %f = arith.constant 0.0 : f32
+  %rows = memref.dim %m, %c0 : memref<?x32xf32>
+  scf.parallel (%i) = (%c0) to (%rows) step (%c1) {
+    %v = vector.load %m[%i, %c0] : memref<?x32xf32>, vector<32xf32>
+    scf.for %j = %c0 to %c3 step %c1 {
+      scf.if %go {
+        %w = arith.addf %v, %z : vector<32xf32>
+        vector.store %w, %m[%i, %c0] : memref<?x32xf32>, vector<32xf32>
+      }
+    }
+    scf.reduce
+  } {chimera.block_size = 4}
+  scf.parallel (%i) = (%c0) to (%rows) step (%c1) {
+    scf.for %j = %c0 to %k step %c1 {
+      memref.store %f, %m[%i, %j] : memref<?x32xf32>
+    }
+    scf.reduce
   }
   return
 }
