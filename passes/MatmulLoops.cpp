@@ -31,9 +31,25 @@ void forTilesThenRest(OpBuilder &b, Location loc, Value count, int64_t tile,
   auto tiles = scf::ForOp::create(b, loc, c(0), full, c(tile));
   OpBuilder tb = OpBuilder::atBlockBegin(tiles.getBody());
   body(tb, tiles.getInductionVar(), tile);
-  auto rest = scf::ForOp::create(b, loc, full, count, c(1));
-  OpBuilder rb = OpBuilder::atBlockBegin(rest.getBody());
-  body(rb, rest.getInductionVar(), 1);
+  if (tile == 1)
+    return;
+  // The rest is one tile of as many rows, not that many tiles of one row:
+  // a one-row tile loads a weight vector per FMA, and a routed expert's
+  // few dozen rows leave a rest every time (jamba-tiny: about 64 rows per
+  // expert and tile of 6).
+  SmallVector<int64_t> sizes;
+  for (int64_t r = 1; r < tile; ++r)
+    sizes.push_back(r);
+  auto rest =
+      scf::IndexSwitchOp::create(b, loc, TypeRange{}, rem, sizes, sizes.size());
+  OpBuilder db =
+      OpBuilder::atBlockBegin(&rest.getDefaultRegion().emplaceBlock());
+  scf::YieldOp::create(db, loc);
+  for (auto [region, r] : llvm::zip(rest.getCaseRegions(), sizes)) {
+    OpBuilder rb = OpBuilder::atBlockBegin(&region.emplaceBlock());
+    body(rb, full, r);
+    scf::YieldOp::create(rb, loc);
+  }
 }
 
 void forChunks(OpBuilder &b, Location loc, int64_t total, int64_t chunk,

@@ -19,7 +19,7 @@ namespace mlir::chimera {
 bool isDims(AffineMap map, ArrayRef<unsigned> dims);
 
 /// body(m0, tile) for m0 over [0, count) in steps of `tile` while a whole
-/// tile fits, then body(m0, 1) for the rest.
+/// tile fits, then body(m0, count % tile) once for the rest.
 void forTilesThenRest(OpBuilder &b, Location loc, Value count, int64_t tile,
                       function_ref<void(OpBuilder &, Value, int64_t)> body);
 

@@ -307,11 +307,16 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
   /// Weight rows per grid item: two vectors' worth, the panel the packed
   /// kernel below works on.
   int64_t panel() const { return 2 * width; }
-  /// Prefills of at least this many x rows use the packed kernel. Packing
-  /// scatters the panel with scalar stores, which costs about as much as
-  /// the FMAs of 128 rows; from 256 rows it pays (llama-125m, 2 threads:
-  /// pp512 965 -> 1088 tok/s, pp128 unchanged on the dot-product path).
-  static constexpr int64_t kPackMinRows = 256;
+  /// Prefills of at least this many x rows use the packed kernel. The
+  /// dot-product tiles read the item's weight rows again for every 2 x
+  /// rows (from L2: a panel of 32 rows × K = 768 is 96 KiB), the packed
+  /// one once per 256 K, transposed in registers. From 256 rows (when the
+  /// packing scattered scalars) to 24 (session 18, alternated runs on a
+  /// noisy VM): the routed experts, which see about T·top-k/E rows each,
+  /// and int8 prefills gained most: mixtral-tiny int8 pp512 447 -> 538
+  /// tokens/s, jamba-tiny int8 923 -> 1068, llama-125m int8 pp128
+  /// 469 -> 702, jamba-tiny f32 expert kernels 12-16% less time.
+  static constexpr int64_t kPackMinRows = 24;
   /// x rows per packed tile (6 × 2 accumulators + 2 weight vectors + a
   /// broadcast fit the registers) and K per packed chunk (a 32 KiB panel).
   static constexpr int64_t kPackRows = 6, kPackK = 256;
@@ -1019,9 +1024,11 @@ struct VectorizeNibbleMatmul : OpRewritePattern<linalg::GenericOp> {
   bool tableLookups;
 
   /// Prefills of at least this many x rows decode the panel into the
-  /// packed kernel. Lower than the f32 kernel's threshold: the tiles
-  /// unpack every code once per tile of x rows.
-  static constexpr int64_t kPackMinRows = 64;
+  /// packed kernel: the tiles unpack every code once per tile of x rows.
+  /// 64 until session 18; at 24 a routed expert's few dozen rows take it
+  /// too (jamba-tiny int4 pp512 861 -> 980 tokens/s, mixtral-tiny 466 ->
+  /// 511, alternated on a noisy VM).
+  static constexpr int64_t kPackMinRows = 24;
 
   /// What a grid item reads: x [M, K], codes [N, K/2], scales (and
   /// offsets) [N, K/G], out [M', N]. With `rowList`, tile row p is out row

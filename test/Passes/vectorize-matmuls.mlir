@@ -5,7 +5,7 @@
 
 // x·Wᵀ with a bf16 weight, N = 40: one grid item per panel of 32 weight
 // rows (the second holds the ragged 8 rows). A full panel takes the packed
-// broadcast-form kernel for 256 x rows or more, else a loop over four
+// broadcast-form kernel for 24 x rows or more, else a loop over four
 // 8-row dot-product blocks; K = 40 is one 32-chunk of two vectors and a
 // masked chunk of 8.
 // CHECK-LABEL: func.func @bf16_weight(
@@ -16,7 +16,7 @@
 // CHECK: %[[BUF:.*]] = memref.alloca() {alignment = 64 : i64} : memref<256x32xf32>
 // CHECK: %[[FULL:.*]] = arith.cmpi slt, %[[ITEM]], %c1
 // CHECK: scf.if %[[FULL]] {
-// CHECK: %[[MANY:.*]] = arith.cmpi sge, %{{.*}}, %c256
+// CHECK: %[[MANY:.*]] = arith.cmpi sge, %{{.*}}, %c24
 // CHECK: scf.if %[[MANY]] {
 // Packed: the panel K-major in the buffer (upcast): per 16 rows and 16 of
 // K, 16 row loads, a transpose in 4 stages of 16 two-source shuffles, 16
@@ -466,7 +466,7 @@ func.func @zero_filled(%x: memref<?x64xf32>, %q: memref<16x64xi8>, %s: memref<16
 // CHECK: %[[COUNT:.*]] = scf.for
 // CHECK-DAG: %[[EQ:.*]] = memref.subview %[[Q]][%[[E]], 0, 0] [1, 32, 32] [1, 1, 1]
 // CHECK-DAG: %[[ES:.*]] = memref.subview %[[S]][%[[E]], 0, 0] [1, 32, 2] [1, 1, 1]
-// CHECK: %[[MANY:.*]] = arith.cmpi sge, %[[COUNT]], %c64{{[_0-9]*}}
+// CHECK: %[[MANY:.*]] = arith.cmpi sge, %[[COUNT]], %c24{{[_0-9]*}}
 // CHECK: scf.if %[[MANY]] {
 // CHECK: memref.load %[[ES]]
 // CHECK: vector.load %[[EQ]]{{.*}} : memref<32x32xi8, strided<[32, 1], offset: ?>>, vector<16xi8>
