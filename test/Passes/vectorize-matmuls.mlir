@@ -453,7 +453,7 @@ func.func @zero_filled(%x: memref<?x64xf32>, %q: memref<16x64xi8>, %s: memref<16
 
 // The routed mxfp4 matmul of an expert FFN (codes [E, N, K/2], E8M0 scales
 // [E, N, K/G], tagged with its #chimera.quant): a grid over (expert,
-// panel of 32 weight rows) whose items list their expert's slots. From 64
+// panel of 32 weight rows) whose items list their expert's slots. From 24
 // slots the panel is decoded (E2M1 times 2^e) into the packed kernel's
 // buffer, the even and odd elements interleaved back into K order; fewer
 // take the nibble tiles, a loop over blocks of 8 weight rows.
