@@ -1,5 +1,6 @@
 //===- MatmulLoops.cpp - loop shapes shared by the matmul kernels ---------===//
 #include "passes/MatmulLoops.h"
+#include "passes/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -9,6 +10,12 @@
 #include "mlir/IR/Matchers.h"
 
 namespace mlir::chimera {
+
+void markWorkItems(Operation *loop, StringRef tag) {
+  Builder b(loop->getContext());
+  loop->setAttr("chimera.block_size", b.getI64IntegerAttr(1));
+  loop->setAttr(kKernelTag, b.getStringAttr(tag));
+}
 
 bool isDims(AffineMap map, ArrayRef<unsigned> dims) {
   if (map.getNumResults() != dims.size())

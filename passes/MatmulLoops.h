@@ -15,6 +15,11 @@
 
 namespace mlir::chimera {
 
+/// Marks `loop` as a grid whose iterations are already work items
+/// (`chimera.block_size` = 1: chimera-outline-kernels does not block them)
+/// and names its kernel for what it computes (`chimera.kernel_tag`).
+void markWorkItems(Operation *loop, StringRef tag);
+
 /// Whether `map` is (d_dims[0], d_dims[1], ...).
 bool isDims(AffineMap map, ArrayRef<unsigned> dims);
 

@@ -288,8 +288,7 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
     auto grid = scf::ParallelOp::create(rewriter, loc, ValueRange{c0},
                                         ValueRange{items}, ValueRange{c1});
     // Each iteration is already a sizeable work item: no further blocking.
-    grid->setAttr("chimera.block_size", rewriter.getI64IntegerAttr(1));
-    grid->setAttr(kKernelTag, rewriter.getStringAttr("matmul"));
+    markWorkItems(grid, "matmul");
     OpBuilder b = OpBuilder::atBlockBegin(grid.getBody());
     Value item = grid.getInductionVars()[0];
     if (mm->panelled)
@@ -770,8 +769,7 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
         b, loc, ValueRange{c0, c0},
         ValueRange{c(experts), c(llvm::divideCeil(n, panel()))},
         ValueRange{c1, c1});
-    grid->setAttr("chimera.block_size", b.getI64IntegerAttr(1));
-    grid->setAttr(kKernelTag, b.getStringAttr("expert_matmul"));
+    markWorkItems(grid, "expert_matmul");
     OpBuilder gb = OpBuilder::atBlockBegin(grid.getBody());
     Value buf = packBuffer(gb, loc);
     Value e = grid.getInductionVars()[0];
@@ -1090,8 +1088,7 @@ struct VectorizeNibbleMatmul : OpRewritePattern<linalg::GenericOp> {
         rewriter, loc, ValueRange{c(rewriter, 0)},
         ValueRange{c(rewriter, llvm::divideCeil(n, f32Kernel.panel()))},
         ValueRange{c(rewriter, 1)});
-    grid->setAttr("chimera.block_size", rewriter.getI64IntegerAttr(1));
-    grid->setAttr(kKernelTag, rewriter.getStringAttr("matmul"));
+    markWorkItems(grid, "matmul");
     OpBuilder b = OpBuilder::atBlockBegin(grid.getBody());
     Operands ops{
         quant,   x,   codes, scales,

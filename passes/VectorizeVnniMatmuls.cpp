@@ -174,8 +174,7 @@ struct VectorizeInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
       auto loop =
           scf::ParallelOp::create(b, loc, ValueRange{c(b, 0)},
                                   ValueRange{c(b, items)}, ValueRange{c(b, 1)});
-      loop->setAttr("chimera.block_size", b.getI64IntegerAttr(1));
-      loop->setAttr(kKernelTag, b.getStringAttr("matmul"));
+      markWorkItems(loop, "matmul");
       return loop;
     };
     auto dot = [&](OpBuilder &b) {
@@ -505,8 +504,7 @@ struct VectorizeInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
     auto rowsLoop =
         scf::ParallelOp::create(rewriter, loc, ValueRange{c(rewriter, 0)},
                                 ValueRange{m}, ValueRange{c(rewriter, 1)});
-    rowsLoop->setAttr("chimera.block_size", rewriter.getI64IntegerAttr(1));
-    rowsLoop->setAttr(kKernelTag, rewriter.getStringAttr("quantize_x"));
+    markWorkItems(rowsLoop, "quantize_x");
     OpBuilder rb = OpBuilder::atBlockBegin(rowsLoop.getBody());
     Value row = rowsLoop.getInductionVars()[0];
     auto stepLoop =
@@ -970,8 +968,7 @@ struct VectorizeRoutedInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
                      c(hb, packed ? n / Kernel::kPanel
                                   : llvm::divideCeil(n, kernel.rows))},
           ValueRange{c1, c1});
-      grid->setAttr("chimera.block_size", hb.getI64IntegerAttr(1));
-      grid->setAttr(kKernelTag, hb.getStringAttr("expert_matmul"));
+      markWorkItems(grid, "expert_matmul");
       OpBuilder gb = OpBuilder::atBlockBegin(grid.getBody());
       Value e = grid.getInductionVars()[0];
       // The list of slots routed to expert e lives on the stack for one
