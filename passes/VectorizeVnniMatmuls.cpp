@@ -425,7 +425,7 @@ struct VectorizeInt4DotMatmul : OpRewritePattern<linalg::GenericOp> {
       // An item is `rows` rows: a few KiB, over before the hardware
       // prefetcher has ramped up. Prefetch the row kAheadBytes further on,
       // which runs into the next items (the same thread's next, within its
-      // chunk of the grid).
+      // share of the grid).
       int64_t rowBytes = ops.int8Weights ? ops.k : ops.k / 2;
       Value ahead = arith::MinUIOp::create(
           lb, loc,

@@ -1,13 +1,13 @@
 /*===- threads.c - the pool that runs kernel grids ------------------------===*
  *
- * chimera_parallel_for(n, fn, ctx) runs fn(begin, end, ctx) over chunks
- * covering [0, n) on the calling thread plus (threads - 1) persistent
- * workers. Each thread owns a contiguous share of [0, n) and claims its
- * chunks front to back, so that it reads one stream of weights the hardware
- * prefetcher can follow and its claims stay in its own cache line; a thread
- * whose share is done takes chunks from the others' (in a noisy VM a share
- * can be late). One grid runs at a time; a grid launched from inside a
- * kernel runs on the calling thread.
+ * chimera_parallel_for(n, item_work, fn, ctx) runs fn(begin, end, ctx)
+ * over chunks covering [0, n) on the calling thread plus (threads - 1)
+ * persistent workers. Each thread owns a contiguous share of [0, n) and
+ * claims its chunks front to back, so that it reads one stream of weights
+ * the hardware prefetcher can follow and its claims stay in its own cache
+ * line; a thread whose share is done takes chunks from the others' (in a
+ * noisy VM a share can be late). One grid runs at a time; a grid launched
+ * from inside a kernel runs on the calling thread.
  *
  *===----------------------------------------------------------------------===*/
 #include "internal.h"
@@ -111,17 +111,15 @@ static uint64_t await_grid(uint64_t seen) {
   return g;
 }
 
-/* What a worker is told when it is created: its share, and the generation
- * published before it (it waits for the next one, the grid being launched,
- * never for one that has already run). */
-static struct {
-  int self;
-  uint64_t seen;
-} start_info[MAX_THREADS];
+/* Worker i (`arg`) owns share i + 1 (share 0 is the caller's) and starts
+ * from start_seen[i], the generation published before it was created: it
+ * waits for the next one (the grid being launched), never for one that has
+ * already run. */
+static uint64_t start_seen[MAX_THREADS];
 
 static void *worker(void *arg) {
-  int self = start_info[(intptr_t)arg].self;
-  uint64_t seen = start_info[(intptr_t)arg].seen;
+  int self = (int)(intptr_t)arg + 1;
+  uint64_t seen = start_seen[(intptr_t)arg];
   for (;;) {
     seen = await_grid(seen);
     drain(self);
@@ -167,8 +165,7 @@ void chimera_parallel_for(int64_t n, int64_t item_work,
     workers = 0;
   while (started < workers) {
     pthread_t t;
-    start_info[started].self = started + 1; /* share 0 is the caller's */
-    start_info[started].seen = atomic_load(&generation);
+    start_seen[started] = atomic_load(&generation);
     if (pthread_create(&t, NULL, worker, (void *)(intptr_t)started) != 0)
       break; /* fewer threads is still correct */
     pthread_detach(t);
