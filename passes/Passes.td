@@ -59,7 +59,7 @@ def BindWeights : Pass<"chimera-bind-weights", "::mlir::ModuleOp"> {
 }
 
 def PackWeights : Pass<"chimera-pack-weights", "::mlir::ModuleOp"> {
-  let summary = "Store float linear weights in K-major panels of output rows";
+  let summary = "Store float linear and expert weights in K-major panels of output rows";
   let description = [{
     A checkpoint stores a linear weight `[N, K]` row by row. The x86 kernel
     that reuses a weight vector over several tokens wants it the other way:
@@ -80,7 +80,15 @@ def PackWeights : Pass<"chimera-pack-weights", "::mlir::ModuleOp"> {
     table, which gathers rows) keeps its layout for that op, and its
     linears read a packed copy, the param `<tensor>:panel`: the archive
     holds the table twice, as a quantised format holds a tied LM head's
-    codes beside the table. Quantised weights and expert stacks keep their
+    codes beside the table. Quantised weights keep their layout.
+
+    A `chimera.expert_ffn` without `quant` whose intermediate and hidden
+    sizes are whole panels gets `panel = panel`, and its stacks (a
+    `chimera.param_stack` of one checkpoint tensor per expert, or one
+    `[E, N, K]` param) become `[E, N/panel, K, panel]`, each expert's
+    matrix packed as a linear's. A stack is packed only where every op
+    that reads it (by its list of names, across functions) is such an
+    expert op whose other stacks are packed too; the rest keep their
     layout.
   }];
   let options = [

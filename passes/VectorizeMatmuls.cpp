@@ -550,6 +550,8 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
     while (mm.k % segments)
       segments /= 2;
     int64_t run = mm.k / segments;
+    SmallVector<Value> xRows, oRows;
+    tileRows(b, loc, row, 1, mm.rowList, mm.xRowDiv, xRows, oRows);
     Value zero = arith::ConstantOp::create(
         b, loc, vec, DenseElementsAttr::get(vec, b.getF32FloatAttr(0)));
     SmallVector<Value> init(2 * segments, zero);
@@ -562,7 +564,7 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
                 s ? arith::AddIOp::create(lb, loc, kk, c(lb, s * run)) : kk;
             Value xb = vector::BroadcastOp::create(
                 lb, loc, vec,
-                memref::LoadOp::create(lb, loc, mm.x, ValueRange{row, k}));
+                memref::LoadOp::create(lb, loc, mm.x, ValueRange{xRows[0], k}));
             for (int64_t h = 0; h < 2; ++h) {
               Value wv = toF32(
                   lb, loc,
@@ -581,7 +583,7 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
       for (int64_t s = 1; s < segments; ++s)
         sum = arith::AddFOp::create(b, loc, sum, ks.getResult(2 * s + h));
       Value col = h ? arith::AddIOp::create(b, loc, n0, c(b, width)) : n0;
-      addInto(b, loc, sum, mm.out, ValueRange{row, col}, first);
+      addInto(b, loc, sum, mm.out, ValueRange{oRows[0], col}, first);
     }
   }
   /// Fills the packing buffer with the panel's weights for K in [k0, k0 +
@@ -779,6 +781,42 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
     memref::AllocaScopeReturnOp::create(slots.inside, loc, ValueRange{});
   }
 
+  /// The grid of a routed matmul whose stacked weights are stored in
+  /// panels ([E, N/panel, K, panel], chimera-pack-weights): as the dense
+  /// panelled grid, an item per (expert, kItemPanels panels) when the step
+  /// routes kPackRows slots or more, else per (expert, panel), each item
+  /// reading its expert's panels in place for the slots routed to it.
+  void emitRoutedPanelledGrid(OpBuilder &b, Location loc, Value w,
+                              int64_t xRowDiv, const RoutedViews &views) const {
+    auto c = [&](OpBuilder &bb, int64_t v) -> Value {
+      return arith::ConstantIndexOp::create(bb, loc, v);
+    };
+    auto wType = cast<MemRefType>(w.getType());
+    int64_t experts = wType.getDimSize(0), panels = wType.getDimSize(1);
+    auto isFew = [&](OpBuilder &bb) -> Value {
+      return arith::CmpIOp::create(bb, loc, arith::CmpIPredicate::slt,
+                                   views.slots, c(bb, kPackRows));
+    };
+    Value items =
+        arith::SelectOp::create(b, loc, isFew(b), c(b, panels),
+                                c(b, llvm::divideCeil(panels, kItemPanels)));
+    auto grid = scf::ParallelOp::create(b, loc, ValueRange{c(b, 0), c(b, 0)},
+                                        ValueRange{c(b, experts), items},
+                                        ValueRange{c(b, 1), c(b, 1)});
+    markWorkItems(grid, "expert_matmul");
+    OpBuilder gb = OpBuilder::atBlockBegin(grid.getBody());
+    Value e = grid.getInductionVars()[0];
+    SlotList slots = collectSlots(gb, loc, views.ids, views.slots, e);
+    OpBuilder &ib = slots.inside;
+    Matmul mm{views.x,          expertSlice(ib, loc, w, e), views.out,
+              panels * panel(), wType.getDimSize(2),        slots.list,
+              xRowDiv};
+    mm.panelled = true;
+    emitPanelledItem(ib, mm, slots.count, isFew(ib),
+                     grid.getInductionVars()[1]);
+    memref::AllocaScopeReturnOp::create(ib, loc, ValueRange{});
+  }
+
   /// out[:, n0 : n0+nr] += x · w[n0 : n0+nr]ᵀ, chunk by chunk of K.
   void emitRows(OpBuilder &b, const Matmul &mm, Value m, Value n0,
                 int64_t nr) const {
@@ -887,8 +925,11 @@ struct VectorizeRoutedMatmul : OpRewritePattern<linalg::GenericOp> {
 
   /// The expert weight load `W[e, i, x]` if `op`'s body is
   /// out + in · ext?(W[e, i, x]), or, for int8 experts,
-  /// out + in · (S[e, i] · sitofp(W[e, i, x])) (then `scales` is S).
-  static memref::LoadOp matchBody(linalg::GenericOp op, Value &scales) {
+  /// out + in · (S[e, i] · sitofp(W[e, i, x])) (then `scales` is S), or,
+  /// for panel-stored float experts, out + in · ext?(W[e, i / P, x, i % P])
+  /// (then `panel` is P).
+  static memref::LoadOp matchBody(linalg::GenericOp op, Value &scales,
+                                  int64_t &panel) {
     Block &body = op.getRegion().front();
     if (body.getOperations().size() > 12)
       return {};
@@ -918,11 +959,27 @@ struct VectorizeRoutedMatmul : OpRewritePattern<linalg::GenericOp> {
       w = ext.getIn();
     }
     auto load = w.getDefiningOp<memref::LoadOp>();
-    if (!load || load->getBlock() != &body || load.getIndices().size() != 3)
+    if (!load || load->getBlock() != &body)
       return {};
-    auto cast = load.getIndices()[0].getDefiningOp<arith::IndexCastOp>();
-    auto i = load.getIndices()[1].getDefiningOp<linalg::IndexOp>();
-    auto x = load.getIndices()[2].getDefiningOp<linalg::IndexOp>();
+    ValueRange at = load.getIndices();
+    panel = 0;
+    if (at.size() == 4 && !scaleLoad) {
+      // (e, i / P, x, i % P) with one constant P.
+      auto div = at[1].getDefiningOp<arith::DivUIOp>();
+      auto rem = at[3].getDefiningOp<arith::RemUIOp>();
+      std::optional<int64_t> p =
+          div ? getConstantIntValue(div.getRhs()) : std::nullopt;
+      if (!div || !rem || !p || *p <= 0 || rem.getLhs() != div.getLhs() ||
+          getConstantIntValue(rem.getRhs()) != p)
+        return {};
+      panel = *p;
+      at = ValueRange{at[0], div.getLhs(), at[2]};
+    } else if (at.size() != 3) {
+      return {};
+    }
+    auto cast = at[0].getDefiningOp<arith::IndexCastOp>();
+    auto i = at[1].getDefiningOp<linalg::IndexOp>();
+    auto x = at[2].getDefiningOp<linalg::IndexOp>();
     if (!cast || cast.getIn() != ids || !i || i.getDim() != 2 || !x ||
         x.getDim() != 3)
       return {};
@@ -953,7 +1010,8 @@ struct VectorizeRoutedMatmul : OpRewritePattern<linalg::GenericOp> {
       return failure();
     bool inPerSlot = *perSlot;
     Value scales;
-    memref::LoadOp load = matchBody(op, scales);
+    int64_t panel = 0;
+    memref::LoadOp load = matchBody(op, scales, panel);
     if (!load)
       return failure();
     Value in = op.getDpsInputs()[0], ids = op.getDpsInputs()[1],
@@ -970,6 +1028,9 @@ struct VectorizeRoutedMatmul : OpRewritePattern<linalg::GenericOp> {
                      !cast<MemRefType>(scales.getType()).getElementType().isF32()
                : !isa<FloatType>(wType.getElementType()))
       return failure();
+    // Panels as the kernel's: [E, N/P, K, P] with P its panel.
+    if (panel && (panel != kernel.panel() || !wType.getLayout().isIdentity()))
+      return failure();
     int64_t n = wType.getDimSize(1), k = wType.getDimSize(2);
 
     // Slots (t, j) flatten to s = t·J + j over contiguous buffers.
@@ -982,6 +1043,12 @@ struct VectorizeRoutedMatmul : OpRewritePattern<linalg::GenericOp> {
     if (ShapedType::isDynamic(slotsPerToken))
       return failure();
     RoutedViews views = routedViews(rewriter, loc, in, ids, out, inPerSlot);
+    if (panel) {
+      kernel.emitRoutedPanelledGrid(rewriter, loc, w,
+                                    inPerSlot ? 1 : slotsPerToken, views);
+      rewriter.eraseOp(op);
+      return success();
+    }
     kernel.emitRoutedGrid(
         rewriter, loc, experts, n, views,
         [&](OpBuilder &b, Value e, Value item, Value list, Value count,

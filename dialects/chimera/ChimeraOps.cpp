@@ -592,6 +592,63 @@ LogicalResult RouteTopKOp::inferReturnTypes(MLIRContext *ctx,
   return success();
 }
 
+/// The panel-stored float experts (`panel = P`): w_up, w_gate
+/// [E, I/P, H, P] and w_down [E, H/P, I, P], no scales or offsets.
+static LogicalResult checkExpertPanels(const ShapeChecker &check,
+                                       ExpertFfnOp::Adaptor adaptor,
+                                       int64_t panel, int64_t h) {
+  if (adaptor.getQuantAttr())
+    return check.error("attribute 'panel' is for float experts; quantised "
+                       "experts keep their [E, N, K] codes");
+  if (adaptor.getUpScales() || adaptor.getDownScales() ||
+      adaptor.getGateScales() || adaptor.getUpOffsets() ||
+      adaptor.getDownOffsets() || adaptor.getGateOffsets())
+    return check.error("operands 'scales'/'offsets' need a 'quant' "
+                       "attribute");
+  if (!ShapedType::isDynamic(h) && h % panel != 0)
+    return check.error("'input' hidden size " + llvm::Twine(h) +
+                       " is not a multiple of 'panel' (" + llvm::Twine(panel) +
+                       ")");
+  Value up = adaptor.getWUp(), down = adaptor.getWDown();
+  if (failed(check.rank(up, "w_up", 4)) ||
+      failed(check.rank(down, "w_down", 4)))
+    return failure();
+  ArrayRef<int64_t> us = rankedType(up).getShape();
+  int64_t inter = ShapedType::isDynamic(us[1]) ? us[1] : us[1] * panel;
+  auto panels = [](const char *what) {
+    return std::string(what) + ", panels are [E, N/panel, K, panel]";
+  };
+  if (failed(check.dim(up, "w_up", 2, h, panels("'input' hidden size"))) ||
+      failed(check.dim(up, "w_up", 3, panel, panels("'panel'"))) ||
+      failed(check.dim(down, "w_down", 0, us[0], "'w_up' experts")) ||
+      failed(check.dim(down, "w_down", 1,
+                       ShapedType::isDynamic(h) ? h : h / panel,
+                       panels("'input' hidden size / panel"))) ||
+      failed(check.dim(down, "w_down", 2, inter,
+                       panels("'w_up' intermediate size"))) ||
+      failed(check.dim(down, "w_down", 3, panel, panels("'panel'"))))
+    return failure();
+  if (Value gate = adaptor.getWGate()) {
+    if (failed(check.rank(gate, "w_gate", 4)))
+      return failure();
+    for (int i = 0; i < 4; ++i)
+      if (failed(check.dim(gate, "w_gate", i, us[i], "'w_up' shape")))
+        return failure();
+  }
+  for (auto [w, name] : {std::pair{up, "w_up"}, std::pair{down, "w_down"},
+                         std::pair{adaptor.getWGate(), "w_gate"}})
+    if (w && !llvm::isa<FloatType>(rankedType(w).getElementType()))
+      return check.error(std::string("operand '") + name +
+                         "' must be a float tensor without 'quant'");
+  return success();
+}
+
+int64_t ExpertFfnOp::getIntermediateSize() {
+  int64_t rows = getWUp().getType().getDimSize(1);
+  std::optional<uint64_t> panel = getPanel();
+  return panel && !ShapedType::isDynamic(rows) ? rows * int64_t(*panel) : rows;
+}
+
 LogicalResult ExpertFfnOp::inferReturnTypes(MLIRContext *,
                                             std::optional<Location> loc,
                                             Adaptor adaptor,
@@ -600,11 +657,24 @@ LogicalResult ExpertFfnOp::inferReturnTypes(MLIRContext *,
   Value x = adaptor.getInput(), up = adaptor.getWUp(), down = adaptor.getWDown();
   if (failed(check.rank(x, "input", 2)) ||
       failed(check.rank(adaptor.getWeights(), "weights", 2)) ||
-      failed(check.rank(adaptor.getIds(), "ids", 2)) ||
-      failed(check.rank(up, "w_up", 3)) || failed(check.rank(down, "w_down", 3)))
+      failed(check.rank(adaptor.getIds(), "ids", 2)))
     return failure();
   int64_t t = rankedType(x).getDimSize(0), h = rankedType(x).getDimSize(1);
   int64_t k = rankedType(adaptor.getWeights()).getDimSize(1);
+  if (failed(
+          check.dim(adaptor.getWeights(), "weights", 0, t, "'input' tokens")) ||
+      failed(check.dim(adaptor.getIds(), "ids", 0, t, "'input' tokens")) ||
+      failed(check.dim(adaptor.getIds(), "ids", 1, k, "'weights' dim 1")))
+    return failure();
+  if (std::optional<uint64_t> panel = adaptor.getPanel()) {
+    if (failed(checkExpertPanels(check, adaptor, int64_t(*panel), h)))
+      return failure();
+    inferred.push_back(x.getType());
+    return success();
+  }
+  if (failed(check.rank(up, "w_up", 3)) ||
+      failed(check.rank(down, "w_down", 3)))
+    return failure();
   ArrayRef<int64_t> us = rankedType(up).getShape();
   // Float weights, int8 codes with one scale per expert output row, or int4
   // codes two per byte with one scale per group of each row.
@@ -615,10 +685,7 @@ LogicalResult ExpertFfnOp::inferReturnTypes(MLIRContext *,
   auto packed = [&](int64_t columns) {
     return ShapedType::isDynamic(columns) ? columns : columns / perByte;
   };
-  if (failed(check.dim(adaptor.getWeights(), "weights", 0, t, "'input' tokens")) ||
-      failed(check.dim(adaptor.getIds(), "ids", 0, t, "'input' tokens")) ||
-      failed(check.dim(adaptor.getIds(), "ids", 1, k, "'weights' dim 1")) ||
-      failed(check.dim(up, "w_up", 2, packed(h),
+  if (failed(check.dim(up, "w_up", 2, packed(h),
                        int4 ? "'input' hidden size / 2 (4-bit codes)"
                             : "'input' hidden size")) ||
       failed(check.dim(down, "w_down", 0, us[0], "'w_up' experts")) ||

@@ -376,6 +376,12 @@ def Chimera_ExpertFfnOp : Chimera_InferredOp<"expert_ffn", [AttrSizedOperandSegm
     group is decoded as `linear` decodes it: fp4_m0e4 adds `up_offsets`,
     `down_offsets` (and `gate_offsets`), shaped as the scales; mxfp4's
     scales are i8 E8M0 exponents.
+
+    With `panel = P` (float weights only) each expert's matrices are stored
+    as `linear`'s panels of P output rows, K-major: `w_up`, `w_gate :
+    [E, I/P, H, P]`, `w_down : [E, H/P, I, P]`, and
+    `w[e, n, k] = stored[e, n / P, k, n % P]`. P divides I and H (no padded
+    panel). `chimera-pack-weights` chooses it for the x86 kernels.
   }];
   let arguments = (ins Chimera_FloatTensor:$input, Chimera_FloatTensor:$weights,
                        Chimera_IntTensor:$ids,
@@ -388,8 +394,13 @@ def Chimera_ExpertFfnOp : Chimera_InferredOp<"expert_ffn", [AttrSizedOperandSegm
                        Optional<Chimera_FloatTensor>:$down_offsets,
                        Optional<Chimera_FloatTensor>:$gate_offsets,
                        DefaultValuedAttr<Chimera_ActivationAttr, "Activation::Silu">:$activation,
-                       OptionalAttr<Chimera_QuantAttr>:$quant);
+                       OptionalAttr<Chimera_QuantAttr>:$quant,
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$panel);
   let results = (outs Chimera_FloatTensor:$result);
+  let extraClassDeclaration = [{
+    /// I, the experts' intermediate size, whatever the weights' layout.
+    int64_t getIntermediateSize();
+  }];
   let assemblyFormat = [{
     $input `,` $weights `,` $ids `,` $w_up `,` $w_down (`gate` `(` $w_gate^ `)`)?
     (`up_scales` `(` $up_scales^ `)`)? (`down_scales` `(` $down_scales^ `)`)?

@@ -472,7 +472,8 @@ private:
     Value y = ch::ExpertFfnOp::create(
         b, loc, tokens, route.getWeights(), route.getIds(), up.codes,
         down.codes, gate.codes, up.scales, down.scales, gate.scales, up.offsets,
-        down.offsets, gate.offsets, activationOf(c.hiddenAct), quant);
+        down.offsets, gate.offsets, activationOf(c.hiddenAct), quant,
+        /*panel=*/IntegerAttr());
     return g.unflattenTokens(y, x);
   }
 

@@ -142,13 +142,18 @@ struct LowerRouteTopK : OpRewritePattern<RouteTopKOp> {
 /// dequantised copy): int8 as code × row scale; int4 as the signed nibble
 /// of byte x/2 times its group's scale, fp4_m0e4 and mxfp4 as that nibble
 /// decoded with its group's scale (and offset); the generic is tagged with its
-/// `chimera.quant` for the x86 kernels.
+/// `chimera.quant` for the x86 kernels. A panel-stored float weight
+/// (`panel` > 0, [E, N/panel, K, panel]) is read at W[e, i / panel, x,
+/// i % panel].
 static Value routedMatmul(OpBuilder &b, Location loc, Value in,
                           bool inputPerSlot, Value ids, Value w, Value scales,
-                          Value offsets, QuantAttr quant, OpFoldResult tSz,
-                          OpFoldResult kSz, Type elt) {
+                          Value offsets, QuantAttr quant, int64_t panel,
+                          OpFoldResult tSz, OpFoldResult kSz, Type elt) {
   MLIRContext *ctx = b.getContext();
-  OpFoldResult outSz = tensor::getMixedSize(b, loc, w, 1);
+  OpFoldResult outSz =
+      panel ? OpFoldResult(b.getIndexAttr(
+                  cast<RankedTensorType>(w.getType()).getDimSize(1) * panel))
+            : tensor::getMixedSize(b, loc, w, 1);
   Value init = filledTensor(b, loc, {tSz, kSz, outSz}, elt, 0.0);
   bool fourBit = quant && quant.getElementsPerByte() == 2;
   // (t, j, i, x)
@@ -198,6 +203,12 @@ static Value routedMatmul(OpBuilder &b, Location loc, Value in,
                         : Value();
             wv = decodeFp4(nb, l, quant, u, scale, offset);
           }
+        } else if (panel) {
+          Value p = indexConst(nb, l, panel);
+          wv = tensor::ExtractOp::create(
+              nb, l, w,
+              ValueRange{e, arith::DivUIOp::create(nb, l, i, p), x,
+                         arith::RemUIOp::create(nb, l, i, p)});
         } else {
           wv = tensor::ExtractOp::create(nb, l, w, ValueRange{e, i, x});
           // int8: the code times its row's scale, in the body (no copy).
@@ -233,13 +244,14 @@ struct LowerExpertFfn : OpRewritePattern<ExpertFfnOp> {
     Activation act = op.getActivation();
 
     QuantAttr quant = op.getQuantAttr();
+    int64_t panel = op.getPanel().value_or(0);
     Value up = routedMatmul(rewriter, loc, x, false, ids, op.getWUp(),
-                            op.getUpScales(), op.getUpOffsets(), quant, tSz,
-                            kSz, elt);
+                            op.getUpScales(), op.getUpOffsets(), quant, panel,
+                            tSz, kSz, elt);
     Value gate = op.getWGate()
                      ? routedMatmul(rewriter, loc, x, false, ids, op.getWGate(),
                                     op.getGateScales(), op.getGateOffsets(),
-                                    quant, tSz, kSz, elt)
+                                    quant, panel, tSz, kSz, elt)
                      : Value();
     auto id3 = AffineMap::getMultiDimIdentityMap(3, ctx);
     SmallVector<Value> ins = {up};
@@ -256,7 +268,7 @@ struct LowerExpertFfn : OpRewritePattern<ExpertFfnOp> {
         });
     Value down = routedMatmul(rewriter, loc, hidden, true, ids, op.getWDown(),
                               op.getDownScales(), op.getDownOffsets(), quant,
-                              tSz, kSz, elt);
+                              panel, tSz, kSz, elt);
     // out[t, h] = Σ_j weights[t, j] · down[t, j, h]   over (t, h, j)
     Value out = generic(
         rewriter, loc, ValueRange{op.getWeights(), down},

@@ -363,6 +363,35 @@ func.func @expert_ffn_gate(%x: tensor<3x64xf32>, %w: tensor<3x2xf32>, %i: tensor
 
 // -----
 
+// Panel-stored experts: w_down [E, H/P, I, P] with the intermediate size
+// from w_up's panels.
+func.func @expert_ffn_panel_down(%x: tensor<3x64xf32>, %w: tensor<3x2xf32>, %i: tensor<3x2xi64>, %up: tensor<4x3x64x32xf32>, %down: tensor<4x2x64x32xf32>) {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{operand 'w_down' dim 2 is 64, expected 96 ('w_up' intermediate size, panels are [E, N/panel, K, panel])}}
+  %y = chimera.expert_ffn %x, %w, %i, %up, %down {panel = 32 : i64} : (tensor<3x64xf32>, tensor<3x2xf32>, tensor<3x2xi64>, tensor<4x3x64x32xf32>, tensor<4x2x64x32xf32>) -> tensor<3x64xf32>
+  return
+}
+
+// -----
+
+func.func @expert_ffn_panel_hidden(%x: tensor<3x48xf32>, %w: tensor<3x2xf32>, %i: tensor<3x2xi64>, %up: tensor<4x3x48x32xf32>, %down: tensor<4x1x96x32xf32>) {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{'input' hidden size 48 is not a multiple of 'panel' (32)}}
+  %y = chimera.expert_ffn %x, %w, %i, %up, %down {panel = 32 : i64} : (tensor<3x48xf32>, tensor<3x2xf32>, tensor<3x2xi64>, tensor<4x3x48x32xf32>, tensor<4x1x96x32xf32>) -> tensor<3x48xf32>
+  return
+}
+
+// -----
+
+func.func @expert_ffn_panel_quant(%x: tensor<3x64xf32>, %w: tensor<3x2xf32>, %i: tensor<3x2xi64>, %up: tensor<4x96x64xi8>, %down: tensor<4x64x96xi8>, %us: tensor<4x96xf32>, %ds: tensor<4x64xf32>) {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{attribute 'panel' is for float experts; quantised experts keep their [E, N, K] codes}}
+  %y = chimera.expert_ffn %x, %w, %i, %up, %down up_scales(%us) down_scales(%ds) {panel = 32 : i64, quant = #chimera.quant<int8>} : (tensor<3x64xf32>, tensor<3x2xf32>, tensor<3x2xi64>, tensor<4x96x64xi8>, tensor<4x64x96xi8>, tensor<4x96xf32>, tensor<4x64xf32>) -> tensor<3x64xf32>
+  return
+}
+
+// -----
+
 // int4 experts: codes two per byte, scales one per group of each row.
 func.func @expert_ffn_int4_scales(%x: tensor<3x64xf32>, %w: tensor<3x2xf32>, %i: tensor<3x2xi64>, %up: tensor<4x96x32xi8>, %down: tensor<4x64x48xi8>, %us: tensor<4x96xf32>, %ds: tensor<4x64x3xf32>) {
   // expected-error @+2 {{failed to infer returned types}}

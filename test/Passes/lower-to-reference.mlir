@@ -117,6 +117,26 @@ func.func @moe(%x: tensor<?x64xf32>, %l: tensor<?x4xf32>, %up: tensor<4x96x64xf3
 
 // -----
 
+// Panel-stored experts: output column i of expert e reads
+// w[e, i / 32, x, i % 32]; up/gate have I = 3 panels of 32 rows, down
+// H = 2 panels.
+// CHECK-LABEL: func.func @moe_panels
+// CHECK-SAME: %[[UP:[^:]*]]: tensor<4x3x64x32xf32>, %[[DOWN:[^:]*]]: tensor<4x2x96x32xf32>
+// CHECK: linalg.generic
+// CHECK-SAME: outs(%{{.*}} : tensor<?x2x96xf32>)
+// CHECK: %[[I:.*]] = linalg.index 2
+// CHECK: %[[X:.*]] = linalg.index 3
+// CHECK: %[[P:.*]] = arith.divui %[[I]], %c32
+// CHECK: %[[J:.*]] = arith.remui %[[I]], %c32
+// CHECK: tensor.extract %[[UP]][%{{.*}}, %[[P]], %[[X]], %[[J]]] : tensor<4x3x64x32xf32>
+// CHECK: tensor.extract %[[DOWN]][%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] : tensor<4x2x96x32xf32>
+func.func @moe_panels(%x: tensor<?x64xf32>, %w: tensor<?x2xf32>, %i: tensor<?x2xi64>, %up: tensor<4x3x64x32xf32>, %down: tensor<4x2x96x32xf32>) -> tensor<?x64xf32> {
+  %y = chimera.expert_ffn %x, %w, %i, %up, %down gate(%up) {panel = 32 : i64} : (tensor<?x64xf32>, tensor<?x2xf32>, tensor<?x2xi64>, tensor<4x3x64x32xf32>, tensor<4x2x96x32xf32>, tensor<4x3x64x32xf32>) -> tensor<?x64xf32>
+  return %y : tensor<?x64xf32>
+}
+
+// -----
+
 // The block body is inlined per batch row on the gathered tokens.
 // CHECK-LABEL: func.func @depth_route
 // CHECK: scf.for

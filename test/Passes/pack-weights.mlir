@@ -57,3 +57,59 @@ func.func @others(%x: tensor<2x48xf32>, %ids: tensor<1x2xi64>) -> (tensor<2x64xf
   %u = chimera.linear %x, %q scales(%s) {quant = #chimera.quant<int8>} : (tensor<2x48xf32>, tensor<64x48xi8>, tensor<64xf32>) -> tensor<2x64xf32>
   return %y, %e, %z, %u : tensor<2x64xf32>, tensor<1x2x48xf32>, tensor<2x40xf32>, tensor<2x64xf32>
 }
+
+// -----
+
+// Float experts whose intermediate (64) and hidden (96) sizes are whole
+// panels: every stack, in every function that reads it, becomes
+// [E, N/32, K, 32] and the expert op reads it by panel. A stack that
+// another op also reads keeps its layout, and so do the other stacks of
+// the expert op reading it; quantised experts keep theirs.
+// CHECK-LABEL: func.func @prefill_experts
+// CHECK: %[[UP:.*]] = chimera.param_stack ["up.0", "up.1"] {chimera.panel = 32 : i64} : tensor<2x2x96x32xf32>
+// CHECK: %[[DOWN:.*]] = chimera.param_stack ["down.0", "down.1"] {chimera.panel = 32 : i64} : tensor<2x3x64x32xf32>
+// CHECK: chimera.expert_ffn %{{.*}}, %{{.*}}, %{{.*}}, %[[UP]], %[[DOWN]] gate(%[[UP]]) {panel = 32 : i64} : (tensor<?x96xf32>, tensor<?x2xf32>, tensor<?x2xi64>, tensor<2x2x96x32xf32>, tensor<2x3x64x32xf32>, tensor<2x2x96x32xf32>) -> tensor<?x96xf32>
+// CHECK-LABEL: func.func @decode_experts
+// CHECK: chimera.param_stack ["up.0", "up.1"] {chimera.panel = 32 : i64} : tensor<2x2x96x32xf32>
+// CHECK: chimera.param_stack ["down.0", "down.1"] {chimera.panel = 32 : i64} : tensor<2x3x64x32xf32>
+// CHECK: chimera.expert_ffn {{.*}} {panel = 32 : i64}
+// CHECK-LABEL: func.func @shared_stack
+// CHECK-NOT: panel
+// CHECK-LABEL: func.func @int8_experts
+// CHECK-NOT: panel
+// CHECK-LABEL: func.func @ragged_experts
+// CHECK-NOT: panel
+// The archive writer transposes each member of a stack into its panels.
+// BIND: {element_type = f32, names = ["up.0", "up.1"], offset = 0 : i64, panel = 32 : i64, shape = array<i64: 2, 2, 96, 32>}, {element_type = f32, names = ["down.0", "down.1"], offset = 49152 : i64, panel = 32 : i64, shape = array<i64: 2, 3, 64, 32>}
+func.func @prefill_experts(%x: tensor<?x96xf32>, %w: tensor<?x2xf32>, %i: tensor<?x2xi64>) -> tensor<?x96xf32> {
+  %up = chimera.param_stack ["up.0", "up.1"] : tensor<2x64x96xf32>
+  %down = chimera.param_stack ["down.0", "down.1"] : tensor<2x96x64xf32>
+  %y = chimera.expert_ffn %x, %w, %i, %up, %down gate(%up) : (tensor<?x96xf32>, tensor<?x2xf32>, tensor<?x2xi64>, tensor<2x64x96xf32>, tensor<2x96x64xf32>, tensor<2x64x96xf32>) -> tensor<?x96xf32>
+  return %y : tensor<?x96xf32>
+}
+func.func @decode_experts(%x: tensor<1x96xf32>, %w: tensor<1x2xf32>, %i: tensor<1x2xi64>) -> tensor<1x96xf32> {
+  %up = chimera.param_stack ["up.0", "up.1"] : tensor<2x64x96xf32>
+  %down = chimera.param_stack ["down.0", "down.1"] : tensor<2x96x64xf32>
+  %y = chimera.expert_ffn %x, %w, %i, %up, %down gate(%up) : (tensor<1x96xf32>, tensor<1x2xf32>, tensor<1x2xi64>, tensor<2x64x96xf32>, tensor<2x96x64xf32>, tensor<2x64x96xf32>) -> tensor<1x96xf32>
+  return %y : tensor<1x96xf32>
+}
+func.func @shared_stack(%x: tensor<?x96xf32>, %w: tensor<?x2xf32>, %i: tensor<?x2xi64>) -> (tensor<?x96xf32>, tensor<2x64x96xf32>) {
+  %up = chimera.param_stack ["shared_up.0", "shared_up.1"] : tensor<2x64x96xf32>
+  %down = chimera.param_stack ["shared_down.0", "shared_down.1"] : tensor<2x96x64xf32>
+  %y = chimera.expert_ffn %x, %w, %i, %up, %down : (tensor<?x96xf32>, tensor<?x2xf32>, tensor<?x2xi64>, tensor<2x64x96xf32>, tensor<2x96x64xf32>) -> tensor<?x96xf32>
+  return %y, %up : tensor<?x96xf32>, tensor<2x64x96xf32>
+}
+func.func @int8_experts(%x: tensor<?x96xf32>, %w: tensor<?x2xf32>, %i: tensor<?x2xi64>) -> tensor<?x96xf32> {
+  %up = chimera.param_stack ["q_up.0", "q_up.1"] : tensor<2x64x96xi8>
+  %us = chimera.param_stack ["q_up.0:scales", "q_up.1:scales"] : tensor<2x64xf32>
+  %down = chimera.param_stack ["q_down.0", "q_down.1"] : tensor<2x96x64xi8>
+  %ds = chimera.param_stack ["q_down.0:scales", "q_down.1:scales"] : tensor<2x96xf32>
+  %y = chimera.expert_ffn %x, %w, %i, %up, %down up_scales(%us) down_scales(%ds) {quant = #chimera.quant<int8>} : (tensor<?x96xf32>, tensor<?x2xf32>, tensor<?x2xi64>, tensor<2x64x96xi8>, tensor<2x96x64xi8>, tensor<2x64xf32>, tensor<2x96xf32>) -> tensor<?x96xf32>
+  return %y : tensor<?x96xf32>
+}
+func.func @ragged_experts(%x: tensor<?x96xf32>, %w: tensor<?x2xf32>, %i: tensor<?x2xi64>) -> tensor<?x96xf32> {
+  %up = chimera.param_stack ["r_up.0", "r_up.1"] : tensor<2x40x96xf32>
+  %down = chimera.param_stack ["r_down.0", "r_down.1"] : tensor<2x96x40xf32>
+  %y = chimera.expert_ffn %x, %w, %i, %up, %down : (tensor<?x96xf32>, tensor<?x2xf32>, tensor<?x2xi64>, tensor<2x40x96xf32>, tensor<2x96x40xf32>) -> tensor<?x96xf32>
+  return %y : tensor<?x96xf32>
+}

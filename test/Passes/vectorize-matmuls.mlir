@@ -146,6 +146,58 @@ func.func @routed(%in: memref<?x64xf32>, %ids: memref<?x2xi64>, %w: memref<4x96x
 
 // -----
 
+// The routed matmul of panel-stored float experts (chimera-pack-weights:
+// W [E, N/32, K, 32], read at [e, i / 32, x, i % 32]): the grid is per
+// (expert, panel) when the step routes fewer than 6 slots (decode), else
+// per (expert, two panels); each item lists its expert's slots and reads
+// the expert's panels in place: few slots stream each listed row through
+// one panel, many take 6-row broadcast tiles over two panels (24 FMAs per
+// k), the odd third panel alone.
+// CHECK-LABEL: func.func @routed_panels(
+// CHECK-SAME: %[[IN:.*]]: memref<?x64xf32>, %[[IDS:.*]]: memref<?x2xi64>, %[[W:.*]]: memref<4x3x64x32xf32>, %[[OUT:.*]]: memref<?x2x96xf32>)
+// CHECK: %[[OUT2:.*]] = memref.collapse_shape %[[OUT]] {{\[\[}}0, 1], [2]]
+// CHECK: %[[SLOTS:.*]] = memref.dim %{{.*}}, %c0
+// CHECK: %[[FEW:.*]] = arith.cmpi slt, %[[SLOTS]], %c6
+// CHECK: %[[ITEMS:.*]] = arith.select %[[FEW]], %c3, %c2
+// CHECK: scf.parallel (%[[E:.*]], %[[ITEM:.*]]) = {{.*}} to (%c4, %[[ITEMS]])
+// CHECK: %[[LIST:.*]] = memref.alloca(%{{.*}}) : memref<?xindex>
+// CHECK: %[[COUNT:.*]] = scf.for
+// CHECK: %[[WE:.*]] = memref.subview %[[W]][%[[E]], 0, 0, 0] [1, 3, 64, 32] [1, 1, 1, 1] : memref<4x3x64x32xf32> to memref<3x64x32xf32, strided<[2048, 32, 1], offset: ?>>
+// CHECK: scf.if
+// CHECK: scf.for %[[R:.*]] = %{{.*}} to %[[COUNT]]
+// CHECK: %[[SLOT:.*]] = memref.load %[[LIST]][%[[R]]]
+// CHECK: %[[TOKEN:.*]] = arith.divui %[[SLOT]], %c2
+// CHECK: memref.load %[[IN]][%[[TOKEN]], %{{.*}}]
+// CHECK: vector.load %[[WE]][%[[ITEM]], %{{.*}}, %{{.*}}]
+// CHECK: vector.fma
+// CHECK: vector.store %{{.*}}, %[[OUT2]]
+// CHECK: } else {
+// CHECK: scf.for %{{.*}} step %c6
+// CHECK-COUNT-6: memref.load %[[LIST]]
+// CHECK: scf.for
+// CHECK-COUNT-24: vector.fma
+// CHECK: } {chimera.block_size = 1 : i64, chimera.kernel_tag = "expert_matmul"}
+// CHECK-NOT: linalg.generic
+func.func @routed_panels(%in: memref<?x64xf32>, %ids: memref<?x2xi64>, %w: memref<4x3x64x32xf32>, %out: memref<?x2x96xf32>) {
+  linalg.generic {indexing_maps = [affine_map<(t, j, i, x) -> (t, x)>, affine_map<(t, j, i, x) -> (t, j)>, affine_map<(t, j, i, x) -> (t, j, i)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%in, %ids : memref<?x64xf32>, memref<?x2xi64>) outs(%out : memref<?x2x96xf32>) {
+  ^bb0(%a: f32, %id: i64, %o: f32):
+    %e = arith.index_cast %id : i64 to index
+    %i = linalg.index 2 : index
+    %x = linalg.index 3 : index
+    %c32 = arith.constant 32 : index
+    %p = arith.divui %i, %c32 : index
+    %r = arith.remui %i, %c32 : index
+    %wv = memref.load %w[%e, %p, %x, %r] : memref<4x3x64x32xf32>
+    %m = arith.mulf %a, %wv : f32
+    %s = arith.addf %o, %m : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
 // int8 weights with one scale per output column (#chimera.quant<int8> after
 // the reference lowering): codes converted in the tile, the scale applied
 // to each column's sum; the packed panel holds the dequantised weights.

@@ -40,7 +40,8 @@ double flopsOf(mlir::Operation *op, double tokens) {
   if (auto experts = llvm::dyn_cast<ch::ExpertFfnOp>(op)) {
     double t = rowsOf(experts.getInput().getType(), tokens);
     double k = dim(experts.getWeights(), 1);
-    double inter = dim(experts.getWUp(), 1), hidden = dim(experts.getWUp(), 2);
+    double inter = double(experts.getIntermediateSize()),
+           hidden = dim(experts.getInput(), 1);
     double mats = experts.getWGate() ? 3 : 2;
     return 2 * t * k * mats * inter * hidden;
   }

@@ -237,7 +237,18 @@ Error chimera::writeWeightArchive(mlir::IntegerAttr size,
       return fail("the weight archive holds f32 or bf16 weights only");
     auto panel = dict.getAs<mlir::IntegerAttr>("panel");
     auto shape = dict.getAs<mlir::DenseI64ArrayAttr>("shape").asArrayRef();
-    for (mlir::Attribute name : dict.getAs<mlir::ArrayAttr>("names")) {
+    auto names = dict.getAs<mlir::ArrayAttr>("names");
+    // Panelled: [..., panels, K, panel], the leading dims split evenly
+    // over the names (an expert stack's members, each [N, K]).
+    int64_t k = 0, panelsPerName = 0;
+    if (panel && shape.size() >= 3) {
+      k = shape[shape.size() - 2];
+      panelsPerName = 1;
+      for (int64_t d : shape.drop_back(2))
+        panelsPerName *= d;
+      panelsPerName /= int64_t(names.size());
+    }
+    for (mlir::Attribute name : names) {
       // A packed copy (`<tensor>:panel`) reads the checkpoint's tensor.
       llvm::StringRef n =
           llvm::cast<mlir::StringAttr>(name).getValue().split(':').first;
@@ -245,20 +256,19 @@ Error chimera::writeWeightArchive(mlir::IntegerAttr size,
       if (!stored)
         return stored.takeError();
       llvm::StringRef bytes = stored->bytes;
-      int64_t rowBytes =
-          shape.size() == 3 ? shape[1] * (type.isF32() ? 4 : 2) : 0;
+      int64_t rowBytes = k * (type.isF32() ? 4 : 2);
       if (!panel) {
         out.write(bytes.data(), bytes.size());
-      } else if (shape.size() != 3 || int64_t(bytes.size()) % rowBytes ||
+      } else if (!rowBytes || int64_t(bytes.size()) % rowBytes ||
                  llvm::divideCeil(int64_t(bytes.size()) / rowBytes,
-                                  shape[2]) != shape[0]) {
+                                  shape.back()) != panelsPerName) {
         return fail("internal: panel-packed weight '" + n +
                     "' does not have the [ceil(N/panel), K, panel] shape of "
                     "its checkpoint tensor");
       } else if (type.isF32()) {
-        writePanels<uint32_t>(out, bytes, shape[1], shape[2]);
+        writePanels<uint32_t>(out, bytes, k, shape.back());
       } else {
-        writePanels<uint16_t>(out, bytes, shape[1], shape[2]);
+        writePanels<uint16_t>(out, bytes, k, shape.back());
       }
       if (stored->mapped)
         ckpt.find(n)->file->release(n);
