@@ -272,19 +272,13 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
     Value m = memref::DimOp::create(rewriter, loc, mm->x, 0);
     Value c0 = arith::ConstantIndexOp::create(rewriter, loc, 0);
     Value c1 = arith::ConstantIndexOp::create(rewriter, loc, 1);
-    Value items = arith::ConstantIndexOp::create(
-        rewriter, loc, llvm::divideCeil(mm->n, panel()));
-    Value few;
-    if (mm->panelled) {
-      // Prefill items take kItemPanels panels; decode keeps one per item,
-      // as many items as there are panels to spread over the threads.
-      few = arith::CmpIOp::create(
-          rewriter, loc, arith::CmpIPredicate::slt, m,
-          arith::ConstantIndexOp::create(rewriter, loc, kPackRows));
-      Value pairs = arith::ConstantIndexOp::create(
-          rewriter, loc, llvm::divideCeil(mm->n, panel() * kItemPanels));
-      items = arith::SelectOp::create(rewriter, loc, few, items, pairs);
-    }
+    // Prefill items take kItemPanels panels; decode keeps one per item,
+    // as many items as there are panels to spread over the threads.
+    Value few = arith::CmpIOp::create(
+        rewriter, loc, arith::CmpIPredicate::slt, m,
+        arith::ConstantIndexOp::create(
+            rewriter, loc, mm->panelled ? kPackRows : kPackMinRows));
+    Value items = panelItems(rewriter, loc, mm->n, few);
     auto grid = scf::ParallelOp::create(rewriter, loc, ValueRange{c0},
                                         ValueRange{items}, ValueRange{c1});
     // Each iteration is already a sizeable work item: no further blocking.
@@ -294,7 +288,7 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
     if (mm->panelled)
       emitPanelledItem(b, *mm, m, few, item);
     else
-      emitItem(b, *mm, m, item, packBuffer(b, loc));
+      emitItem(b, *mm, m, item, few, packBuffer(b, loc));
     if (mm->xCopy) {
       rewriter.setInsertionPointAfter(grid);
       memref::DeallocOp::create(rewriter, loc, mm->xCopy);
@@ -320,71 +314,120 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
   /// broadcast fit the registers) and K per packed chunk (a 32 KiB panel).
   static constexpr int64_t kPackRows = 6, kPackK = 256;
 
-  /// A grid item's part for `nr` weight rows from `first`, or for the
-  /// whole panel from `n0`.
+  /// A grid item's part for `nr` weight rows from `first`, or for
+  /// `panels` whole panels from `n0`.
   using RowBlock = function_ref<void(OpBuilder &, Value first, int64_t nr)>;
-  using WholePanel = function_ref<void(OpBuilder &, Value n0)>;
+  using WholePanels = function_ref<void(OpBuilder &, Value n0, int64_t panels)>;
 
-  /// The item shape the f32 and 4-bit kernels share: weight rows
-  /// [item·panel, (item+1)·panel) against `count` x rows, by `packed` when
-  /// count ≥ `minRows`, else by `blockRows` on blocks of `rows` weight rows
-  /// in a loop (unrolled copies of the tile cost llama-125m int4 a fifth
-  /// of its decode speed). The last item of a ragged N takes its rows
-  /// `rows` at a time, then singly.
+  /// The number of grid items over N of the f32 and 4-bit kernels: a panel
+  /// each when `perPanel` (decode: as many items as there are panels to
+  /// spread over the threads), else kItemPanels panels each.
+  Value panelItems(OpBuilder &b, Location loc, int64_t n,
+                   Value perPanel) const {
+    auto c = [&](int64_t v) -> Value {
+      return arith::ConstantIndexOp::create(b, loc, v);
+    };
+    return arith::SelectOp::create(
+        b, loc, perPanel, c(llvm::divideCeil(n, panel())),
+        c(llvm::divideCeil(n, kItemPanels * panel())));
+  }
+
+  /// The item shape the f32 and 4-bit kernels share, for a grid of
+  /// panelItems(perPanel) items against `count` x rows.
+  ///   - perPanel (the step has fewer than `minRows` rows, so count has
+  ///     too): weight rows [item·panel, (item+1)·panel) by `blockRows` on
+  ///     blocks of `rows` weight rows in a loop (unrolled copies of the
+  ///     tile cost llama-125m int4 a fifth of its decode speed);
+  ///   - else kItemPanels panels, by `packed` when count ≥ `minRows`, else
+  ///     by `blockRows`; only a routed expert's share of the step
+  ///     (`routed`) can be smaller than the step.
+  /// The last item of a ragged N takes its rows `rows` at a time, then
+  /// singly.
   void emitPanelItem(OpBuilder &b, Location loc, int64_t n, Value item,
-                     Value count, int64_t minRows, WholePanel packed,
-                     RowBlock blockRows) const {
+                     Value perPanel, Value count, bool routed, int64_t minRows,
+                     WholePanels packed, RowBlock blockRows) const {
     auto c = [&](OpBuilder &bb, int64_t v) -> Value {
       return arith::ConstantIndexOp::create(bb, loc, v);
     };
     int64_t p = panel();
-    Value n0 = arith::MulIOp::create(b, loc, item, c(b, p));
-    auto at = [&](OpBuilder &ob, int64_t offset) -> Value {
+    auto at = [&](OpBuilder &ob, Value n0, int64_t offset) -> Value {
       return offset ? arith::AddIOp::create(ob, loc, n0, c(ob, offset)) : n0;
     };
-    int64_t fullItems = n / p;
-    auto full = [&](OpBuilder &fb) {
-      Value many = arith::CmpIOp::create(fb, loc, arith::CmpIPredicate::sge,
-                                         count, c(fb, minRows));
-      auto branch = scf::IfOp::create(fb, loc, many, /*withElse=*/true);
-      OpBuilder tb = branch.getThenBodyBuilder();
-      packed(tb, n0);
-      OpBuilder eb = branch.getElseBodyBuilder();
-      int64_t blocked = p / rows * rows;
-      auto blocks =
-          scf::ForOp::create(eb, loc, c(eb, 0), c(eb, blocked), c(eb, rows));
-      OpBuilder lb = OpBuilder::atBlockBegin(blocks.getBody());
-      blockRows(lb,
-                arith::AddIOp::create(lb, loc, n0, blocks.getInductionVar()),
-                rows);
-      if (blocked < p)
-        blockRows(eb, at(eb, blocked), p - blocked);
+    // Weight rows [n0, n0 + len) by blocks of `rows`, then singly.
+    auto blocked = [&](OpBuilder &ob, Value n0, int64_t len) {
+      int64_t whole = len / rows * rows;
+      if (whole > rows) {
+        auto blocks =
+            scf::ForOp::create(ob, loc, c(ob, 0), c(ob, whole), c(ob, rows));
+        OpBuilder lb = OpBuilder::atBlockBegin(blocks.getBody());
+        blockRows(lb,
+                  arith::AddIOp::create(lb, loc, n0, blocks.getInductionVar()),
+                  rows);
+      } else if (whole == rows) {
+        blockRows(ob, n0, rows);
+      }
+      if (whole < len)
+        blockRows(ob, at(ob, n0, whole), len - whole);
     };
-    if (fullItems * p == n)
-      return full(b);
-    Value isFull = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
-                                         item, c(b, fullItems));
-    auto branch = scf::IfOp::create(b, loc, isFull, /*withElse=*/true);
-    OpBuilder tb = branch.getThenBodyBuilder();
-    full(tb);
-    OpBuilder eb = branch.getElseBodyBuilder();
-    int64_t ragged = n - fullItems * p;
-    for (int64_t g = 0; g < ragged; g += rows) {
-      int64_t nr = ragged - g >= rows ? rows : 1;
-      for (int64_t r = g; r < std::min(ragged, g + rows); r += nr)
-        blockRows(eb, at(eb, r), nr);
-    }
+    // `len` weight rows from n0: the whole panels packed (when `many`),
+    // the ragged rest `rows` at a time, then singly.
+    auto run = [&](OpBuilder &ob, Value n0, int64_t len, bool mayPack) {
+      int64_t whole = len / p;
+      if (whole && mayPack && !routed) {
+        packed(ob, n0, whole);
+      } else if (whole && mayPack) {
+        Value many = arith::CmpIOp::create(ob, loc, arith::CmpIPredicate::sge,
+                                           count, c(ob, minRows));
+        auto branch = scf::IfOp::create(ob, loc, many, /*withElse=*/true);
+        OpBuilder tb = branch.getThenBodyBuilder();
+        packed(tb, n0, whole);
+        OpBuilder eb = branch.getElseBodyBuilder();
+        blocked(eb, n0, whole * p);
+      } else if (whole) {
+        blocked(ob, n0, whole * p);
+      }
+      Value rest = at(ob, n0, whole * p);
+      int64_t ragged = len - whole * p;
+      for (int64_t g = 0; g < ragged; g += rows) {
+        int64_t nr = ragged - g >= rows ? rows : 1;
+        for (int64_t r = g; r < std::min(ragged, g + rows); r += nr)
+          blockRows(ob, at(ob, rest, r), nr);
+      }
+    };
+    // Items of `span` rows; the last of a ragged N has fewer.
+    auto items = [&](OpBuilder &ob, int64_t span, bool mayPack) {
+      Value n0 = arith::MulIOp::create(ob, loc, item, c(ob, span));
+      int64_t fullItems = n / span;
+      if (fullItems * span == n)
+        return run(ob, n0, span, mayPack);
+      if (fullItems == 0)
+        return run(ob, n0, n, mayPack);
+      Value isFull = arith::CmpIOp::create(ob, loc, arith::CmpIPredicate::slt,
+                                           item, c(ob, fullItems));
+      auto branch = scf::IfOp::create(ob, loc, isFull, /*withElse=*/true);
+      OpBuilder tb = branch.getThenBodyBuilder();
+      run(tb, n0, span, mayPack);
+      OpBuilder eb = branch.getElseBodyBuilder();
+      run(eb, n0, n - fullItems * span, mayPack);
+    };
+    auto mode = scf::IfOp::create(b, loc, perPanel, /*withElse=*/true);
+    OpBuilder tb = mode.getThenBodyBuilder();
+    items(tb, p, /*mayPack=*/false);
+    OpBuilder eb = mode.getElseBodyBuilder();
+    items(eb, kItemPanels * p, /*mayPack=*/true);
   }
 
-  /// Grid item `item`: weight rows [item·panel, (item+1)·panel) against all
-  /// `m` x rows. Many x rows: pack the panel and reuse each weight vector
-  /// for kPackRows rows. Few (decode): stream the weights, `rows` at a time.
+  /// Grid item `item` of panelItems(perPanel) against all `m` x rows.
+  /// Many x rows: pack the item's panels and reuse each weight vector for
+  /// kPackRows rows. Few (decode): stream the weights, `rows` at a time.
   void emitItem(OpBuilder &b, const Matmul &mm, Value m, Value item,
-                Value buf) const {
+                Value perPanel, Value buf) const {
     Location loc = item.getLoc();
     emitPanelItem(
-        b, loc, mm.n, item, m, kPackMinRows,
-        [&](OpBuilder &pb, Value n0) { emitPacked(pb, mm, m, n0, buf); },
+        b, loc, mm.n, item, perPanel, m, bool(mm.rowList), kPackMinRows,
+        [&](OpBuilder &pb, Value n0, int64_t panels) {
+          emitPacked(pb, mm, m, n0, buf, {}, {}, panels);
+        },
         [&](OpBuilder &rb, Value first, int64_t nr) {
           if (!mm.scales)
             return emitRows(rb, mm, m, first, nr);
@@ -587,22 +630,22 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
     }
   }
   /// Fills the packing buffer with the panel's weights for K in [k0, k0 +
-  /// kc): buf[k - k0][j] = w[n0 + j, k] as f32.
-  using PackPanel =
-      function_ref<void(OpBuilder &b, Value n0, Value k0, int64_t kc)>;
+  /// kc): buf[k - k0][col0 + j] = w[n0 + j, k] as f32.
+  using PackPanel = function_ref<void(OpBuilder &b, Value n0, Value k0,
+                                      int64_t kc, int64_t col0)>;
 
-  /// out[:, n0 : n0+panel] += x · w[n0 : n0+panel]ᵀ in the broadcast form:
-  /// per K chunk the panel is packed K-major into a stack buffer
-  /// (buf[k][j] = w[n0+j, k], upcast to f32; by `pack` where given, else
-  /// from mm.w by packPanel), then each tile of kPackRows x rows keeps
-  /// kPackRows × 2 vector accumulators over output columns: per k, two
-  /// contiguous panel loads and one broadcast x value per row, no
-  /// horizontal sums.
+  /// out[:, n0 : n0 + panels·panel] += x · w[n0 : n0 + panels·panel]ᵀ in
+  /// the broadcast form: per K chunk the `panels` panels are packed K-major
+  /// side by side into a stack buffer (buf[k][j] = w[n0+j, k], upcast to
+  /// f32; by `pack` where given, else from mm.w by packPanel), then each
+  /// tile of kPackRows x rows keeps kPackRows × 2·panels vector
+  /// accumulators over output columns: per k, 2·panels contiguous loads
+  /// and one broadcast x value per row, no horizontal sums.
   ///
   /// With `panelIndex`, `buf` is a weight the archive already stores in
   /// panels ([N/panel, K, panel], chimera-pack-weights) and its panels
   /// `panelIndex` .. `panelIndex + panels - 1` are read in place: nothing
-  /// is packed, and each x row's broadcast feeds 2 × `panels` FMAs.
+  /// is packed.
   void emitPacked(OpBuilder &b, const Matmul &mm, Value m, Value n0, Value buf,
                   PackPanel pack = {}, Value panelIndex = {},
                   int64_t panels = 1) const {
@@ -613,19 +656,21 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
       return arith::ConstantIndexOp::create(bb, loc, v);
     };
     auto chunk = [&](OpBuilder &sb, Value k0, int64_t kc) {
-      if (!panelIndex) {
+      for (int64_t q = 0; q < panels && !panelIndex; ++q) {
+        Value nq =
+            q ? arith::AddIOp::create(sb, loc, n0, c(sb, q * panel())) : n0;
         if (pack)
-          pack(sb, n0, k0, kc);
+          pack(sb, nq, k0, kc, q * panel());
         else
-          packPanel(sb, mm, n0, k0, kc, buf);
+          packPanel(sb, mm, nq, k0, kc, buf, q * panel());
       }
       // Panel row k (kk within the chunk), columns [col, col + width) of
       // the item's panel q.
       auto panelLoad = [&](OpBuilder &lb, Value kk, Value k, int64_t q,
                            int64_t col) -> Value {
         if (!panelIndex)
-          return vector::LoadOp::create(lb, loc, vec, buf,
-                                        ValueRange{kk, c(lb, col)});
+          return vector::LoadOp::create(
+              lb, loc, vec, buf, ValueRange{kk, c(lb, q * panel() + col)});
         auto wVec = VectorType::get(
             {width}, cast<MemRefType>(buf.getType()).getElementType());
         Value pi = q ? arith::AddIOp::create(lb, loc, panelIndex, c(lb, q))
@@ -682,7 +727,7 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
   /// int8: the panel holds the dequantised weights (one scale per row, a
   /// lane after transposing).
   void packPanel(OpBuilder &sb, const Matmul &mm, Value n0, Value k0,
-                 int64_t kc, Value buf) const {
+                 int64_t kc, Value buf, int64_t col0) const {
     Location loc = n0.getLoc();
     Type f32 = sb.getF32Type();
     auto wElt = cast<MemRefType>(mm.w.getType()).getElementType();
@@ -721,7 +766,7 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
         vector::StoreOp::create(
             kb, loc, col, buf,
             ValueRange{arith::AddIOp::create(kb, loc, kk, c(kb, i)),
-                       c(kb, jb)});
+                       c(kb, col0 + jb)});
       }
     }
     if (kFull < kc) {
@@ -739,45 +784,59 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
         v = toF32(pb, loc, v, f32);
         if (scale)
           v = arith::MulFOp::create(pb, loc, v, scale);
-        memref::StoreOp::create(pb, loc, v, buf, ValueRange{c(pb, kk), j});
+        memref::StoreOp::create(
+            pb, loc, v, buf,
+            ValueRange{c(pb, kk), col0 ? Value(arith::AddIOp::create(
+                                             pb, loc, j, c(pb, col0)))
+                                       : j});
       }
     }
   }
 
-  /// The packing buffer of one grid item: a static stack allocation at the
-  /// top of the grid body, which chimera-outline-kernels makes one per
-  /// kernel call (its items run one after another).
+  /// The packing buffer of one grid item (its kItemPanels panels side by
+  /// side): a static stack allocation at the top of the grid body, which
+  /// chimera-outline-kernels makes one per kernel call (its items run one
+  /// after another).
   Value packBuffer(OpBuilder &b, Location loc) const {
     return memref::AllocaOp::create(
-        b, loc, MemRefType::get({kPackK, panel()}, b.getF32Type()),
+        b, loc,
+        MemRefType::get({kPackK, kItemPanels * panel()}, b.getF32Type()),
         ValueRange{}, b.getI64IntegerAttr(64));
   }
 
-  /// Builds a routed item's work: expert `e`, panel `item`, the slots
-  /// routed to e (`list`, `count` of them) and the packing buffer.
-  using RoutedItem = function_ref<void(OpBuilder &, Value e, Value item,
-                                       Value list, Value count, Value buf)>;
+  /// Builds a routed item's work: expert `e`, item `item` of
+  /// panelItems(perPanel), the slots routed to e (`list`, `count` of them)
+  /// and the packing buffer.
+  using RoutedItem =
+      function_ref<void(OpBuilder &, Value e, Value item, Value perPanel,
+                        Value list, Value count, Value buf)>;
 
   /// The grid of a routed matmul with `experts` stacked [E, n, K] weights:
-  /// one item per (expert, panel), each with the packing buffer and the
-  /// list of slots routed to its expert (on the stack for one item).
+  /// one item per (expert, panelItems), each with the packing buffer and
+  /// the list of slots routed to its expert (on the stack for one item).
   void emitRoutedGrid(OpBuilder &b, Location loc, int64_t experts, int64_t n,
-                      const RoutedViews &views, RoutedItem item) const {
-    auto c = [&](int64_t v) -> Value {
-      return arith::ConstantIndexOp::create(b, loc, v);
+                      int64_t minRows, const RoutedViews &views,
+                      RoutedItem item) const {
+    auto c = [&](OpBuilder &bb, int64_t v) -> Value {
+      return arith::ConstantIndexOp::create(bb, loc, v);
     };
-    Value c0 = c(0), c1 = c(1);
+    // Items of one panel when the whole step routes too few slots for the
+    // packed kernel (then so does every expert), else of kItemPanels.
+    auto perPanel = [&](OpBuilder &bb) -> Value {
+      return arith::CmpIOp::create(bb, loc, arith::CmpIPredicate::slt,
+                                   views.slots, c(bb, minRows));
+    };
     auto grid = scf::ParallelOp::create(
-        b, loc, ValueRange{c0, c0},
-        ValueRange{c(experts), c(llvm::divideCeil(n, panel()))},
-        ValueRange{c1, c1});
+        b, loc, ValueRange{c(b, 0), c(b, 0)},
+        ValueRange{c(b, experts), panelItems(b, loc, n, perPanel(b))},
+        ValueRange{c(b, 1), c(b, 1)});
     markWorkItems(grid, "expert_matmul");
     OpBuilder gb = OpBuilder::atBlockBegin(grid.getBody());
     Value buf = packBuffer(gb, loc);
     Value e = grid.getInductionVars()[0];
     SlotList slots = collectSlots(gb, loc, views.ids, views.slots, e);
-    item(slots.inside, e, grid.getInductionVars()[1], slots.list, slots.count,
-         buf);
+    item(slots.inside, e, grid.getInductionVars()[1], perPanel(slots.inside),
+         slots.list, slots.count, buf);
     memref::AllocaScopeReturnOp::create(slots.inside, loc, ValueRange{});
   }
 
@@ -1050,14 +1109,14 @@ struct VectorizeRoutedMatmul : OpRewritePattern<linalg::GenericOp> {
       return success();
     }
     kernel.emitRoutedGrid(
-        rewriter, loc, experts, n, views,
-        [&](OpBuilder &b, Value e, Value item, Value list, Value count,
-            Value buf) {
+        rewriter, loc, experts, n, VectorizeMatmul::kPackMinRows, views,
+        [&](OpBuilder &b, Value e, Value item, Value perPanel, Value list,
+            Value count, Value buf) {
           Matmul mm{views.x, expertSlice(b, loc, w, e),    views.out, n, k,
                     list,    inPerSlot ? 1 : slotsPerToken};
           if (scales)
             mm.scales = expertSlice(b, loc, scales, e);
-          kernel.emitItem(b, mm, count, item, buf);
+          kernel.emitItem(b, mm, count, item, perPanel, buf);
         });
     rewriter.eraseOp(op);
     return success();
@@ -1151,33 +1210,37 @@ struct VectorizeNibbleMatmul : OpRewritePattern<linalg::GenericOp> {
       return arith::ConstantIndexOp::create(b, loc, v);
     };
     Value m = memref::DimOp::create(rewriter, loc, x, 0);
+    Value few = arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::slt,
+                                      m, c(rewriter, kPackMinRows));
     auto grid = scf::ParallelOp::create(
         rewriter, loc, ValueRange{c(rewriter, 0)},
-        ValueRange{c(rewriter, llvm::divideCeil(n, f32Kernel.panel()))},
+        ValueRange{f32Kernel.panelItems(rewriter, loc, n, few)},
         ValueRange{c(rewriter, 1)});
     markWorkItems(grid, "matmul");
     OpBuilder b = OpBuilder::atBlockBegin(grid.getBody());
     Operands ops{
         quant,   x,   codes, scales,
         offsets, out, n,     codesType.getDimSize(1) * quant.getGroupSize()};
-    emitItem(b, loc, ops, grid.getInductionVars()[0], m,
+    emitItem(b, loc, ops, grid.getInductionVars()[0], few, m,
              f32Kernel.packBuffer(b, loc));
     rewriter.eraseOp(op);
     return success();
   }
 
-  /// One grid item: the weight rows of panel `item` (fewer in the last
-  /// item of a ragged N) against `count` tile rows: from kPackMinRows the
-  /// panel decoded into the packed kernel, else the nibble tiles.
+  /// One grid item of panelItems(perPanel) against `count` tile rows:
+  /// from kPackMinRows its panels decoded into the packed kernel, else the
+  /// nibble tiles.
   void emitItem(OpBuilder &b, Location loc, const Operands &ops, Value item,
-                Value count, Value buf) const {
-    auto packed = [&](OpBuilder &tb, Value n0) {
+                Value perPanel, Value count, Value buf) const {
+    auto packed = [&](OpBuilder &tb, Value n0, int64_t panels) {
       Matmul mm{ops.x, Value(),     ops.out,    ops.n,
                 ops.k, ops.rowList, ops.xRowDiv};
-      f32Kernel.emitPacked(tb, mm, count, n0, buf,
-                           [&](OpBuilder &pb, Value n0, Value k0, int64_t kc) {
-                             packPanel(pb, loc, ops, n0, k0, kc, buf);
-                           });
+      f32Kernel.emitPacked(
+          tb, mm, count, n0, buf,
+          [&](OpBuilder &pb, Value n0, Value k0, int64_t kc, int64_t col0) {
+            packPanel(pb, loc, ops, n0, k0, kc, buf, col0);
+          },
+          {}, panels);
     };
     // Weight rows [first, first + nr) against the tile rows, in tiles of
     // `cols` rows and then singly.
@@ -1189,8 +1252,8 @@ struct VectorizeNibbleMatmul : OpRewritePattern<linalg::GenericOp> {
             emitTile(tb, loc, ops, xRows, outRows, first, nr);
           });
     };
-    f32Kernel.emitPanelItem(b, loc, ops.n, item, count, kPackMinRows, packed,
-                            tiles);
+    f32Kernel.emitPanelItem(b, loc, ops.n, item, perPanel, count,
+                            bool(ops.rowList), kPackMinRows, packed, tiles);
   }
 
   /// A vector of `width` bytes, each `v`.
@@ -1206,7 +1269,7 @@ struct VectorizeNibbleMatmul : OpRewritePattern<linalg::GenericOp> {
   /// elements, interleave into two row vectors in K order, and each set of
   /// `width` row vectors is transposed in registers into columns of buf.
   void packPanel(OpBuilder &b, Location loc, const Operands &ops, Value n0,
-                 Value k0, int64_t kc, Value buf) const {
+                 Value k0, int64_t kc, Value buf, int64_t col0) const {
     auto vec = VectorType::get({width}, b.getF32Type());
     auto bytes = VectorType::get({width}, b.getI8Type());
     auto c = [&](OpBuilder &bb, int64_t v) -> Value {
@@ -1262,7 +1325,7 @@ struct VectorizeNibbleMatmul : OpRewritePattern<linalg::GenericOp> {
               kb, loc, (*block)[i], buf,
               ValueRange{
                   arith::AddIOp::create(kb, loc, kk, c(kb, half * width + i)),
-                  c(kb, jb)});
+                  c(kb, col0 + jb)});
       }
     }
   }
@@ -1580,8 +1643,8 @@ struct VectorizeRoutedNibbleMatmul : OpRewritePattern<linalg::GenericOp> {
 
     Location loc = op.getLoc();
     RoutedViews views = routedViews(rewriter, loc, in, ids, out, inPerSlot);
-    auto item = [&](OpBuilder &b, Value e, Value item, Value list, Value count,
-                    Value buf) {
+    auto item = [&](OpBuilder &b, Value e, Value item, Value perPanel,
+                    Value list, Value count, Value buf) {
       VectorizeNibbleMatmul::Operands ops{
           quant,
           views.x,
@@ -1593,9 +1656,11 @@ struct VectorizeRoutedNibbleMatmul : OpRewritePattern<linalg::GenericOp> {
           k,
           list,
           inPerSlot ? 1 : idsType.getDimSize(1)};
-      kernel.emitItem(b, loc, ops, item, count, buf);
+      kernel.emitItem(b, loc, ops, item, perPanel, count, buf);
     };
-    kernel.f32Kernel.emitRoutedGrid(rewriter, loc, experts, n, views, item);
+    kernel.f32Kernel.emitRoutedGrid(rewriter, loc, experts, n,
+                                    VectorizeNibbleMatmul::kPackMinRows, views,
+                                    item);
     rewriter.eraseOp(op);
     return success();
   }

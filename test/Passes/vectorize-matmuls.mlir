@@ -3,21 +3,36 @@
 // RUN: chimera-opt %s --split-input-file --chimera-vectorize-matmuls="int8-activations=true" | FileCheck %s --check-prefix=VNNI
 // RUN: chimera-opt %s --split-input-file --chimera-vectorize-matmuls="table-lookups=true" | FileCheck %s --check-prefix=TABLE
 
-// x·Wᵀ with a bf16 weight, N = 40: one grid item per panel of 32 weight
-// rows (the second holds the ragged 8 rows). A full panel takes the packed
-// broadcast-form kernel for 24 x rows or more, else a loop over four
-// 8-row dot-product blocks; K = 40 is one 32-chunk of two vectors and a
+// x·Wᵀ with a bf16 weight, N = 40. Fewer than 24 x rows: one grid item
+// per panel of 32 weight rows (the second holds the ragged 8 rows), a loop
+// over four 8-row dot-product blocks; else items of two panels (here one
+// item: N < 64), its whole panel by the packed broadcast-form kernel, the
+// ragged rows by the tiles. K = 40 is one 32-chunk of two vectors and a
 // masked chunk of 8.
 // CHECK-LABEL: func.func @bf16_weight(
 // CHECK-SAME: %[[X:.*]]: memref<?x?x40xf32>, %[[W:.*]]: memref<40x40xbf16>, %[[OUT:.*]]: memref<?x?x40xf32>)
 // CHECK-DAG: %[[X2:.*]] = memref.collapse_shape %[[X]] {{\[\[}}0, 1], [2]]
 // CHECK-DAG: %[[OUT2:.*]] = memref.collapse_shape %[[OUT]] {{\[\[}}0, 1], [2]]
-// CHECK: scf.parallel (%[[ITEM:.*]]) = (%{{.*}}) to (%c2) step (%{{.*}}) {
-// CHECK: %[[BUF:.*]] = memref.alloca() {alignment = 64 : i64} : memref<256x32xf32>
+// CHECK: %[[FEW:.*]] = arith.cmpi slt, %{{.*}}, %c24
+// CHECK: %[[ITEMS:.*]] = arith.select %[[FEW]], %c2, %c1
+// CHECK: scf.parallel (%[[ITEM:.*]]) = (%{{.*}}) to (%[[ITEMS]]) step (%{{.*}}) {
+// CHECK: %[[BUF:.*]] = memref.alloca() {alignment = 64 : i64} : memref<256x64xf32>
+// CHECK: scf.if %[[FEW]] {
 // CHECK: %[[FULL:.*]] = arith.cmpi slt, %[[ITEM]], %c1
 // CHECK: scf.if %[[FULL]] {
-// CHECK: %[[MANY:.*]] = arith.cmpi sge, %{{.*}}, %c24
-// CHECK: scf.if %[[MANY]] {
+// Few rows: dot-product tiles of 3 x rows by 8 weight rows, in a loop over
+// the panel's blocks of 8 (unrolled copies cost decode speed).
+// CHECK: scf.for %{{.*}} = %c0{{[_0-9]*}} to %c32{{[_0-9]*}} step %c8
+// CHECK: scf.for %[[K:.*]] = %{{.*}} to %{{.*}} step %c16{{.*}} iter_args(
+// CHECK-COUNT-3: vector.load %[[X2]][%{{.*}}, %[[K]]] : memref<?x40xf32>, vector<16xf32>
+// CHECK: vector.load %[[W]][%{{.*}}, %[[K]]] : memref<40x40xbf16>, vector<16xbf16>
+// CHECK-NEXT: arith.extf %{{.*}} : vector<16xbf16> to vector<16xf32>
+// CHECK-COUNT-24: vector.fma
+// CHECK: vector.reduction <add>, %{{.*}} fastmath<reassoc,contract> : vector<16xf32> into f32
+// The K tail: masked loads from column 32.
+// CHECK: vector.constant_mask [8] : vector<16xi1>
+// CHECK: vector.maskedload %[[X2]]
+// CHECK: } else {
 // Packed: the panel K-major in the buffer (upcast): per 16 rows and 16 of
 // K, 16 row loads, a transpose in 4 stages of 16 two-source shuffles, 16
 // vector stores; the K tail (8) by scalar stores. Then 6 x 2 accumulators.
@@ -34,28 +49,18 @@
 // CHECK: vector.broadcast
 // CHECK-COUNT-12: vector.fma
 // CHECK: vector.store %{{.*}}, %[[OUT2]]
-// CHECK: } else {
-// Few rows: dot-product tiles of 3 x rows by 8 weight rows, in a loop over
-// the panel's blocks of 8 (unrolled copies cost decode speed).
-// CHECK: scf.for %{{.*}} = %c0{{[_0-9]*}} to %c32{{[_0-9]*}} step %c8
-// CHECK: scf.for %[[K:.*]] = %{{.*}} to %{{.*}} step %c16{{.*}} iter_args(
-// CHECK-COUNT-3: vector.load %[[X2]][%{{.*}}, %[[K]]] : memref<?x40xf32>, vector<16xf32>
-// CHECK: vector.load %[[W]][%{{.*}}, %[[K]]] : memref<40x40xbf16>, vector<16xbf16>
-// CHECK-NEXT: arith.extf %{{.*}} : vector<16xbf16> to vector<16xf32>
+// The ragged rows: tiles of 3 x rows by 8 weight rows.
+// CHECK: vector.load %[[W]]{{.*}} : memref<40x40xbf16>, vector<16xbf16>
 // CHECK-COUNT-24: vector.fma
-// CHECK: vector.reduction <add>, %{{.*}} fastmath<reassoc,contract> : vector<16xf32> into f32
-// The K tail: masked loads from column 32.
-// CHECK: vector.constant_mask [8] : vector<16xi1>
-// CHECK: vector.maskedload %[[X2]]
 // CHECK: } {chimera.block_size = 1 : i64, chimera.kernel_tag = "matmul"}
 // CHECK-NOT: linalg.generic
 
 // The scratch buffer is allocated once per kernel call, not per item.
 // GRID-LABEL: func.func @bf16_weight(
-// GRID: chimera.launch @bf16_weight_kernel_0_matmul[%c2]
+// GRID: chimera.launch @bf16_weight_kernel_0_matmul[%{{.*}}]
 // GRID: func.func private @bf16_weight_kernel_0_matmul(
 // GRID-NOT: scf.for
-// GRID: memref.alloca() {alignment = 64 : i64} : memref<256x32xf32>
+// GRID: memref.alloca() {alignment = 64 : i64} : memref<256x64xf32>
 // GRID: scf.for
 func.func @bf16_weight(%x: memref<?x?x40xf32>, %w: memref<40x40xbf16>, %out: memref<?x?x40xf32>) {
   linalg.generic {indexing_maps = [affine_map<(b, s, n, k) -> (b, s, k)>, affine_map<(b, s, n, k) -> (n, k)>, affine_map<(b, s, n, k) -> (b, s, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
@@ -63,6 +68,38 @@ func.func @bf16_weight(%x: memref<?x?x40xf32>, %w: memref<40x40xbf16>, %out: mem
   ^bb0(%a: f32, %bw: bf16, %o: f32):
     %e = arith.extf %bw : bf16 to f32
     %p = arith.mulf %a, %e : f32
+    %s = arith.addf %o, %p : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// N = 64 with the weight in checkpoint layout: a prefill item of two panels
+// packs both side by side into its buffer (columns 0-31 from weight rows
+// 0-31, columns 32-63 from rows 32-63), and each broadcast x value then
+// feeds four FMAs: 6 x rows × 4 accumulators.
+// CHECK-LABEL: func.func @two_panels(
+// CHECK: %[[ITEMS:.*]] = arith.select %{{.*}}, %c2, %c1
+// CHECK: scf.parallel (%{{.*}}) = (%{{.*}}) to (%[[ITEMS]])
+// CHECK: %[[BUF:.*]] = memref.alloca() {alignment = 64 : i64} : memref<256x64xf32>
+// CHECK: } else {
+// CHECK-COUNT-16: vector.store %{{.*}}, %[[BUF]][%{{.*}}, %c0{{[_0-9]*}}]
+// CHECK-COUNT-16: vector.store %{{.*}}, %[[BUF]][%{{.*}}, %c16{{[_0-9]*}}]
+// CHECK-COUNT-16: vector.store %{{.*}}, %[[BUF]][%{{.*}}, %c32{{[_0-9]*}}]
+// CHECK-COUNT-16: vector.store %{{.*}}, %[[BUF]][%{{.*}}, %c48{{[_0-9]*}}]
+// CHECK: scf.for {{.*}} iter_args(
+// CHECK: vector.load %[[BUF]][%{{.*}}, %c0{{[_0-9]*}}]
+// CHECK: vector.load %[[BUF]][%{{.*}}, %c16{{[_0-9]*}}]
+// CHECK: vector.load %[[BUF]][%{{.*}}, %c32{{[_0-9]*}}]
+// CHECK: vector.load %[[BUF]][%{{.*}}, %c48{{[_0-9]*}}]
+// CHECK-COUNT-24: vector.fma
+func.func @two_panels(%x: memref<?x32xf32>, %w: memref<64x32xf32>, %out: memref<?x64xf32>) {
+  linalg.generic {indexing_maps = [affine_map<(m, n, k) -> (m, k)>, affine_map<(m, n, k) -> (n, k)>, affine_map<(m, n, k) -> (m, n)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<?x32xf32>, memref<64x32xf32>) outs(%out : memref<?x64xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %p = arith.mulf %a, %b : f32
     %s = arith.addf %o, %p : f32
     linalg.yield %s : f32
   }
@@ -108,13 +145,16 @@ func.func @extra_op(%x: memref<?x32xf32>, %w: memref<16x32xf32>, %out: memref<?x
 // -----
 
 // The routed expert matmul of a mixture of experts, as a grouped GEMM: one
-// grid item per (expert, 8 weight rows) lists the slots routed to its
-// expert, then runs the register-blocked kernel on those rows of x and out.
+// grid item per (expert, panel of 32 weight rows), or per (expert, two
+// panels) when the step routes 24 slots or more, lists the slots routed to
+// its expert, then runs the register-blocked kernel on those rows of x and
+// out.
 // CHECK-LABEL: func.func @routed(
 // CHECK-SAME: %[[IN:.*]]: memref<?x64xf32>, %[[IDS:.*]]: memref<?x2xi64>, %[[W:.*]]: memref<4x96x64xf32>, %[[OUT:.*]]: memref<?x2x96xf32>)
 // CHECK-DAG: %[[OUT2:.*]] = memref.collapse_shape %[[OUT]] {{\[\[}}0, 1], [2]]
 // CHECK-DAG: %[[IDS1:.*]] = memref.collapse_shape %[[IDS]] {{\[\[}}0, 1]]
-// CHECK: scf.parallel (%[[E:.*]], %[[NB:.*]]) = {{.*}} to (%c4, %c3)
+// CHECK: %[[ITEMS:.*]] = arith.select %{{.*}}, %c3, %c2
+// CHECK: scf.parallel (%[[E:.*]], %[[NB:.*]]) = {{.*}} to (%c4, %[[ITEMS]])
 // CHECK: memref.alloca_scope
 // CHECK: %[[LIST:.*]] = memref.alloca(%{{.*}}) : memref<?xindex>
 // CHECK: scf.for %[[S:.*]] = {{.*}} iter_args(
@@ -207,15 +247,8 @@ func.func @routed_panels(%in: memref<?x64xf32>, %ids: memref<?x2xi64>, %w: memre
 #o8 = affine_map<(d0, d1, d2) -> (d0, d1)>
 // CHECK-LABEL: func.func @int8_weight(
 // CHECK-SAME: %[[X:.*]]: memref<?x64xf32>, %[[W:.*]]: memref<32x64xi8>, %[[S:.*]]: memref<32xf32>, %[[OUT:.*]]: memref<?x32xf32>)
-// CHECK: scf.if
-// Packed: codes converted as the panel is packed, and scaled after the
-// transpose (a lane per weight row, the 16 rows' scales as one vector).
-// CHECK: %[[SCALES:.*]] = vector.load %[[S]]{{.*}} : memref<32xf32>, vector<16xf32>
-// CHECK: vector.load %[[W]]{{.*}} : memref<32x64xi8>, vector<16xi8>
-// CHECK-NEXT: arith.sitofp %{{.*}} : vector<16xi8> to vector<16xf32>
-// CHECK: vector.shuffle
-// CHECK: arith.mulf %{{.*}}, %[[SCALES]]
-// CHECK: } else {
+// CHECK: %[[FEW:.*]] = arith.cmpi slt, %{{.*}}, %c24
+// CHECK: scf.if %[[FEW]] {
 // Decode (one x row): the weight rows one after the other, each over all
 // of K in 4 accumulator chains, then scaled.
 // CHECK: %[[ONE:.*]] = arith.cmpi eq, %{{.*}}, %c1
@@ -232,6 +265,14 @@ func.func @routed_panels(%in: memref<?x64xf32>, %ids: memref<?x2xi64>, %w: memre
 // CHECK: vector.reduction <add>
 // CHECK-NEXT: memref.load %[[S]]
 // CHECK-NEXT: arith.mulf
+// Packed: codes converted as the panel is packed, and scaled after the
+// transpose (a lane per weight row, the 16 rows' scales as one vector).
+// CHECK: } else {
+// CHECK: %[[SCALES:.*]] = vector.load %[[S]]{{.*}} : memref<32xf32>, vector<16xf32>
+// CHECK: vector.load %[[W]]{{.*}} : memref<32x64xi8>, vector<16xi8>
+// CHECK-NEXT: arith.sitofp %{{.*}} : vector<16xi8> to vector<16xf32>
+// CHECK: vector.shuffle
+// CHECK: arith.mulf %{{.*}}, %[[SCALES]]
 // CHECK-NOT: linalg.generic
 func.func @int8_weight(%x: memref<?x64xf32>, %w: memref<32x64xi8>, %s: memref<32xf32>, %out: memref<?x32xf32>) {
   linalg.generic {indexing_maps = [#x8, #w8, #s8, #o8], iterator_types = ["parallel", "parallel", "reduction"]}
@@ -505,19 +546,26 @@ func.func @zero_filled(%x: memref<?x64xf32>, %q: memref<16x64xi8>, %s: memref<16
 
 // The routed mxfp4 matmul of an expert FFN (codes [E, N, K/2], E8M0 scales
 // [E, N, K/G], tagged with its #chimera.quant): a grid over (expert,
-// panel of 32 weight rows) whose items list their expert's slots. From 24
-// slots the panel is decoded (E2M1 times 2^e) into the packed kernel's
-// buffer, the even and odd elements interleaved back into K order; fewer
-// take the nibble tiles, a loop over blocks of 8 weight rows.
+// panel of 32 weight rows, or two from 24 slots in the step) whose items
+// list their expert's slots. An expert with 24 slots or more decodes the
+// panel (E2M1 times 2^e) into the packed kernel's buffer, the even and odd
+// elements interleaved back into K order; fewer take the nibble tiles, a
+// loop over blocks of 8 weight rows.
 // CHECK-LABEL: func.func @routed_mxfp4(
 // CHECK-SAME: %[[IN:.*]]: memref<?x64xf32>, %[[IDS:.*]]: memref<?x2xi64>, %[[Q:.*]]: memref<2x32x32xi8>, %[[S:.*]]: memref<2x32x2xi8>, %[[OUT:.*]]: memref<?x2x32xf32>)
-// CHECK: scf.parallel (%[[E:.*]], %[[P:.*]]) = {{.*}} to (%c2{{[_0-9]*}}, %c1{{[_0-9]*}})
-// CHECK: %[[BUF:.*]] = memref.alloca() {alignment = 64 : i64} : memref<256x32xf32>
+// CHECK: %[[ITEMS:.*]] = arith.select %{{.*}}, %c1{{[_0-9]*}}, %c1{{[_0-9]*}}
+// CHECK: scf.parallel (%[[E:.*]], %[[P:.*]]) = {{.*}} to (%c2{{[_0-9]*}}, %[[ITEMS]])
+// CHECK: %[[BUF:.*]] = memref.alloca() {alignment = 64 : i64} : memref<256x64xf32>
 // CHECK: memref.alloca_scope
 // CHECK: %[[LIST:.*]] = memref.alloca(%{{.*}}) : memref<?xindex>
 // CHECK: %[[COUNT:.*]] = scf.for
+// CHECK: %[[FEW:.*]] = arith.cmpi slt, %{{.*}}, %c24{{[_0-9]*}}
 // CHECK-DAG: %[[EQ:.*]] = memref.subview %[[Q]][%[[E]], 0, 0] [1, 32, 32] [1, 1, 1]
 // CHECK-DAG: %[[ES:.*]] = memref.subview %[[S]][%[[E]], 0, 0] [1, 32, 2] [1, 1, 1]
+// CHECK: scf.if %[[FEW]] {
+// CHECK: scf.for %{{.*}} = %c0{{[_0-9]*}} to %c32{{[_0-9]*}} step %c8{{[_0-9]*}}
+// CHECK: vector.load %[[EQ]]
+// CHECK: } else {
 // CHECK: %[[MANY:.*]] = arith.cmpi sge, %[[COUNT]], %c24{{[_0-9]*}}
 // CHECK: scf.if %[[MANY]] {
 // CHECK: memref.load %[[ES]]
