@@ -812,11 +812,12 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
                         Value list, Value count, Value buf)>;
 
   /// The grid of a routed matmul with `experts` stacked [E, n, K] weights:
-  /// one item per (expert, panelItems), each with the packing buffer and
-  /// the list of slots routed to its expert (on the stack for one item).
+  /// one item per (expert, panelItems), each with the list of slots routed
+  /// to its expert (on the stack for one item) and, when it `packs`, the
+  /// packing buffer.
   void emitRoutedGrid(OpBuilder &b, Location loc, int64_t experts, int64_t n,
                       int64_t minRows, const RoutedViews &views,
-                      RoutedItem item) const {
+                      RoutedItem item, bool packs = true) const {
     auto c = [&](OpBuilder &bb, int64_t v) -> Value {
       return arith::ConstantIndexOp::create(bb, loc, v);
     };
@@ -832,7 +833,7 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
         ValueRange{c(b, 1), c(b, 1)});
     markWorkItems(grid, "expert_matmul");
     OpBuilder gb = OpBuilder::atBlockBegin(grid.getBody());
-    Value buf = packBuffer(gb, loc);
+    Value buf = packs ? packBuffer(gb, loc) : Value();
     Value e = grid.getInductionVars()[0];
     SlotList slots = collectSlots(gb, loc, views.ids, views.slots, e);
     item(slots.inside, e, grid.getInductionVars()[1], perPanel(slots.inside),
@@ -841,39 +842,23 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
   }
 
   /// The grid of a routed matmul whose stacked weights are stored in
-  /// panels ([E, N/panel, K, panel], chimera-pack-weights): as the dense
-  /// panelled grid, an item per (expert, kItemPanels panels) when the step
-  /// routes kPackRows slots or more, else per (expert, panel), each item
+  /// panels ([E, N/panel, K, panel], chimera-pack-weights): emitRoutedGrid's
+  /// items from kPackRows slots (the panelled kernel's threshold), each
   /// reading its expert's panels in place for the slots routed to it.
   void emitRoutedPanelledGrid(OpBuilder &b, Location loc, Value w,
                               int64_t xRowDiv, const RoutedViews &views) const {
-    auto c = [&](OpBuilder &bb, int64_t v) -> Value {
-      return arith::ConstantIndexOp::create(bb, loc, v);
-    };
     auto wType = cast<MemRefType>(w.getType());
-    int64_t experts = wType.getDimSize(0), panels = wType.getDimSize(1);
-    auto isFew = [&](OpBuilder &bb) -> Value {
-      return arith::CmpIOp::create(bb, loc, arith::CmpIPredicate::slt,
-                                   views.slots, c(bb, kPackRows));
-    };
-    Value items =
-        arith::SelectOp::create(b, loc, isFew(b), c(b, panels),
-                                c(b, llvm::divideCeil(panels, kItemPanels)));
-    auto grid = scf::ParallelOp::create(b, loc, ValueRange{c(b, 0), c(b, 0)},
-                                        ValueRange{c(b, experts), items},
-                                        ValueRange{c(b, 1), c(b, 1)});
-    markWorkItems(grid, "expert_matmul");
-    OpBuilder gb = OpBuilder::atBlockBegin(grid.getBody());
-    Value e = grid.getInductionVars()[0];
-    SlotList slots = collectSlots(gb, loc, views.ids, views.slots, e);
-    OpBuilder &ib = slots.inside;
-    Matmul mm{views.x,          expertSlice(ib, loc, w, e), views.out,
-              panels * panel(), wType.getDimSize(2),        slots.list,
-              xRowDiv};
-    mm.panelled = true;
-    emitPanelledItem(ib, mm, slots.count, isFew(ib),
-                     grid.getInductionVars()[1]);
-    memref::AllocaScopeReturnOp::create(ib, loc, ValueRange{});
+    int64_t n = wType.getDimSize(1) * panel(), k = wType.getDimSize(2);
+    emitRoutedGrid(
+        b, loc, wType.getDimSize(0), n, kPackRows, views,
+        [&](OpBuilder &ib, Value e, Value item, Value perPanel, Value list,
+            Value count, Value) {
+          Matmul mm{views.x, expertSlice(ib, loc, w, e), views.out, n, k, list,
+                    xRowDiv};
+          mm.panelled = true;
+          emitPanelledItem(ib, mm, count, perPanel, item);
+        },
+        /*packs=*/false);
   }
 
   /// out[:, n0 : n0+nr] += x · w[n0 : n0+nr]ᵀ, chunk by chunk of K.

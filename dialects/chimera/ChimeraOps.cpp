@@ -592,6 +592,19 @@ LogicalResult RouteTopKOp::inferReturnTypes(MLIRContext *ctx,
   return success();
 }
 
+/// An expert FFN's optional `w_gate` has `w_up`'s shape `us`.
+static LogicalResult checkGateShape(const ShapeChecker &check, Value gate,
+                                    ArrayRef<int64_t> us) {
+  if (!gate)
+    return success();
+  if (failed(check.rank(gate, "w_gate", int64_t(us.size()))))
+    return failure();
+  for (auto [i, size] : llvm::enumerate(us))
+    if (failed(check.dim(gate, "w_gate", int64_t(i), size, "'w_up' shape")))
+      return failure();
+  return success();
+}
+
 /// The panel-stored float experts (`panel = P`): w_up, w_gate
 /// [E, I/P, H, P] and w_down [E, H/P, I, P], no scales or offsets.
 static LogicalResult checkExpertPanels(const ShapeChecker &check,
@@ -628,13 +641,8 @@ static LogicalResult checkExpertPanels(const ShapeChecker &check,
                        panels("'w_up' intermediate size"))) ||
       failed(check.dim(down, "w_down", 3, panel, panels("'panel'"))))
     return failure();
-  if (Value gate = adaptor.getWGate()) {
-    if (failed(check.rank(gate, "w_gate", 4)))
-      return failure();
-    for (int i = 0; i < 4; ++i)
-      if (failed(check.dim(gate, "w_gate", i, us[i], "'w_up' shape")))
-        return failure();
-  }
+  if (failed(checkGateShape(check, adaptor.getWGate(), us)))
+    return failure();
   for (auto [w, name] : {std::pair{up, "w_up"}, std::pair{down, "w_down"},
                          std::pair{adaptor.getWGate(), "w_gate"}})
     if (w && !llvm::isa<FloatType>(rankedType(w).getElementType()))
@@ -694,13 +702,8 @@ LogicalResult ExpertFfnOp::inferReturnTypes(MLIRContext *,
                        int4 ? "'w_up' intermediate size / 2 (4-bit codes)"
                             : "'w_up' intermediate size")))
     return failure();
-  if (Value gate = adaptor.getWGate()) {
-    if (failed(check.rank(gate, "w_gate", 3)))
-      return failure();
-    for (int i = 0; i < 3; ++i)
-      if (failed(check.dim(gate, "w_gate", i, us[i], "'w_up' shape")))
-        return failure();
-  }
+  if (failed(checkGateShape(check, adaptor.getWGate(), us)))
+    return failure();
   struct Part {
     Value w, scales, offsets;
     const char *name, *scalesName, *offsetsName;
