@@ -369,8 +369,9 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
       if (whole < len)
         blockRows(ob, at(ob, n0, whole), len - whole);
     };
-    // `len` weight rows from n0: the whole panels packed (when `many`),
-    // the ragged rest `rows` at a time, then singly.
+    // `len` weight rows from n0: the whole panels packed (when `mayPack`;
+    // a routed item checks its count first), else blocked; the ragged
+    // rest `rows` at a time, then singly.
     auto run = [&](OpBuilder &ob, Value n0, int64_t len, bool mayPack) {
       int64_t whole = len / p;
       if (whole && mayPack && !routed) {
@@ -823,21 +824,19 @@ struct VectorizeMatmul : OpRewritePattern<linalg::GenericOp> {
     };
     // Items of one panel when the whole step routes too few slots for the
     // packed kernel (then so does every expert), else of kItemPanels.
-    auto perPanel = [&](OpBuilder &bb) -> Value {
-      return arith::CmpIOp::create(bb, loc, arith::CmpIPredicate::slt,
-                                   views.slots, c(bb, minRows));
-    };
+    Value perPanel = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
+                                           views.slots, c(b, minRows));
     auto grid = scf::ParallelOp::create(
         b, loc, ValueRange{c(b, 0), c(b, 0)},
-        ValueRange{c(b, experts), panelItems(b, loc, n, perPanel(b))},
+        ValueRange{c(b, experts), panelItems(b, loc, n, perPanel)},
         ValueRange{c(b, 1), c(b, 1)});
     markWorkItems(grid, "expert_matmul");
     OpBuilder gb = OpBuilder::atBlockBegin(grid.getBody());
     Value buf = packs ? packBuffer(gb, loc) : Value();
     Value e = grid.getInductionVars()[0];
     SlotList slots = collectSlots(gb, loc, views.ids, views.slots, e);
-    item(slots.inside, e, grid.getInductionVars()[1], perPanel(slots.inside),
-         slots.list, slots.count, buf);
+    item(slots.inside, e, grid.getInductionVars()[1], perPanel, slots.list,
+         slots.count, buf);
     memref::AllocaScopeReturnOp::create(slots.inside, loc, ValueRange{});
   }
 

@@ -553,13 +553,13 @@ func.func @zero_filled(%x: memref<?x64xf32>, %q: memref<16x64xi8>, %s: memref<16
 // loop over blocks of 8 weight rows.
 // CHECK-LABEL: func.func @routed_mxfp4(
 // CHECK-SAME: %[[IN:.*]]: memref<?x64xf32>, %[[IDS:.*]]: memref<?x2xi64>, %[[Q:.*]]: memref<2x32x32xi8>, %[[S:.*]]: memref<2x32x2xi8>, %[[OUT:.*]]: memref<?x2x32xf32>)
-// CHECK: %[[ITEMS:.*]] = arith.select %{{.*}}, %c1{{[_0-9]*}}, %c1{{[_0-9]*}}
+// CHECK: %[[FEW:.*]] = arith.cmpi slt, %{{.*}}, %c24{{[_0-9]*}}
+// CHECK: %[[ITEMS:.*]] = arith.select %[[FEW]], %c1{{[_0-9]*}}, %c1{{[_0-9]*}}
 // CHECK: scf.parallel (%[[E:.*]], %[[P:.*]]) = {{.*}} to (%c2{{[_0-9]*}}, %[[ITEMS]])
 // CHECK: %[[BUF:.*]] = memref.alloca() {alignment = 64 : i64} : memref<256x64xf32>
 // CHECK: memref.alloca_scope
 // CHECK: %[[LIST:.*]] = memref.alloca(%{{.*}}) : memref<?xindex>
 // CHECK: %[[COUNT:.*]] = scf.for
-// CHECK: %[[FEW:.*]] = arith.cmpi slt, %{{.*}}, %c24{{[_0-9]*}}
 // CHECK-DAG: %[[EQ:.*]] = memref.subview %[[Q]][%[[E]], 0, 0] [1, 32, 32] [1, 1, 1]
 // CHECK-DAG: %[[ES:.*]] = memref.subview %[[S]][%[[E]], 0, 0] [1, 32, 2] [1, 1, 1]
 // CHECK: scf.if %[[FEW]] {
